@@ -73,12 +73,14 @@ def cmd_fstat(ctx: Context, args: list[str]) -> Iterator[Any]:
                 local = view.local_of(depot)
                 if local:
                     rec["clientFile"] = local
-                    rec["isMapped"] = ""
+                    if row is not None:
+                        rec["isMapped"] = ""  # mapped and in the depot
             if row is not None:
+                deleted = is_deleted(row["action"])
                 rec.update(headAction=row["action"], headType=row["type"], headTime=str(row["time"]),
                            headRev=str(row["rev"]), headChange=str(row["change"]),
-                           headModTime=str(row["time"]))
-                if not is_deleted(row["action"]):
+                           headModTime="0" if deleted else str(row["time"]))
+                if opts.get("-Ol") and not deleted:
                     rec["fileSize"] = str(row["size"] or 0)
                     rec["digest"] = row["digest"] or ""
             h = have_rev(ctx, depot)
@@ -87,7 +89,7 @@ def cmd_fstat(ctx: Context, args: list[str]) -> Iterator[Any]:
             w = opened.get(depot)
             if w is not None:
                 rec.update(action=w["action"], change=change_label(w["change"]), type=w["type"],
-                           actionOwner=w["user"], workRev=str(_work_rev(ctx, w)))
+                           actionOwner=w["user"])
                 if w["locked"]:
                     rec["ourLock"] = ""
                 pending = ctx.db.execute(

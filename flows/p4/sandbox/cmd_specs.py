@@ -13,7 +13,7 @@ from .core import (
     opened_rows, parse_opts,
 )
 from .errors import CommandError
-from .paths import parse_file_arg, validate_view
+from .paths import validate_view
 from .store import now
 
 NEW_CHANGE_DESC = "<enter description here>\n"
@@ -277,6 +277,24 @@ def _move_files(ctx: Context, files: list[str], change: int) -> int:
     return moved
 
 
+def change_path(ctx: Context, change: int) -> str | None:
+    """Helix's 'path' of a submitted change: the files' common directory, then
+    '/*' when they all sit in it, '/...' when they spread below it."""
+    dirs = {r["depotFile"].rsplit("/", 1)[0]
+            for r in ctx.db.execute("SELECT depotFile FROM revs WHERE change=?", (change,))}
+    if not dirs:
+        return None
+    if len(dirs) == 1:
+        return f"{dirs.pop()}/*"
+    parts = [d.split("/") for d in dirs]
+    common: list[str] = []
+    for level in zip(*parts):
+        if len(set(level)) != 1:
+            break
+        common.append(level[0])
+    return "/".join(common) + "/..."
+
+
 def _desc_short(desc: str) -> str:
     # Without -l Helix shows the first 31 characters of the description.
     return desc[:31]
@@ -311,8 +329,11 @@ def cmd_changes(ctx: Context, args: list[str]) -> Iterator[Any]:
         q += f" LIMIT {int_opt(opts['-m'])}"
     for row in ctx.db.execute(q, params).fetchall():
         rec = {"change": str(row["change"]), "time": str(row["time"]), "user": row["user"],
-               "client": row["client"], "status": row["status"], "changeType": "public",
-               "desc": row["desc"] if (opts.get("-l") or opts.get("-L")) else _desc_short(row["desc"])}
+               "client": row["client"], "status": row["status"], "changeType": "public"}
+        path = change_path(ctx, row["change"]) if row["status"] == "submitted" else None
+        if path:
+            rec["path"] = path
+        rec["desc"] = row["desc"] if (opts.get("-l") or opts.get("-L")) else _desc_short(row["desc"])
         if row["shelved"]:
             rec["shelved"] = ""
         yield rec
@@ -356,6 +377,9 @@ def cmd_describe(ctx: Context, args: list[str]) -> Iterator[Any]:
         rec: dict[str, Any] = {"change": str(change), "user": row["user"], "client": row["client"],
                                "time": str(row["time"]), "desc": row["desc"], "status": row["status"],
                                "changeType": "public"}
+        path = change_path(ctx, change) if row["status"] == "submitted" else None
+        if path:
+            rec["path"] = path
         if row["shelved"]:
             rec["shelved"] = ""
         if opts.get("-S"):

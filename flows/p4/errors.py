@@ -1,0 +1,40 @@
+"""Errors from Perforce, carrying the command and what the server said."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+# Helix generic codes (P4.P4.EV_*) that decide how a failure is treated.
+EV_COMM = 0x26  # connection dropped / refused: worth a retry
+EV_CONFIG = 0x24  # P4PASSWD invalid or unset, bad P4PORT
+EV_ILLEGAL = 0x04
+
+
+class P4Error(Exception):
+    """A Perforce command failed. ``str()`` names the command and Perforce's messages."""
+
+    transient = False
+
+    def __init__(self, command: Sequence[str], errors: Sequence[str], warnings: Sequence[str] = (),
+                 generic: int = 0) -> None:
+        self.command = list(command)
+        self.errors = [str(e) for e in errors]
+        self.warnings = [str(w) for w in warnings]
+        self.generic = generic
+        said = "; ".join(self.errors or self.warnings) or "no message"
+        super().__init__(f"'p4 {' '.join(self.command)}' failed: {said}")
+
+
+class P4ConnectionError(P4Error):
+    """The server could not be reached or the connection dropped: retrying may help."""
+
+    transient = True
+
+
+class P4AuthError(P4Error):
+    """The user is not logged in or the password/ticket is wrong."""
+
+    def __init__(self, command: Sequence[str], errors: Sequence[str], warnings: Sequence[str] = (),
+                 generic: int = 0) -> None:
+        super().__init__(command, errors, warnings, generic)
+        self.args = (f"{self.args[0].rstrip('.')}. Check the Perforce password or ticket stored for this user "
+                     "(or log in again) and retry.",)

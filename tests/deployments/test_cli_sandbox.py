@@ -1,0 +1,47 @@
+"""``p4integ sandbox ...``: a depot for people, from the command line."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from flows.p4.sandbox import P4, P4Exception
+
+
+def p4integ(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "deployments.cli", *args], input=stdin,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_demo_merges_one_file_and_leaves_one_conflict(tmp_path: Path) -> None:
+    out = p4integ("sandbox", "demo", str(tmp_path / "demo"))
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert any(l.startswith("integrate    4 files") and "1 branch, 3 integrate" in l for l in lines)
+    assert any(l.startswith("resolve -am") and "1 merge from" in l and "1 skipped" in l for l in lines)
+    conflicts = [l for l in lines if l.startswith("conflict")]
+    assert len(conflicts) == 1 and "src/config.ini" in conflicts[0]
+
+
+def test_init_refuses_an_existing_depot(tmp_path: Path) -> None:
+    assert p4integ("sandbox", "init", str(tmp_path / "ex"), "--example").returncode == 0
+    again = p4integ("sandbox", "init", str(tmp_path / "ex"), "--example")
+    assert again.returncode == 2 and "already holds a depot" in again.stderr
+
+
+def test_passwd_reads_stdin_and_never_echoes(tmp_path: Path) -> None:
+    init = p4integ("sandbox", "init", str(tmp_path / "d"))
+    port = init.stdout.strip().split("=", 1)[1]
+    out = p4integ("sandbox", "passwd", str(tmp_path / "d"), "bob", stdin="hunter2\n")
+    assert out.returncode == 0 and "hunter2" not in out.stdout + out.stderr
+    p4 = P4(port=port, user="bob", client="c", cwd=str(tmp_path)).connect()
+    try:
+        p4.run_info()
+        with pytest.raises(P4Exception, match="P4PASSWD"):
+            p4.run_changes()
+        p4.password = "hunter2"
+        assert p4.run_changes() == []
+    finally:
+        p4.disconnect()
