@@ -1,0 +1,56 @@
+"""Starting, resuming, cancelling and following integration jobs through Prefect."""
+from __future__ import annotations
+
+import time
+from typing import Any
+from uuid import UUID
+
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.objects import FlowRun, StateType
+from prefect.deployments import run_deployment
+from prefect.flow_runs import resume_flow_run
+from prefect.states import Cancelling
+
+from flows.spec import FileChoice, JobSpec
+
+from .settings import FLOW_NAME
+
+FINAL = {StateType.COMPLETED, StateType.FAILED, StateType.CANCELLED, StateType.CRASHED}
+
+
+def submit(spec: JobSpec, deployment: str | None = None, name: str | None = None) -> UUID:
+    """Create a flow run for the job on its host's deployment; returns at once."""
+    run = run_deployment(name=deployment or f"{FLOW_NAME}/{spec.host}",
+                         parameters={"spec": spec.model_dump(mode="json", exclude_defaults=True)},
+                         timeout=0, flow_run_name=name, as_subflow=False)
+    return run.id
+
+
+def read(run_id: UUID | str) -> FlowRun:
+    with get_client(sync_client=True) as client:
+        return client.read_flow_run(UUID(str(run_id)))
+
+
+def resume(run_id: UUID | str, action: str = "recheck", files: list[FileChoice] | None = None) -> None:
+    payload: dict[str, Any] = {"action": action, "files": [f.model_dump() for f in files or []]}
+    resume_flow_run(UUID(str(run_id)), run_input=payload)
+
+
+def cancel(run_id: UUID | str) -> None:
+    with get_client(sync_client=True) as client:
+        client.set_flow_run_state(UUID(str(run_id)), Cancelling(), force=True)
+
+
+def wait(run_id: UUID | str, *, until: set[StateType] | None = None, timeout: float = 120.0,
+         poll: float = 0.5) -> FlowRun:
+    """Poll until the run reaches one of ``until`` (default: a final state)."""
+    until = until or FINAL
+    end = time.monotonic() + timeout
+    run = read(run_id)
+    while run.state is None or run.state.type not in until:
+        if time.monotonic() > end:
+            state = run.state.name if run.state else "no state"
+            raise TimeoutError(f"flow run {run_id} still {state} after {timeout:.0f} s")
+        time.sleep(poll)
+        run = read(run_id)
+    return run

@@ -1,0 +1,123 @@
+"""Background processes we start (Prefect server, local worker), tracked by pid files.
+
+Idempotent: starting something already running (pid alive, health answering)
+changes nothing; stopping leaves no process behind (SIGTERM, then SIGKILL; a
+worker that ran flows may ignore the first SIGTERM).
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from .settings import api_url, home, pool_name, prefect_env, server_host, server_port
+
+PREFECT = [sys.executable, "-m", "prefect"]
+
+
+def _run_dir() -> Path:
+    path = home() / "run"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _pid(name: str) -> int | None:
+    try:
+        pid = int((_run_dir() / f"{name}.pid").read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return None
+    return pid if alive(pid) else None
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie is dead for our purposes
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def _start(name: str, argv: list[str], env: dict[str, str]) -> int:
+    log = open(_run_dir() / f"{name}.log", "ab")
+    proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True, cwd=str(home()))
+    (_run_dir() / f"{name}.pid").write_text(str(proc.pid))
+    return proc.pid
+
+
+def healthy(url: str | None = None, timeout: float = 2.0) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url or api_url()}/health", timeout=timeout) as r:  # noqa: S310 - our URL
+            return r.status == 200
+    except OSError:
+        return False
+
+
+def wait_healthy(deadline_s: float = 90.0) -> None:
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        if healthy():
+            return
+        pid = _pid("server")
+        if pid is None and not healthy():
+            log = (_run_dir() / "server.log").read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"the Prefect server exited; last log lines:\n{log}")
+        time.sleep(0.5)
+    raise TimeoutError(f"the Prefect server at {api_url()} did not answer within {deadline_s:.0f} s")
+
+
+def start_server() -> bool:
+    """Start the local Prefect server (SQLite, telemetry off). False if already up."""
+    if healthy():
+        return False
+    argv = PREFECT + ["server", "start", "--host", server_host(), "--port", str(server_port()), "--analytics-off"]
+    _start("server", argv, prefect_env())
+    wait_healthy()
+    return True
+
+
+def start_worker(host: str = "local", limit: int = 4) -> bool:
+    name = f"worker-{host}"
+    if _pid(name):
+        return False
+    argv = PREFECT + ["worker", "start", "--pool", pool_name(host), "--type", "process",
+                      "--limit", str(limit), "--name", f"{pool_name(host)}-{os.uname().nodename}"]
+    _start(name, argv, prefect_env())
+    return True
+
+
+def stop(name: str, grace: float = 10.0) -> bool:
+    pid = _pid(name)
+    if pid is None:
+        return False
+    for sig in (signal.SIGTERM, signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(pid, sig)
+        except ProcessLookupError:
+            break
+        end = time.monotonic() + grace / 2
+        while time.monotonic() < end and alive(pid):
+            time.sleep(0.1)
+        if not alive(pid):
+            break
+    (_run_dir() / f"{name}.pid").unlink(missing_ok=True)
+    return True
+
+
+def running() -> dict[str, int]:
+    out = {}
+    for f in _run_dir().glob("*.pid"):
+        pid = _pid(f.stem)
+        if pid:
+            out[f.stem] = pid
+    return out

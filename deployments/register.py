@@ -1,0 +1,37 @@
+"""Work pools per host and the integration flow's deployment on each."""
+from __future__ import annotations
+
+from uuid import UUID
+
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.actions import WorkPoolCreate, WorkPoolUpdate
+from prefect.exceptions import ObjectNotFound
+
+from .settings import FLOW_ENTRYPOINT, PROJECT_DIR, pool_name
+
+DEFAULT_HOST_LIMIT = 4
+
+
+def ensure_pool(host: str, limit: int = DEFAULT_HOST_LIMIT) -> bool:
+    """Create the host's process pool, or align its limit. True if anything changed."""
+    name = pool_name(host)
+    with get_client(sync_client=True) as client:
+        try:
+            pool = client.read_work_pool(name)
+        except ObjectNotFound:
+            client.create_work_pool(WorkPoolCreate(name=name, type="process", concurrency_limit=limit,
+                                                   description=f"Integration jobs on host {host}"))
+            return True
+        if pool.concurrency_limit != limit:
+            client.update_work_pool(name, WorkPoolUpdate(concurrency_limit=limit))
+            return True
+    return False
+
+
+def ensure_deployment(host: str = "local") -> UUID:
+    """``integrate/<host>``: the flow, run from this project's directory on the host's pool."""
+    from flows.integration import integrate
+
+    flow = integrate.from_source(source=str(PROJECT_DIR), entrypoint=FLOW_ENTRYPOINT)
+    return flow.deploy(name=host, work_pool_name=pool_name(host), print_next_steps=False, ignore_warnings=True,
+                       description=f"Integration jobs for workspaces on host {host}")

@@ -1,0 +1,47 @@
+"""Where the service keeps its state, and how it reaches Prefect."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+FLOW_ENTRYPOINT = "flows/integration.py:integrate"
+FLOW_NAME = "integrate"
+DEFAULT_PORT = 4200
+
+
+def home() -> Path:
+    path = Path(os.environ.get("P4INTEG_HOME") or Path.home() / ".p4integ")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def server_port() -> int:
+    return int(os.environ.get("P4INTEG_PREFECT_PORT", DEFAULT_PORT))
+
+
+def server_host() -> str:
+    # Localhost unless configured: the API has no authentication of its own.
+    return os.environ.get("P4INTEG_PREFECT_HOST", "127.0.0.1")
+
+
+def api_url() -> str:
+    return os.environ.get("PREFECT_API_URL") or f"http://{server_host()}:{server_port()}/api"
+
+
+def pool_name(host: str) -> str:
+    return f"p4-{host}"
+
+
+def prefect_env() -> dict[str, str]:
+    """Environment for every Prefect process we start: explicit API, no telemetry."""
+    env = dict(os.environ)
+    env.update(
+        PREFECT_API_URL=api_url(),
+        PREFECT_HOME=str(home() / "prefect"),
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        DO_NOT_TRACK="1",
+        PREFECT_WORKER_QUERY_SECONDS=os.environ.get("PREFECT_WORKER_QUERY_SECONDS", "1"),
+        P4INTEG_HOME=str(home()),
+    )
+    return env

@@ -1,0 +1,212 @@
+"""The job spec: what an integration job does, validated before anything runs.
+
+Every field error names the field and the fix. Credentials are never part of the
+spec: ``password_secret`` is the *name* of a Prefect Secret block holding the
+user's password or ticket, so flow parameters (visible in the Prefect UI) never
+contain it.
+"""
+from __future__ import annotations
+
+import re
+from enum import Enum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+_NAME = re.compile(r"^[A-Za-z0-9_.][A-Za-z0-9_.+=-]*$")
+_ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_SECRET_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+_RESERVED_ENV = {"P4PASSWD", "P4TICKETS", "P4PORT", "P4USER", "P4CLIENT"}
+
+DEFAULT_PAUSE_TIMEOUT = 7 * 24 * 3600
+
+
+class Stage(str, Enum):
+    GET_LATEST_CL = "GET_LATEST_CL"
+    SYNC = "SYNC"
+    INTEGRATE = "INTEGRATE"
+    RESOLVE_PASS_1 = "RESOLVE_PASS_1"
+    RESOLVE_CHECK = "RESOLVE_CHECK"
+    NEEDS_RESOLVE = "NEEDS_RESOLVE"
+    PRE_SUBMIT = "PRE_SUBMIT"
+    SHELVE = "SHELVE"
+    P4PUSH = "P4PUSH"
+    DONE = "DONE"
+    CLEANUP = "CLEANUP"
+    ERROR = "ERROR"
+
+
+Command = list[str]
+
+
+def _check_command(value: Command | None, field: str) -> Command | None:
+    if value is None:
+        return None
+    if not value or not all(isinstance(a, str) and a for a in value):
+        raise ValueError(f"{field}: give the command as a non-empty list of arguments, "
+                         f"e.g. [\"./hooks/check.sh\", \"--fast\"]")
+    if any("\0" in a for a in value):
+        raise ValueError(f"{field}: arguments must not contain NUL characters")
+    return value
+
+
+def _check_depot_path(value: str | None, field: str) -> str | None:
+    if value is None:
+        return None
+    v = value.strip()
+    if not v:
+        raise ValueError(f"{field}: empty path; give a depot path such as //depot/main/...")
+    if not v.startswith("//") or v.startswith("///"):
+        raise ValueError(f"{field}: '{v}' is not a depot path; depot paths start with // (e.g. //depot/main/...)")
+    if not v.endswith("/..."):
+        raise ValueError(f"{field}: '{v}' must name a whole branch ending in /... (e.g. {v.rstrip('/')}/...)")
+    if any(c in v for c in "@#%*") or " " in v:
+        raise ValueError(f"{field}: '{v}' must not contain revisions or wildcards other than the final /... "
+                         "(use 'changelist' for the revision)")
+    return v
+
+
+class JobSpec(BaseModel):
+    """One integration job. Either ``branch`` or both ``source`` and ``target``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    p4port: str = Field(description="Perforce server, e.g. ssl:perforce:1666 or sandbox:/path")
+    p4user: str = Field(description="Perforce user the job runs as")
+    password_secret: str | None = Field(
+        default=None, description="Name of the Prefect Secret block with the user's password or ticket")
+    client: str = Field(description="Perforce workspace (client) the job integrates in")
+    host: str = Field(default="local", description="Host that owns the workspace")
+    branch: str | None = Field(default=None, description="Branch spec to integrate by")
+    source: str | None = Field(default=None, description="Source depot path, e.g. //depot/main/...")
+    target: str | None = Field(default=None, description="Target depot path, e.g. //depot/rel/...")
+    reverse: bool = Field(default=False, description="Integrate the branch spec in reverse (-r)")
+    changelist: int | None = Field(default=None, description="Source changelist; empty = latest submitted")
+    description: str | None = Field(default=None, description="Changelist description")
+    trial: bool = Field(default=False, description="Shelve but do not submit (push in trial mode)")
+    automerge: Literal["am", "as"] = Field(default="am", description="Automatic resolve mode for pass 1")
+    sync_command: Command | None = Field(default=None, description="Site sync wrapper; default p4 sync")
+    pre_submit: list[Command] = Field(default_factory=list, description="Hooks run before shelving")
+    build_command: Command | None = Field(default=None, description="Build run before shelving")
+    name_check: Command | None = Field(default=None, description="Tool listing files to drop from the shelf")
+    name_check_passes: int = Field(default=3, ge=1, le=10)
+    push_command: Command | None = Field(default=None, description="Site push tool; default submit the shelf")
+    env: dict[str, str] = Field(default_factory=dict, description="Extra environment for site commands")
+    pause_timeout: int = Field(default=DEFAULT_PAUSE_TIMEOUT, ge=60,
+                               description="Seconds to wait for a person at NEEDS_RESOLVE")
+
+    @field_validator("p4port")
+    @classmethod
+    def _port(cls, v: str) -> str:
+        v = v.strip()
+        if not v:
+            raise ValueError("p4port: empty; give the server as ssl:host:1666, host:1666 or sandbox:/path")
+        if v.startswith("sandbox:"):
+            if not v[len("sandbox:"):].startswith("/"):
+                raise ValueError("p4port: a sandbox port needs an absolute directory, e.g. sandbox:/srv/depot")
+            return v
+        if " " in v or ":" not in v and not v.isdigit():
+            raise ValueError(f"p4port: '{v}' is not a Perforce port; use ssl:host:1666 or host:1666")
+        return v
+
+    @field_validator("p4user", "client", "host")
+    @classmethod
+    def _name(cls, v: str, info) -> str:  # noqa: ANN001 - pydantic's ValidationInfo
+        v = v.strip()
+        if not v or not _NAME.match(v) or "..." in v:
+            raise ValueError(f"{info.field_name}: '{v}' is not a valid name; use letters, digits, '_', '-', '.'")
+        return v
+
+    @field_validator("branch")
+    @classmethod
+    def _branch(cls, v: str | None) -> str | None:
+        if v is None or v.strip() == "":
+            return None
+        if not _NAME.match(v.strip()):
+            raise ValueError(f"branch: '{v}' is not a valid branch spec name")
+        return v.strip()
+
+    @field_validator("source", "target")
+    @classmethod
+    def _paths(cls, v: str | None, info) -> str | None:  # noqa: ANN001
+        return _check_depot_path(v, info.field_name)
+
+    @field_validator("password_secret")
+    @classmethod
+    def _secret(cls, v: str | None) -> str | None:
+        if v is None or v == "":
+            return None
+        if not _SECRET_NAME.match(v):
+            raise ValueError("password_secret: give the NAME of a Prefect Secret block (lowercase letters, "
+                             "digits, dashes), never the password itself")
+        return v
+
+    @field_validator("changelist")
+    @classmethod
+    def _changelist(cls, v: int | None) -> int | None:
+        if v is not None and v <= 0:
+            raise ValueError(f"changelist: {v} is not a changelist number; give a positive number or leave it "
+                             "empty for the latest submitted change")
+        return v
+
+    @field_validator("sync_command", "build_command", "name_check", "push_command")
+    @classmethod
+    def _command(cls, v: Command | None, info) -> Command | None:  # noqa: ANN001
+        return _check_command(v, info.field_name)
+
+    @field_validator("pre_submit")
+    @classmethod
+    def _hooks(cls, v: list[Command]) -> list[Command]:
+        for i, cmd in enumerate(v):
+            _check_command(cmd, f"pre_submit[{i}]")
+        return v
+
+    @field_validator("env")
+    @classmethod
+    def _env(cls, v: dict[str, str]) -> dict[str, str]:
+        for k in v:
+            if not _ENV_KEY.match(k):
+                raise ValueError(f"env: '{k}' is not a valid environment variable name")
+            if k in _RESERVED_ENV:
+                raise ValueError(f"env: {k} is set by the job itself; remove it from env")
+        return v
+
+    @model_validator(mode="after")
+    def _mode(self) -> "JobSpec":
+        if self.branch and (self.source or self.target):
+            raise ValueError("branch, source, target: give either a branch spec or source and target, not both")
+        if not self.branch:
+            if not self.source or not self.target:
+                missing = "source" if not self.source else "target"
+                raise ValueError(f"{missing}: empty; give both source and target paths, or a branch spec")
+            if self.source == self.target:
+                raise ValueError("target: equals source; integrate between two different branches")
+            if self.target.startswith(self.source[:-3]) or self.source.startswith(self.target[:-3]):
+                raise ValueError("target: source and target overlap; one may not contain the other")
+        return self
+
+    @property
+    def mode(self) -> str:
+        return f"branch {self.branch}{' (reverse)' if self.reverse else ''}" if self.branch \
+            else f"{self.source} -> {self.target}"
+
+    def default_description(self, cl: int) -> str:
+        what = (f"branch {self.branch}{' -r' if self.reverse else ''}" if self.branch
+                else f"{self.source} into {self.target}")
+        return self.description or f"Integrate {what} @{cl}\n\nAutomated by p4-integration."
+
+
+class FileChoice(BaseModel):
+    """A person's decision for one conflicting file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: str = Field(description="Local path or depot path of the conflicting file")
+    choice: Literal["theirs", "yours", "merged", "edited"]
+    text: str | None = Field(default=None, description="The result, when choice is 'edited'")
+
+    @model_validator(mode="after")
+    def _text(self) -> "FileChoice":
+        if self.choice == "edited" and self.text is None:
+            raise ValueError("text: choice 'edited' needs the text of the result")
+        return self
