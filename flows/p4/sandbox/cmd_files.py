@@ -1,6 +1,7 @@
 """Read-only file commands: files, fstat, filelog, print, have, opened."""
 from __future__ import annotations
 
+import json
 from typing import Any, Iterator
 
 from . import messages as M
@@ -9,6 +10,7 @@ from .core import (
     is_binary_type, is_deleted, opened_rows, parse_change_arg, parse_opts, resolve_rows,
 )
 from .errors import CommandError
+from .paths import ClientView
 
 
 def _no_files(arg_raw: str) -> M.Message:
@@ -249,6 +251,7 @@ def cmd_opened(ctx: Context, args: list[str]) -> Iterator[Any]:
     change = parse_change_arg(opts["-c"]) if opts.get("-c") else None
     matchers = [ctx.matcher(r)[1] for r in rest] if rest else [None]
     found = False
+    views: dict[str, ClientView | None] = {}
     for matcher in matchers:
         for r in opened_rows(ctx, matcher, change=change, all_clients=all_clients):
             if opts.get("-u") and r["user"] != opts["-u"]:
@@ -260,12 +263,15 @@ def cmd_opened(ctx: Context, args: list[str]) -> Iterator[Any]:
                    "haveRev": str(r["haveRev"]) if r["haveRev"] else "none", "action": r["action"],
                    "change": change_label(r["change"]), "type": r["type"], "user": r["user"],
                    "client": r["client"]}
-            cspec = ctx.client_spec(required=False) if r["client"] == ctx.client else None
-            if cspec is not None:
-                view = ctx.view()
-                client_file = view.to_client(r["depotFile"]) if view else None
-                if client_file:
-                    rec["clientFile"] = client_file
+            # Every opened file has its client path, whichever client opened it.
+            if r["client"] not in views:
+                row = ctx.db.execute("SELECT spec FROM clients WHERE name=?", (r["client"],)).fetchone()
+                spec = json.loads(row["spec"]) if row else None
+                views[r["client"]] = ClientView(spec["Client"], spec["Root"], spec.get("View", [])) if spec else None
+            view = views[r["client"]]
+            client_file = view.to_client(r["depotFile"]) if view else None
+            if client_file:
+                rec["clientFile"] = client_file
             if r["locked"]:
                 rec["ourLock"] = ""
             yield rec

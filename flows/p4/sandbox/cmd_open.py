@@ -6,12 +6,12 @@ from typing import Any, Iterator
 
 from . import messages as M
 from .core import (
-    Context, change_label, check_pending_change, command, detect_type, have_rev, head_of,
+    Context, change_label, check_pending_change, command, detect_type, have_rev, head_of, head_rows,
     is_deleted, is_exclusive, make_writable, opened_rows, parse_change_arg, parse_opts, read_local,
     remove_local, write_local,
 )
 from .errors import CommandError
-from .paths import parse_file_arg
+from .paths import matcher_for, parse_file_arg
 
 _OPEN_OPTS = {"-c": True, "-t": True, "-n": False, "-f": False, "-k": False, "-v": False,
               "-d": False, "-I": False}
@@ -80,7 +80,9 @@ def cmd_add(ctx: Context, args: list[str]) -> Iterator[Any]:
             continue
         ftype = opts.get("-t") or (head["type"] if head else detect_type(data))
         if _exclusive_conflict(ctx, depot, ftype) is not None:
-            raise CommandError(M.msg(M.EXCLUSIVE_OPENED, depotFile=depot, action="add"))
+            # Per file, like Helix: the command goes on with the other files.
+            yield M.msg(M.EXCLUSIVE_OPENED, depotFile=depot, action="add")
+            continue
         work_rev = (head["rev"] if head else 0) + 1
         if not opts.get("-n"):
             open_file(ctx, depot, change, "add", ftype, 0)
@@ -109,7 +111,16 @@ def _open_existing(ctx: Context, args: list[str], action: str) -> Iterator[Any]:
                 found = True
                 yield from _open_one(ctx, view, depot, h["rev"], action, change, opts)
         if not found:
-            yield M.msg(M.NOT_ON_CLIENT, argc=raw)
+            yield _not_on_client(ctx, arg, raw)
+
+
+def _not_on_client(ctx: Context, arg: Any, raw: str) -> M.Message:
+    """Helix tells a depot path outside the view from a file merely not synced."""
+    if raw.startswith("//") and not raw.startswith(f"//{ctx.client}/"):
+        if next(iter(head_rows(ctx, matcher_for(arg, None, ctx.cwd))), None) is not None and \
+                next(iter(head_rows(ctx, matcher_for(arg, ctx.view(), ctx.cwd, need_client=True))), None) is None:
+            return M.msg(M.NOT_IN_CLIENT_VIEW, argc=raw)
+    return M.msg(M.NOT_ON_CLIENT, argc=raw)
 
 
 def _open_one(ctx: Context, view: Any, depot: str, have: int, action: str, change: int,
@@ -127,7 +138,9 @@ def _open_one(ctx: Context, view: Any, depot: str, have: int, action: str, chang
         return
     ftype = opts.get("-t") or head["type"]
     if _exclusive_conflict(ctx, depot, ftype) is not None:
-        raise CommandError(M.msg(M.EXCLUSIVE_OPENED, depotFile=depot, action=action))
+        # Per file, like Helix: the command goes on with the other files.
+        yield M.msg(M.EXCLUSIVE_OPENED, depotFile=depot, action=action)
+        return
     local = view.local_of(depot)
     if not opts.get("-n"):
         open_file(ctx, depot, change, action, ftype, have)
