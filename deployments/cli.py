@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import getpass
+import os
 import sys
 from pathlib import Path
 
@@ -10,6 +11,16 @@ import typer
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Perforce integration service.")
 sandbox_app = typer.Typer(no_args_is_help=True, help="The bundled sandbox Helix server.")
 app.add_typer(sandbox_app, name="sandbox")
+
+
+@app.callback()
+def _environment() -> None:
+    """Every Prefect call made by this command goes to our server, telemetry off."""
+    from . import settings
+
+    for key, value in settings.prefect_env().items():
+        if key.startswith(("PREFECT_", "DO_NOT_TRACK", "P4INTEG_")):
+            os.environ.setdefault(key, value)
 
 
 @sandbox_app.command("init")
@@ -94,6 +105,113 @@ def sandbox_passwd(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     typer.echo(f"password set for {user}")
+
+
+@app.command()
+def up(host_limit: int = typer.Option(4, help="Parallel jobs on the local host.")) -> None:
+    """Start (idempotently) the local Prefect server, the local pool, deployment and worker."""
+    from . import processes, register, settings
+
+    started = processes.start_server()
+    register.ensure_pool("local", host_limit)
+    register.ensure_deployment("local")
+    worker = processes.start_worker("local", host_limit)
+    ui = settings.api_url().rsplit("/api", 1)[0]
+    typer.echo(f"Prefect server  {ui}  ({'started' if started else 'already running'})")
+    typer.echo(f"Prefect API     {settings.api_url()}")
+    typer.echo(f"worker          pool {settings.pool_name('local')} ({'started' if worker else 'already running'})")
+    typer.echo(f"deployment      {settings.FLOW_NAME}/local")
+    typer.echo(f"state           {settings.home()}")
+
+
+@app.command()
+def down() -> None:
+    """Stop what 'up' started."""
+    from . import processes
+
+    names = sorted(processes.running(), key=lambda n: n == "server")  # the server last
+    for name in names:
+        processes.stop(name)
+        typer.echo(f"stopped {name}")
+    if not names:
+        typer.echo("nothing running")
+
+
+@app.command()
+def demo(directory: Path = typer.Option(None, "--dir", help="Where to create the example depot.")) -> None:
+    """Seed an example depot and run an integration that merges and pauses on a conflict."""
+    import time as _time
+
+    from prefect.client.schemas.objects import StateType
+
+    from flows.p4.example import make_example
+    from flows.spec import JobSpec
+
+    from . import jobs, settings
+
+    up(host_limit=4)
+    target = directory or settings.home() / "demo" / _time.strftime("%Y%m%d-%H%M%S")
+    ex = make_example(target)
+    spec = JobSpec(p4port=ex.port, p4user=ex.user, client=ex.client, branch=ex.branch)
+    run_id = jobs.submit(spec)
+    typer.echo(f"flow run        {run_id}")
+    run = jobs.wait(run_id, until={StateType.PAUSED} | jobs.FINAL, timeout=300)
+    ui = settings.api_url().rsplit("/api", 1)[0]
+    typer.echo(f"state           {run.state.name if run.state else '?'}   {ui}/runs/flow-run/{run_id}")
+    for c in jobs.conflicts(run_id) if run.state and run.state.type == StateType.PAUSED else []:
+        typer.echo(f"conflict        {c['depot_file']} <- {c['from_file']}{c['from_revs']}")
+        typer.echo(f"                on the host: {c['resolve_command']}")
+    if run.state and run.state.type == StateType.PAUSED:
+        typer.echo(f"finish it with  p4integ resume {run_id} --theirs   (or --yours, --recheck, --abort)")
+
+
+@app.command()
+def resume(
+    run_id: str = typer.Argument(..., help="The paused flow run."),
+    theirs: bool = typer.Option(False, "--theirs", help="Take the source's version of every conflict."),
+    yours: bool = typer.Option(False, "--yours", help="Keep the target's version of every conflict."),
+    recheck: bool = typer.Option(False, "--recheck", help="I resolved on the host: check again."),
+    abort: bool = typer.Option(False, "--abort", help="Stop the job and clean up."),
+    wait: bool = typer.Option(True, help="Wait for the run to finish or pause again."),
+) -> None:
+    """Resume a job paused at NEEDS_RESOLVE."""
+    from prefect.client.schemas.objects import StateType
+
+    from flows.spec import FileChoice
+
+    from . import jobs
+
+    chosen = [n for n, v in (("theirs", theirs), ("yours", yours), ("recheck", recheck), ("abort", abort)) if v]
+    if len(chosen) != 1:
+        typer.echo("error: give exactly one of --theirs, --yours, --recheck, --abort", err=True)
+        raise typer.Exit(2)
+    run = jobs.read(run_id)
+    if not run.state or run.state.type != StateType.PAUSED:
+        typer.echo(f"error: flow run {run_id} is {run.state.name if run.state else 'unknown'}, not paused", err=True)
+        raise typer.Exit(2)
+    what = chosen[0]
+    if what in ("theirs", "yours"):
+        files = [FileChoice(path=c["depot_file"], choice=what) for c in jobs.conflicts(run_id)]  # type: ignore[arg-type]
+        jobs.resume(run_id, "apply", files)
+    else:
+        jobs.resume(run_id, what)
+    if not wait:
+        return
+    run = jobs.wait(run_id, until={StateType.PAUSED} | jobs.FINAL, timeout=300) if what != "recheck" else \
+        _wait_past_pause(run_id)
+    typer.echo(f"state           {run.state.name if run.state else '?'}")
+    if run.state and run.state.type in (StateType.FAILED, StateType.CRASHED):
+        raise typer.Exit(1)
+
+
+def _wait_past_pause(run_id: str):  # noqa: ANN202 - FlowRun
+    """After a recheck the run leaves PAUSED, then finishes or pauses again."""
+    from prefect.client.schemas.objects import StateType
+
+    from . import jobs
+
+    jobs.wait(run_id, until={StateType.RUNNING} | jobs.FINAL, timeout=60)
+    return jobs.wait(run_id, until={StateType.PAUSED} | jobs.FINAL, timeout=300)
 
 
 def main() -> None:

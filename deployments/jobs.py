@@ -18,8 +18,23 @@ from .settings import FLOW_NAME
 FINAL = {StateType.COMPLETED, StateType.FAILED, StateType.CANCELLED, StateType.CRASHED}
 
 
+def check_host(host: str) -> None:
+    """Refuse a job for a host that has no work pool, before anything runs."""
+    from prefect.exceptions import ObjectNotFound
+
+    from .settings import pool_name
+
+    with get_client(sync_client=True) as client:
+        try:
+            client.read_work_pool(pool_name(host))
+        except ObjectNotFound:
+            raise ValueError(f"host: unknown host '{host}'; enrol it first (p4integ hosts add) "
+                             "or use host 'local'") from None
+
+
 def submit(spec: JobSpec, deployment: str | None = None, name: str | None = None) -> UUID:
     """Create a flow run for the job on its host's deployment; returns at once."""
+    check_host(spec.host)
     run = run_deployment(name=deployment or f"{FLOW_NAME}/{spec.host}",
                          parameters={"spec": spec.model_dump(mode="json", exclude_defaults=True)},
                          timeout=0, flow_run_name=name, as_subflow=False)
@@ -54,3 +69,21 @@ def wait(run_id: UUID | str, *, until: set[StateType] | None = None, timeout: fl
         time.sleep(poll)
         run = read(run_id)
     return run
+
+
+def conflicts(run_id: UUID | str) -> list[dict[str, Any]]:
+    """The files a paused run waits on, from its latest 'conflicts' table artifact."""
+    import json
+
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey
+    from prefect.client.schemas.sorting import ArtifactSort
+
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[UUID(str(run_id))]),
+                                           key=ArtifactFilterKey(any_=["conflicts"])),
+            sort=ArtifactSort.CREATED_DESC, limit=1)
+    if not found:
+        return []
+    data = found[0].data
+    return json.loads(data) if isinstance(data, str) else list(data or [])

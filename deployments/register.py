@@ -1,6 +1,8 @@
 """Work pools per host and the integration flow's deployment on each."""
 from __future__ import annotations
 
+import contextlib
+import io
 from uuid import UUID
 
 from prefect.client.orchestration import get_client
@@ -33,5 +35,6 @@ def ensure_deployment(host: str = "local") -> UUID:
     from flows.integration import integrate
 
     flow = integrate.from_source(source=str(PROJECT_DIR), entrypoint=FLOW_ENTRYPOINT)
-    return flow.deploy(name=host, work_pool_name=pool_name(host), print_next_steps=False, ignore_warnings=True,
-                       description=f"Integration jobs for workspaces on host {host}")
+    with contextlib.redirect_stdout(io.StringIO()):  # deploy() prints a table of its own
+        return flow.deploy(name=host, work_pool_name=pool_name(host), print_next_steps=False, ignore_warnings=True,
+                           description=f"Integration jobs for workspaces on host {host}")

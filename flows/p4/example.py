@@ -55,7 +55,8 @@ def _client(p4: P4, name: str, root: Path, view: list[str]) -> None:
     p4.save_client(spec)
 
 
-def make_example(directory: str | os.PathLike[str]) -> Example:
+def make_example(directory: str | os.PathLike[str], *, conflict: bool = True) -> Example:
+    """``conflict=False`` leaves config.ini untouched on rel: everything merges by itself."""
     base = Path(directory).resolve()
     depot_dir = base / "depot"
     if (depot_dir / "db.sqlite").exists():
@@ -91,7 +92,8 @@ def make_example(directory: str | os.PathLike[str]) -> Example:
         # Work on rel after the branch point.
         p4.run_edit("//depot/rel/src/app.py", "//depot/rel/src/config.ini")
         _write(author_root, "rel/src/app.py", _APP_V1.replace("return 8", "return 8  # rel hotfix"))
-        _write(author_root, "rel/src/config.ini", _CONFIG_V1.replace("version = 2.0", "version = 2.0.1"))
+        if conflict:
+            _write(author_root, "rel/src/config.ini", _CONFIG_V1.replace("version = 2.0", "version = 2.0.1"))
         p4.run_submit("-d", "rel: hotfix 2.0.1")
 
         # Work on main that rel does not have yet.

@@ -105,7 +105,8 @@ def plan_integration(ctx: Context, mapping: _p4.Map, restrict: list[FileArg], re
              "AND depotFile < ?" + (" AND change <= ?" if at_change is not None else "") +
              " GROUP BY depotFile) x ON r.depotFile=x.depotFile AND r.rev=x.m ORDER BY r.depotFile")
         params: list[Any] = [prefix, prefix + "\uffff"] + ([at_change] if at_change is not None else [])
-        for src_row in ctx.db.execute(q, params).fetchall():
+        # Streamed, not fetchall(): memory follows the files to integrate, not the whole branch.
+        for src_row in ctx.db.execute(q, params):
             source = src_row["depotFile"]
             target = mapping.translate(source)
             if target is None:

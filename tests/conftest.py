@@ -1,0 +1,65 @@
+"""Shared fixtures: a real Prefect server and a real process worker for the session.
+
+The environment is fixed here, at import, before any test module imports Prefect:
+every Prefect call in this process and in the processes we start goes to our own
+server (never a temporary one), with telemetry off and state under a temp dir.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+_HOME = Path(tempfile.mkdtemp(prefix="p4integ-test-"))
+os.environ.update(
+    P4INTEG_HOME=str(_HOME),
+    P4INTEG_PREFECT_PORT=str(_free_port()),
+    PREFECT_SERVER_ANALYTICS_ENABLED="false",
+    DO_NOT_TRACK="1",
+    PREFECT_WORKER_QUERY_SECONDS="1",
+    PREFECT_LOGGING_TO_API_BATCH_INTERVAL="0.5",
+)
+os.environ["PREFECT_API_URL"] = f"http://127.0.0.1:{os.environ['P4INTEG_PREFECT_PORT']}/api"
+os.environ["PREFECT_HOME"] = str(_HOME / "prefect")
+
+
+@pytest.fixture(scope="session")
+def prefect_server() -> Iterator[str]:
+    """A Prefect server on SQLite for the whole session."""
+    from deployments import processes
+
+    processes.start_server()
+    yield os.environ["PREFECT_API_URL"]
+    processes.stop("server")
+
+
+@pytest.fixture(scope="session")
+def local_worker(prefect_server: str) -> Iterator[str]:
+    """Pool p4-local, deployment integrate/local, and a process worker polling it."""
+    from deployments import processes, register
+
+    register.ensure_pool("local", limit=6)
+    register.ensure_deployment("local")
+    processes.start_worker("local", limit=6)
+    yield "integrate/local"
+    processes.stop("worker-local")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    from deployments import processes
+
+    for name in list(processes.running()):
+        processes.stop(name)
+    shutil.rmtree(_HOME, ignore_errors=True)

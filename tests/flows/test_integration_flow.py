@@ -1,0 +1,154 @@
+"""The integration flow through a real Prefect server and a real process worker."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+from prefect.client.schemas.objects import StateType
+
+from deployments import jobs
+from flows.p4.example import Example, make_example
+from flows.p4.session import P4Session
+from flows.spec import FileChoice, JobSpec
+
+from .helpers import (
+    PAUSED_OR_FINAL, logs, opened_and_pending, processes_with, task_runs, until, wait_for_log,
+)
+
+pytestmark = pytest.mark.usefixtures("local_worker")
+
+STAGES = {"GET_LATEST_CL", "SYNC", "INTEGRATE", "RESOLVE_PASS_1", "RESOLVE_CHECK", "PRE_SUBMIT", "SHELVE", "P4PUSH"}
+
+
+def spec_for(ex: Example, **kw) -> JobSpec:
+    return JobSpec(p4port=ex.port, p4user=ex.user, client=ex.client, branch=ex.branch, **kw)
+
+
+def head_text(ex: Example, path: str) -> str:
+    with P4Session(ex.port, ex.user, ex.client) as s:
+        data = s.print_file(path)
+    return data if isinstance(data, str) else data.decode()
+
+
+def test_clean_integration_is_done_with_each_stage_as_a_task(tmp_path: Path) -> None:
+    ex = make_example(tmp_path / "ex", conflict=False)
+    run_id = jobs.submit(spec_for(ex))
+    run = jobs.wait(run_id, timeout=120)
+    assert run.state.type == StateType.COMPLETED, logs(run_id)
+    names = {t.name.rsplit("-", 1)[0] for t in task_runs(run_id)}
+    assert STAGES <= names and "NEEDS_RESOLVE" not in names
+    lines = wait_for_log(run_id, "DONE:")
+    assert any("integrated 1 branch, 3 integrate" in l for l in lines)
+    app = head_text(ex, "//depot/rel/src/app.py")
+    assert "# main feature" in app and "# rel hotfix" in app
+    assert head_text(ex, "//depot/rel/src/config.ini") == head_text(ex, "//depot/main/src/config.ini")
+    assert opened_and_pending(ex.port, ex.user, ex.client) == ([], [])
+
+
+def test_already_integrated_ends_done_saying_so(tmp_path: Path) -> None:
+    ex = make_example(tmp_path / "ex", conflict=False)
+    first = jobs.submit(spec_for(ex))
+    assert jobs.wait(first, timeout=120).state.type == StateType.COMPLETED
+    second = jobs.submit(spec_for(ex))
+    assert jobs.wait(second, timeout=120).state.type == StateType.COMPLETED
+    lines = wait_for_log(second, "DONE: nothing to integrate")
+    assert any("deleted empty change" in l for l in lines)
+    assert opened_and_pending(ex.port, ex.user, ex.client) == ([], [])
+
+
+@pytest.mark.parametrize("choice,text,expected", [
+    ("theirs", None, "version = 2.1"),
+    ("yours", None, "version = 2.0.1"),
+    ("edited", "[product]\nname = widget\nversion = 2.1.1\nchannel = stable\n", "version = 2.1.1"),
+])
+def test_conflict_pauses_and_the_choice_is_submitted(tmp_path: Path, choice: str, text: str | None,
+                                                     expected: str) -> None:
+    ex = make_example(tmp_path / "ex")
+    run_id = jobs.submit(spec_for(ex))
+    run = jobs.wait(run_id, until=PAUSED_OR_FINAL, timeout=120)
+    assert run.state.type == StateType.PAUSED, logs(run_id)
+    conflicts = jobs.conflicts(run_id)
+    assert [c["depot_file"] for c in conflicts] == ["//depot/rel/src/config.ini"]
+    c = conflicts[0]
+    assert ">>>> ORIGINAL" in c["merged"] and "version = 2.0" in c["base"]
+    assert "version = 2.1" in c["theirs"] and "version = 2.0.1" in c["yours"] and not c["binary"]
+    jobs.resume(run_id, "apply", [FileChoice(path=c["depot_file"], choice=choice, text=text)])  # type: ignore[arg-type]
+    run = jobs.wait(run_id, timeout=120)
+    assert run.state.type == StateType.COMPLETED, logs(run_id)
+    assert expected in head_text(ex, "//depot/rel/src/config.ini").splitlines()
+    assert opened_and_pending(ex.port, ex.user, ex.client) == ([], [])
+
+
+def test_recheck_without_resolving_pauses_again_then_abort_cleans(tmp_path: Path) -> None:
+    ex = make_example(tmp_path / "ex")
+    run_id = jobs.submit(spec_for(ex))
+    assert jobs.wait(run_id, until=PAUSED_OR_FINAL, timeout=120).state.type == StateType.PAUSED
+    jobs.resume(run_id, "recheck")
+    wait_for_log(run_id, "resumed with 'recheck'")
+    run = jobs.wait(run_id, until=PAUSED_OR_FINAL, timeout=60)
+    assert run.state.type == StateType.PAUSED
+    jobs.resume(run_id, "abort")
+    run = jobs.wait(run_id, timeout=60)
+    assert run.state.type == StateType.FAILED
+    lines = wait_for_log(run_id, "CLEANUP:")
+    assert any("aborted by the person resolving" in l and "deleted empty change" in l for l in lines)
+    assert opened_and_pending(ex.port, ex.user, ex.client) == ([], [])
+
+
+def _delete_branch_script(ex: Example) -> list[str]:
+    code = ("import os; from flows.p4.sandbox import P4; p = P4(port=os.environ['P4PORT'], "
+            "user=os.environ['P4USER'], client=os.environ['P4CLIENT']).connect(); "
+            f"p.run_sync(); p.run_branch('-d', {ex.branch!r}); print('branch spec deleted')")
+    return [sys.executable, "-c", code]
+
+
+@pytest.mark.parametrize("case", ["failing hook", "failing sync command", "perforce error in INTEGRATE"])
+def test_failures_end_in_error_with_a_clean_workspace(tmp_path: Path, case: str) -> None:
+    ex = make_example(tmp_path / "ex")
+    if case == "failing hook":
+        spec = spec_for(ex, pre_submit=[["sh", "-c", "echo checking; echo 'lint: 3 problems' >&2; exit 3"]])
+        # Resolve the conflict so the run reaches PRE_SUBMIT.
+        run_id = jobs.submit(spec)
+        assert jobs.wait(run_id, until=PAUSED_OR_FINAL, timeout=120).state.type == StateType.PAUSED
+        jobs.resume(run_id, "apply", [FileChoice(path="//depot/rel/src/config.ini", choice="theirs")])
+        stage, detail = "PRE_SUBMIT", "lint: 3 problems"
+    elif case == "failing sync command":
+        run_id = jobs.submit(spec_for(ex, sync_command=["sh", "-c", "echo syncing; exit 7"]))
+        stage, detail = "SYNC", "exited with code 7"
+    else:
+        run_id = jobs.submit(spec_for(ex, sync_command=_delete_branch_script(ex)))
+        stage, detail = "INTEGRATE", "Branch 'main-to-rel' doesn't exist"
+    run = jobs.wait(run_id, timeout=120)
+    assert run.state.type == StateType.FAILED, logs(run_id)
+    lines = wait_for_log(run_id, f"ERROR at {stage}")
+    error = next(l for l in lines if l.startswith(f"ERROR at {stage}"))
+    assert detail in error and "CLEANUP:" in error
+    assert opened_and_pending(ex.port, ex.user, ex.client) == ([], [])
+
+
+def test_cancel_during_a_long_hook_kills_its_tree_and_cleans(tmp_path: Path) -> None:
+    ex = make_example(tmp_path / "ex", conflict=False)
+    marker = str(tmp_path / "started")
+    hook = ["sh", "-c", f"sleep 600 & touch {marker}; exec sleep 601"]
+    run_id = jobs.submit(spec_for(ex, pre_submit=[hook]))
+    until(lambda: Path(marker).exists() and len(processes_with(["sleep", "600"]) + processes_with(["sleep", "601"])) == 2,
+          120, "hook processes")
+    jobs.cancel(run_id)
+    run = jobs.wait(run_id, timeout=90)
+    assert run.state.type == StateType.CANCELLED
+    until(lambda: not processes_with(["sleep", "600"]) and not processes_with(["sleep", "601"]), 40,
+          "hook processes to end")
+    wait_for_log(run_id, "ERROR at PRE_SUBMIT: cancelled")
+    assert opened_and_pending(ex.port, ex.user, ex.client) == ([], [])
+
+
+def test_cancel_while_paused_cleans_up(tmp_path: Path) -> None:
+    ex = make_example(tmp_path / "ex")
+    run_id = jobs.submit(spec_for(ex))
+    assert jobs.wait(run_id, until=PAUSED_OR_FINAL, timeout=120).state.type == StateType.PAUSED
+    jobs.cancel(run_id)
+    assert jobs.wait(run_id, timeout=90).state.type == StateType.CANCELLED
+    lines = wait_for_log(run_id, "ERROR at NEEDS_RESOLVE: cancelled")
+    assert any("reverted 4 file(s)" in l for l in lines)
+    assert opened_and_pending(ex.port, ex.user, ex.client) == ([], [])
