@@ -73,6 +73,70 @@ def _save_run_state(run_id: str, spec: JobSpec, change: int | None, cleaned: boo
         {"spec": spec.model_dump(mode="json"), "change": change, "cleaned": cleaned}))
 
 
+def _stale_runs(spec: JobSpec, run_id: str) -> list[tuple[Path, dict[str, Any]]]:
+    """Earlier runs on this workspace that ended without cleaning (killed, host died)."""
+    out = []
+    for path in _runs_dir().glob("*.json"):
+        if path.stem == run_id:
+            continue
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        s = data.get("spec") or {}
+        if not data.get("cleaned") and data.get("change") and s.get("p4port") == spec.p4port \
+                and s.get("client") == spec.client:
+            out.append((path, data))
+    return out
+
+
+def _clean_leftovers(job: S.Job, run_id: str, log: Callable[[str], None]) -> None:
+    """Under the workspace lock: clean what a dead earlier run left behind."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.objects import StateType
+    from uuid import UUID
+
+    final = {StateType.COMPLETED, StateType.FAILED, StateType.CANCELLED, StateType.CRASHED}
+    for path, data in _stale_runs(job.spec, run_id):
+        try:
+            with get_client(sync_client=True) as client:
+                state = client.read_flow_run(UUID(path.stem)).state
+        except Exception:  # noqa: BLE001 - an unknown run is as dead as a final one
+            state = None
+        if state is not None and state.type not in final:
+            continue
+        old = S.Job(spec=job.spec, session=job.session, log=log, change=int(data["change"]))
+        report = S.cleanup(old)
+        log(f"cleaned what flow run {path.stem} left behind: {report.sentence()}")
+        data["cleaned"] = True
+        path.write_text(json.dumps(data))
+
+
+def _backstop(flow: Any, flow_run: Any, state: Any) -> None:  # noqa: ARG001 - hook signature
+    """on_crashed / on_cancellation: clean up when the flow process could not."""
+    from prefect.logging.loggers import flow_run_logger
+
+    path = _runs_dir() / f"{flow_run.id}.json"
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return
+    if data.get("cleaned") or not data.get("change"):
+        return
+    logger = flow_run_logger(flow_run)
+    spec = JobSpec.model_validate(data["spec"])
+    try:
+        with P4Session(spec.p4port, spec.p4user, spec.client, password=_load_secret(spec)) as session:
+            job = S.Job(spec=spec, session=session, log=logger.info, change=int(data["change"]))
+            report = S.cleanup(job)
+    except Exception as exc:  # noqa: BLE001 - the next job on this workspace retries
+        logger.error(f"CLEANUP after {state.name} failed ({exc}); the next job on {spec.client} will retry")
+        return
+    data["cleaned"] = True
+    path.write_text(json.dumps(data))
+    logger.info(f"CLEANUP after {state.name}: {report.sentence()}")
+
+
 def _load_secret(spec: JobSpec) -> str | None:
     if not spec.password_secret:
         return None
@@ -132,7 +196,8 @@ def _run_name() -> str:
     return f"{spec.get('client', '?')}: {what}"
 
 
-@flow(name="integrate", flow_run_name=_run_name, persist_result=False, log_prints=False)
+@flow(name="integrate", flow_run_name=_run_name, persist_result=False, log_prints=False,
+      on_crashed=[_backstop], on_cancellation=[_backstop])
 def integrate(spec: JobSpec) -> dict[str, Any]:
     logger = get_run_logger()
     redact = Redactor()
@@ -159,6 +224,7 @@ def integrate(spec: JobSpec) -> dict[str, Any]:
         stage = Stage.GET_LATEST_CL
         summary: dict[str, Any] = {"host": socket.gethostname(), "workspace": spec.client, "mode": spec.mode}
         try:
+            _clean_leftovers(job, run_id, log)
             summary["source changelist"] = _stage(Stage.GET_LATEST_CL, S.get_latest_cl)(quote(job))
             stage = Stage.SYNC
             _stage(Stage.SYNC, S.sync, retries=0 if spec.sync_command else 2)(quote(job))

@@ -62,4 +62,5 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
     for name in list(processes.running()):
         processes.stop(name)
-    shutil.rmtree(_HOME, ignore_errors=True)
+    if not os.environ.get("P4INTEG_KEEP_TEST_HOME"):  # keep worker/server logs for a post-mortem
+        shutil.rmtree(_HOME, ignore_errors=True)

@@ -1,0 +1,196 @@
+"""What Prefect costs an integration: bare stage functions vs a deployment run.
+
+Runs the same integration (N files, a few conflicts resolved by input) twice, on
+two identical sandbox depots: once by calling the stage functions directly, once
+as a deployment run through a real process worker on a local Prefect server that
+this script starts and stops. Prints, side by side:
+
+- active seconds of each (the flow's time waiting for a person is taken out),
+- overhead ratio and seconds of overhead per run,
+- request -> first stage latency (flow run requested -> GET_LATEST_CL starts),
+- resume -> continue latency (resume sent -> NEEDS_RESOLVE task starts).
+
+Figures only: nothing is asserted on time. Exits non-zero only if a result is wrong.
+
+    .venv/bin/python bench/bench_flow.py [--files 1000] [--conflicts 3]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def build_depot(base: Path, files: int, conflicts: int) -> tuple[str, str, str]:
+    """main with N files, rel branched from it, 10% edited on main, some also on rel."""
+    from flows.p4.sandbox import P4, init_depot
+
+    port = init_depot(base / "depot")
+    author, integ = base / "ws" / "author", base / "ws" / "integ"
+    author.mkdir(parents=True)
+    integ.mkdir(parents=True)
+    p4 = P4(port=port, user="bench", client="author", cwd=str(author)).connect()
+    for name, root, view in (("author", author, "//depot/... //author/..."), ("integ", integ, "//depot/rel/... //integ/...")):
+        spec = p4.fetch_client(name)
+        spec["Root"], spec["View"] = str(root), [view]
+        p4.save_client(spec)
+    paths = []
+    for i in range(files):
+        f = author / "main" / f"d{i % 20:02d}" / f"f{i:05d}.txt"
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_text("".join(f"line {j} of file {i}\n" for j in range(8)))
+        paths.append(str(f))
+    p4.run_add(*paths)
+    p4.run_submit("-d", "main")
+    p4.run_integrate("//depot/main/...", "//depot/rel/...")
+    p4.run_submit("-d", "branch rel")
+    edited = [i for i in range(files) if i % 10 == 0]
+    clash = edited[:conflicts]
+
+    def edit(branch: str, idxs: list[int], label: str) -> None:
+        p4.run_edit(*[f"//depot/{branch}/d{i % 20:02d}/f{i:05d}.txt" for i in idxs])
+        for i in idxs:
+            f = author / branch / f"d{i % 20:02d}" / f"f{i:05d}.txt"
+            lines = f.read_text().splitlines(keepends=True)
+            lines[3] = f"line 3 changed on {label}\n"
+            f.write_text("".join(lines))
+        p4.run_submit("-d", f"edit {branch}")
+
+    edit("main", edited, "main")
+    edit("rel", clash, "rel")
+    p4.disconnect()
+    return port, "integ", str(integ)
+
+
+def bare(port: str, client: str, conflicts: int) -> float:
+    from flows import stages as S
+    from flows.p4.session import P4Session
+    from flows.spec import FileChoice, JobSpec
+
+    spec = JobSpec(p4port=port, p4user="bench", client=client, source="//depot/main/...", target="//depot/rel/...")
+    started = time.perf_counter()
+    with P4Session(port, "bench", client) as session:
+        job = S.Job(spec=spec, session=session, log=lambda m: None)
+        S.get_latest_cl(job)
+        S.sync(job)
+        S.integrate(job)
+        S.resolve_pass_1(job)
+        found = S.resolve_check(job)
+        if len(found) != conflicts:
+            raise SystemExit(f"bare: expected {conflicts} conflicts, got {len(found)}")
+        S.apply_choices(job, [FileChoice(path=c.depot_file, choice="theirs") for c in found])
+        if S.resolve_check(job):
+            raise SystemExit("bare: conflicts left after applying choices")
+        S.pre_submit(job)
+        S.shelve(job)
+        push = S.p4push(job)
+    if not push.submitted:
+        raise SystemExit("bare: nothing submitted")
+    return time.perf_counter() - started
+
+
+def through_worker(port: str, client: str, conflicts: int) -> dict[str, float]:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+    from prefect.client.schemas.objects import StateType
+
+    from deployments import jobs
+    from flows.spec import FileChoice, JobSpec
+
+    spec = JobSpec(p4port=port, p4user="bench", client=client, source="//depot/main/...", target="//depot/rel/...")
+    requested = time.time()
+    run_id = jobs.submit(spec)
+    run = jobs.wait(run_id, until={StateType.PAUSED} | jobs.FINAL, timeout=300, poll=0.1)
+    if run.state.type != StateType.PAUSED:
+        raise SystemExit(f"flow: expected a pause, got {run.state.name}")
+    paused_at = run.state.timestamp.timestamp()
+    found = jobs.conflicts(run_id)
+    if len(found) != conflicts:
+        raise SystemExit(f"flow: expected {conflicts} conflicts, got {len(found)}")
+    resumed_at = time.time()
+    jobs.resume(run_id, "apply", [FileChoice(path=c["depot_file"], choice="theirs") for c in found])
+    run = jobs.wait(run_id, timeout=300, poll=0.1)
+    if run.state.type != StateType.COMPLETED:
+        raise SystemExit(f"flow: ended {run.state.name}")
+    with get_client(sync_client=True) as c:
+        tasks = c.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run_id])))
+    starts = {t.name.rsplit("-", 1)[0]: t.start_time.timestamp() for t in sorted(tasks, key=lambda t: t.start_time)
+              if t.start_time and t.name.rsplit("-", 1)[0] not in ()}
+    first_stage = min(t.start_time.timestamp() for t in tasks if t.start_time)
+    continue_at = min(t.start_time.timestamp() for t in tasks
+                      if t.start_time and t.name.startswith("NEEDS_RESOLVE"))
+    end = run.end_time.timestamp()
+    waiting = resumed_at - paused_at
+    return {
+        "active": (end - first_stage) - waiting,
+        "request_to_first_stage": first_stage - requested,
+        "resume_to_continue": continue_at - resumed_at,
+        "stages": float(len(starts)),
+    }
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--files", type=int, default=1000)
+    ap.add_argument("--conflicts", type=int, default=3)
+    args = ap.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="bench-flow-"))
+    os.environ.update(P4INTEG_HOME=str(work / "home"), P4INTEG_PREFECT_PORT=str(_free_port()),
+                      PREFECT_SERVER_ANALYTICS_ENABLED="false", DO_NOT_TRACK="1", PREFECT_WORKER_QUERY_SECONDS="1")
+    from deployments import settings
+
+    os.environ.update(PREFECT_API_URL=settings.api_url(), PREFECT_HOME=str(settings.home() / "prefect"))
+    from deployments import processes, register
+
+    try:
+        t = time.perf_counter()
+        port_a, client, _ = build_depot(work / "a", args.files, args.conflicts)
+        shutil.copytree(work / "a", work / "b", symlinks=True)
+        port_b = port_a.replace(str(work / "a"), str(work / "b"))
+        from flows.p4.sandbox import P4
+
+        p4 = P4(port=port_b, user="bench", client=client).connect()  # the copy's client root moves too
+        spec = p4.fetch_client(client)
+        spec["Root"] = spec["Root"].replace(str(work / "a"), str(work / "b"))
+        p4.save_client(spec)
+        p4.disconnect()
+        print(f"depots: {args.files} files, {args.conflicts} conflicts, built in {time.perf_counter() - t:.1f} s")
+        t = time.perf_counter()
+        processes.start_server()
+        register.ensure_pool("local", 4)
+        register.ensure_deployment("local")
+        processes.start_worker("local", 4)
+        print(f"Prefect server + pool + deployment + worker up in {time.perf_counter() - t:.1f} s")
+        bare_s = bare(port_a, client, args.conflicts)
+        flow = through_worker(port_b, client, args.conflicts)
+    finally:
+        for name in list(processes.running()):
+            processes.stop(name)
+        shutil.rmtree(work, ignore_errors=True)
+    overhead = flow["active"] - bare_s
+    print()
+    print(f"{'':34}{'bare stages':>14}{'flow via worker':>18}")
+    print(f"{'active seconds (no waiting)':34}{bare_s:>14.2f}{flow['active']:>18.2f}")
+    print(f"{'overhead ratio (flow / bare)':34}{'':>14}{flow['active'] / bare_s:>18.2f}")
+    print(f"{'overhead seconds per run':34}{'':>14}{overhead:>18.2f}   (aim: < 2 s)")
+    print(f"{'request -> first stage, s':34}{'':>14}{flow['request_to_first_stage']:>18.2f}   (aim: < 5 s, 1 s poll)")
+    print(f"{'resume -> continue, s':34}{'':>14}{flow['resume_to_continue']:>18.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

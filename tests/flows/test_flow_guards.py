@@ -1,0 +1,181 @@
+"""One job per workspace, bad specs, secrets, crashes and retries, through a real worker."""
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+from prefect import flow
+from prefect.blocks.system import Secret
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.objects import StateType
+
+from deployments import jobs
+from flows.integration import _stage
+from flows.p4.errors import P4ConnectionError, P4Error
+from flows.p4.example import Example, make_example
+from flows.p4.sandbox import set_password
+from flows.spec import FileChoice, JobSpec, Stage
+
+from .helpers import (
+    PAUSED_OR_FINAL, all_cmdlines, logs, opened_and_pending, processes_with, task_runs, until, wait_for_log,
+)
+
+pytestmark = pytest.mark.usefixtures("local_worker")
+
+
+def spec_for(ex: Example, **kw) -> JobSpec:
+    return JobSpec(p4port=ex.port, p4user=ex.user, client=ex.client, branch=ex.branch, **kw)
+
+
+def _wait_file_hook(tmp_path: Path, name: str, wait_for: str | None = None) -> list[str]:
+    """A hook that says it started, then waits (bounded) for a go file."""
+    started, go = tmp_path / f"{name}.started", tmp_path / (wait_for or f"{name}.go")
+    return ["sh", "-c", f"touch {started}; i=0; while [ ! -e {go} ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done; "
+            f"[ -e {go} ] || {{ echo 'never released'; exit 9; }}"]
+
+
+def _first_task_start(run_id) -> float:
+    runs = [t for t in task_runs(run_id) if t.start_time]
+    return min(t.start_time.timestamp() for t in runs)
+
+
+def test_two_jobs_on_one_workspace_run_one_after_the_other(tmp_path: Path) -> None:
+    ex = make_example(tmp_path / "ex", conflict=False)
+    first = jobs.submit(spec_for(ex, pre_submit=[_wait_file_hook(tmp_path, "a")]))
+    until(lambda: (tmp_path / "a.started").exists(), 120, "first job's hook")
+    second = jobs.submit(spec_for(ex))
+    wait_for_log(second, "waiting for workspace rel-integ: in use by flow run", timeout=90)
+    assert jobs.read(second).state.type == StateType.RUNNING
+    assert not task_runs(second)  # nothing of the second job ran yet
+    (tmp_path / "a.go").touch()
+    a = jobs.wait(first, timeout=120)
+    b = jobs.wait(second, timeout=120)
+    assert a.state.type == StateType.COMPLETED and b.state.type == StateType.COMPLETED, logs(second)
+    assert _first_task_start(second) >= a.end_time.timestamp() - 1.0
+    wait_for_log(second, "DONE: nothing to integrate")
+
+
+def test_jobs_on_two_workspaces_run_together(tmp_path: Path) -> None:
+    a, b = make_example(tmp_path / "a", conflict=False), make_example(tmp_path / "b", conflict=False)
+    # Each hook releases the other and waits for it: both finish only if they overlap.
+    hook_a = ["sh", "-c", f"touch {tmp_path}/b.go; " + _wait_file_hook(tmp_path, "a")[2]]
+    hook_b = ["sh", "-c", f"touch {tmp_path}/a.go; " + _wait_file_hook(tmp_path, "b")[2]]
+    ra = jobs.submit(spec_for(a, pre_submit=[hook_a]))
+    rb = jobs.submit(spec_for(b, pre_submit=[hook_b]))
+    assert jobs.wait(ra, timeout=150).state.type == StateType.COMPLETED, logs(ra)
+    assert jobs.wait(rb, timeout=150).state.type == StateType.COMPLETED, logs(rb)
+
+
+@pytest.mark.parametrize("kwargs,field", [
+    ({"source": "", "target": "//depot/rel/..."}, "source"),
+    ({"source": "//depot/main/...", "target": "//depot/main/..."}, "target"),
+    ({"source": "//depot/main", "target": "//depot/rel/..."}, "source"),
+    ({"source": "//depot/main/...", "target": "//depot/rel/...", "changelist": -4}, "changelist"),
+    ({"branch": "b", "source": "//depot/main/...", "target": "//depot/rel/..."}, "branch"),
+    ({"source": "//depot/main/...", "target": "//depot/rel/...", "password_secret": "Hunter2!"}, "password_secret"),
+    ({"source": "//depot/main/...", "target": "//depot/rel/...", "env": {"P4PASSWD": "x"}}, "env"),
+])
+def test_bad_specs_are_refused_naming_the_field(kwargs: dict, field: str) -> None:
+    with pytest.raises(ValueError) as info:
+        JobSpec(p4port="sandbox:/tmp/x", p4user="u", client="c", **kwargs)
+    assert field in str(info.value)
+
+
+def test_unknown_host_is_refused_before_a_run_exists(tmp_path: Path) -> None:
+    ex = make_example(tmp_path / "ex")
+    with get_client(sync_client=True) as client:
+        before = len(client.read_flow_runs(limit=200))
+    with pytest.raises(ValueError, match="host: unknown host 'build-99'"):
+        jobs.submit(spec_for(ex, host="build-99"))
+    with get_client(sync_client=True) as client:
+        assert len(client.read_flow_runs(limit=200)) == before
+
+
+@pytest.mark.parametrize("case,expected", [
+    ("changelist", "changelist: 999 does not exist"),
+    ("outside view", "target: //depot/other/... is outside the view of workspace 'rel-integ'"),
+    ("missing secret", "password_secret: no Prefect Secret block named 'nobody-has-this'"),
+    ("missing client", "client: workspace 'no-such-ws' does not exist"),
+])
+def test_specs_wrong_for_the_server_fail_early_and_touch_nothing(tmp_path: Path, case: str, expected: str) -> None:
+    ex = make_example(tmp_path / "ex")
+    spec = {
+        "changelist": lambda: spec_for(ex, changelist=999),
+        "outside view": lambda: JobSpec(p4port=ex.port, p4user=ex.user, client=ex.client,
+                                        source="//depot/main/...", target="//depot/other/..."),
+        "missing secret": lambda: spec_for(ex, password_secret="nobody-has-this"),
+        "missing client": lambda: JobSpec(p4port=ex.port, p4user=ex.user, client="no-such-ws", branch=ex.branch),
+    }[case]()
+    run_id = jobs.submit(spec)
+    assert jobs.wait(run_id, timeout=120).state.type == StateType.FAILED
+    until(lambda: any(expected in l for l in logs(run_id)), 30, f"log naming {expected!r}")
+    assert opened_and_pending(ex.port, ex.user, ex.client) == ([], [])
+    assert not list(Path(ex.workspace).rglob("*"))  # not even synced
+
+
+def test_password_never_in_parameters_logs_artifacts_or_command_lines(tmp_path: Path) -> None:
+    ex = make_example(tmp_path / "ex")
+    password = "Sup3r-Secret-Pw-7c1"
+    set_password(ex.depot_dir, ex.user, password)
+    Secret(value=password).save("release-bot-p4", overwrite=True)
+    leaked = tmp_path / "tool-output.txt"  # stands for a tool that prints what it was given
+    leaked.write_text(f"and the password {password}\n")
+    hook = ["sh", "-c", f"echo \"hook sees P4PASSWD=$P4PASSWD\"; cat {leaked}; " + _wait_file_hook(tmp_path, "pw")[2]]
+    run_id = jobs.submit(spec_for(ex, password_secret="release-bot-p4", pre_submit=[hook]))
+    assert jobs.wait(run_id, until=PAUSED_OR_FINAL, timeout=120).state.type == StateType.PAUSED
+    jobs.resume(run_id, "apply", [FileChoice(path="//depot/rel/src/config.ini", choice="theirs")])
+    until(lambda: (tmp_path / "pw.started").exists(), 60, "hook start")
+    assert not [c for c in all_cmdlines() if password in c]  # while the job runs
+    (tmp_path / "pw.go").touch()
+    run = jobs.wait(run_id, timeout=120)
+    assert run.state.type == StateType.COMPLETED, logs(run_id)
+    lines = wait_for_log(run_id, "DONE:")
+    assert any("hook sees P4PASSWD=****" in l for l in lines) and any("and the password ****" in l for l in lines)
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(limit=100)
+        params = client.read_flow_run(run_id).parameters
+    blob = "\n".join(lines) + repr(params) + "".join(str(a.data) + str(a.description) for a in artifacts)
+    assert password not in blob
+    assert "release-bot-p4" in repr(params)
+
+
+def test_a_killed_flow_process_is_cleaned_by_the_crash_hook(tmp_path: Path) -> None:
+    ex = make_example(tmp_path / "ex", conflict=False)
+    run_id = jobs.submit(spec_for(ex, pre_submit=[["sh", "-c", "exec sleep 602"]]))
+    pids = until(lambda: processes_with(["sleep", "602"]), 120, "the hook")
+    flow_pid = int(Path(f"/proc/{pids[0]}/stat").read_text().rsplit(")", 1)[1].split()[1])  # parent
+    os.kill(flow_pid, signal.SIGKILL)
+    os.killpg(pids[0], signal.SIGKILL)  # its hook went into a session of its own
+    run = jobs.wait(run_id, timeout=120)
+    assert run.state.type == StateType.CRASHED
+    until(lambda: opened_and_pending(ex.port, ex.user, ex.client) == ([], []), 60, "crash hook cleanup")
+    wait_for_log(run_id, "CLEANUP after Crashed")
+
+
+def test_only_transient_perforce_errors_are_retried(prefect_server: str) -> None:
+    calls = {"transient": 0, "deterministic": 0}
+
+    def flaky() -> str:
+        calls["transient"] += 1
+        if calls["transient"] == 1:
+            raise P4ConnectionError(["sync"], ["TCP receive failed: connection reset"])
+        return "ok"
+
+    def broken() -> str:
+        calls["deterministic"] += 1
+        raise P4Error(["integrate"], ["Branch 'x' doesn't exist."])
+
+    @flow(name="retry-policy")
+    def check() -> str:
+        assert _stage(Stage.SYNC, flaky)() == "ok"
+        with pytest.raises(P4Error):
+            _stage(Stage.INTEGRATE, broken)()
+        return "done"
+
+    started = time.monotonic()
+    assert check() == "done"
+    assert calls == {"transient": 2, "deterministic": 1}
+    assert time.monotonic() - started < 60
