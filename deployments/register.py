@@ -30,8 +30,27 @@ def ensure_pool(host: str, limit: int = DEFAULT_HOST_LIMIT) -> bool:
     return False
 
 
-def ensure_deployment(host: str = "local") -> UUID:
-    """``integrate/<host>``: the flow, run from this project's directory on the host's pool."""
+def apply_project_file() -> None:
+    """Apply prefect.yaml (the project's declared deployments) with Prefect's own CLI."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "P4INTEG_PROJECT_DIR": str(PROJECT_DIR)}
+    done = subprocess.run([sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--all"], cwd=PROJECT_DIR,
+                          env=env, capture_output=True, text=True, timeout=180)
+    if done.returncode != 0:
+        tail = "\n".join((done.stdout + done.stderr).splitlines()[-15:])
+        raise RuntimeError(f"'prefect deploy --all' exited with {done.returncode}:\n{tail}")
+
+
+def ensure_deployment(host: str = "local") -> UUID | None:
+    """``integrate/<host>``: the flow, run from this project's directory on the host's pool.
+
+    The local host's deployment is the one declared in prefect.yaml."""
+    if host == "local":
+        apply_project_file()
+        return None
     from flows.integration import integrate
 
     flow = integrate.from_source(source=str(PROJECT_DIR), entrypoint=FLOW_ENTRYPOINT)

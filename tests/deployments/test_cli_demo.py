@@ -1,0 +1,42 @@
+"""``p4integ demo`` pauses on the conflict; ``p4integ resume`` finishes it."""
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from flows.p4.session import P4Session
+
+pytestmark = pytest.mark.usefixtures("local_worker")
+
+
+def p4integ(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "deployments.cli", *args], capture_output=True, text=True,
+                          timeout=400)
+
+
+@pytest.mark.parametrize("how,version", [("--theirs", "version = 2.1"), ("--yours", "version = 2.0.1")])
+def test_demo_then_resume(tmp_path: Path, how: str, version: str) -> None:
+    demo = p4integ("demo", "--dir", str(tmp_path / "demo"))
+    assert demo.returncode == 0, demo.stderr
+    assert "state           Paused" in demo.stdout
+    assert "conflict        //depot/rel/src/config.ini <- //depot/main/src/config.ini#2" in demo.stdout
+    run_id = re.search(r"flow run\s+(\S+)", demo.stdout).group(1)  # type: ignore[union-attr]
+    done = p4integ("resume", run_id, how)
+    assert done.returncode == 0, done.stderr
+    assert "state           Completed" in done.stdout
+    port = f"sandbox:{tmp_path / 'demo' / 'depot'}"
+    with P4Session(port, "release-bot", "rel-integ") as s:
+        text = s.print_file("//depot/rel/src/config.ini")
+        assert version in str(text).splitlines()
+        assert s.opened() == []
+    again = p4integ("resume", run_id, "--theirs")
+    assert again.returncode == 2 and "not paused" in again.stderr
+
+
+def test_resume_needs_exactly_one_choice() -> None:
+    out = p4integ("resume", "00000000-0000-0000-0000-000000000000")
+    assert out.returncode == 2 and "exactly one of" in out.stderr
