@@ -298,8 +298,11 @@ def integrate(spec: JobSpec) -> dict[str, Any]:
 
 
 def _reason(stage: Stage, exc: BaseException) -> str:
-    if isinstance(exc, (S.JobError, SiteCommandError, P4Error)):
-        return str(exc)
+    if isinstance(exc, S.JobError):
+        return exc.message
+    if isinstance(exc, (SiteCommandError, P4Error)):
+        text = str(exc)
+        return text[len(stage.value) + 2:] if text.startswith(f"{stage.value}: ") else text
     name = type(exc).__name__
     if name == "TerminationSignal":
         return "cancelled"

@@ -92,7 +92,7 @@ class JobSpec(BaseModel):
     name_check_passes: int = Field(default=3, ge=1, le=10)
     push_command: Command | None = Field(default=None, description="Site push tool; default submit the shelf")
     env: dict[str, str] = Field(default_factory=dict, description="Extra environment for site commands")
-    pause_timeout: int = Field(default=DEFAULT_PAUSE_TIMEOUT, ge=60,
+    pause_timeout: int = Field(default=DEFAULT_PAUSE_TIMEOUT, ge=5,
                                description="Seconds to wait for a person at NEEDS_RESOLVE")
 
     @field_validator("p4port")

@@ -27,7 +27,7 @@ class JobError(RuntimeError):
     """A stage cannot go on; the message says why and what to do."""
 
     def __init__(self, stage: Stage, message: str) -> None:
-        self.stage = stage
+        self.stage, self.message = stage, message
         super().__init__(f"{stage.value}: {message}")
 
 

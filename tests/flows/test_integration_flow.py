@@ -154,3 +154,33 @@ def test_cancel_while_paused_cleans_up(tmp_path: Path) -> None:
     lines = wait_for_log(run_id, "ERROR at NEEDS_RESOLVE: cancelled")
     assert any("reverted 4 file(s)" in l for l in lines)
     assert opened_and_pending(ex.port, ex.user, ex.client) == ([], [])
+
+
+def test_pause_timeout_shelves_resolved_work_before_failing(tmp_path: Path) -> None:
+    ex = make_example(tmp_path / "ex")
+    run_id = jobs.submit(spec_for(ex, pause_timeout=5))
+    run = jobs.wait(run_id, timeout=180)
+    assert run.state.type == StateType.FAILED
+    lines = wait_for_log(run_id, "ERROR at NEEDS_RESOLVE")
+    error = next(l for l in lines if l.startswith("ERROR at NEEDS_RESOLVE"))
+    change = int(error.split("resolved work shelved in change ")[1].split(".")[0].split(";")[0])
+    assert f"kept change {change}: it holds the shelved files" in error
+    with P4Session(ex.port, ex.user, ex.client) as s:
+        shelf = s.describe(change, shelved=True)
+        assert s.opened() == []
+    assert sorted(f.depot_file for f in shelf.files) == [
+        "//depot/rel/assets/logo.bin", "//depot/rel/docs/notes.txt", "//depot/rel/src/app.py"]
+
+
+def test_summary_artifact_names_the_submitted_change(tmp_path: Path) -> None:
+    ex = make_example(tmp_path / "ex", conflict=False)
+    run_id = jobs.submit(spec_for(ex))
+    assert jobs.wait(run_id, timeout=120).state.type == StateType.COMPLETED
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    with get_client(sync_client=True) as client:
+        arts = client.read_artifacts(artifact_filter=ArtifactFilter(
+            flow_run_id=ArtifactFilterFlowRunId(any_=[run_id])))
+    summary = next(a for a in arts if a.key == "integration-summary")
+    assert "| submitted change | 6 |" in summary.data and "| integrated | 1 branch, 3 integrate |" in summary.data
