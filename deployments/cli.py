@@ -11,6 +11,9 @@ import typer
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Perforce integration service.")
 sandbox_app = typer.Typer(no_args_is_help=True, help="The bundled sandbox Helix server.")
 app.add_typer(sandbox_app, name="sandbox")
+from .cli_hosts import hosts_app  # noqa: E402 - registered after the app exists
+
+app.add_typer(hosts_app, name="hosts")
 
 
 @app.callback()
@@ -116,6 +119,7 @@ def up(host_limit: int = typer.Option(4, help="Parallel jobs on the local host."
     register.ensure_pool("local", host_limit)
     register.ensure_deployment("local")
     worker = processes.start_worker("local", host_limit)
+    processes.start_dispatcher()
     ui = settings.api_url().rsplit("/api", 1)[0]
     typer.echo(f"Prefect server  {ui}  ({'started' if started else 'already running'})")
     typer.echo(f"Prefect API     {settings.api_url()}")

@@ -96,6 +96,14 @@ def start_worker(host: str = "local", limit: int = 4) -> bool:
     return True
 
 
+def start_dispatcher() -> bool:
+    """The auto-deployer of workers for enrolled hosts (agent.dispatcher)."""
+    if _pid("dispatcher"):
+        return False
+    _start("dispatcher", [sys.executable, "-m", "agent.dispatcher"], prefect_env())
+    return True
+
+
 def stop(name: str, grace: float = 10.0) -> bool:
     pid = _pid(name)
     if pid is None:

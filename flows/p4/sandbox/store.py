@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import sqlite3
+import stat
 import tempfile
 import time
 from contextlib import contextmanager
@@ -78,6 +79,9 @@ class Store:
         if not db_path.exists() and not create:
             raise FileNotFoundError(f"no sandbox depot at {self.root} (db.sqlite missing)")
         (self.root / "archive").mkdir(parents=True, exist_ok=True)
+        # A depot shared by several users (directory writable by group/others) gives
+        # what it creates the directory's own rights, so every user can add to it.
+        self._dir_mode = stat.S_IMODE(self.root.stat().st_mode)
         self.db = sqlite3.connect(db_path, timeout=60, isolation_level=None, check_same_thread=False)
         self.db.row_factory = sqlite3.Row
         self.db.execute("PRAGMA journal_mode=WAL")
@@ -134,10 +138,17 @@ class Store:
         digest = hashlib.md5(data).hexdigest().upper()
         path = self._blob_path(digest)
         if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
+            if not path.parent.exists():
+                path.parent.mkdir(parents=True, exist_ok=True)
+                if self._dir_mode & 0o022:
+                    try:
+                        os.chmod(path.parent, self._dir_mode)
+                    except PermissionError:  # another user made it first; its rights are set
+                        pass
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
+            os.chmod(tmp, 0o644)  # contents are write-once: readable by every depot user
             os.replace(tmp, path)
         return digest, len(data)
 

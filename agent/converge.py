@@ -1,0 +1,260 @@
+"""Bring a host to the wanted state: venv of this version, env file, worker online.
+
+Every step checks before it acts, so a second converge changes nothing and says
+so. A failed install removes what it half-made. A new project version gets a new
+venv; the old worker is stopped only once the new venv is complete.
+"""
+from __future__ import annotations
+
+import shlex
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from uuid import UUID
+
+from deployments.settings import FLOW_NAME, pool_name
+
+from . import wheelhouse
+from .records import HostRecord
+from .ssh import Connection, HostError
+
+MIN_PYTHON = (3, 10)
+ONLINE_TIMEOUT = 60.0
+_FIND_PYTHON = (
+    "for p in python3.13 python3.12 python3.11 python3.10 python3; do "
+    "  c=$(command -v $p 2>/dev/null) || continue; "
+    "  $c -c 'import sys, venv; sys.exit(0 if sys.version_info >= (3, 10) else 1)' 2>/dev/null && "
+    "  { echo $c; $c -c 'import sys; print(\"%d.%d.%d\" % sys.version_info[:3])'; exit 0; }; "
+    "done; exit 3"
+)
+
+
+@dataclass
+class ConvergeReport:
+    host: str
+    version: str
+    python: str = ""
+    changes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.changes)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where things live on a host, under the SSH user's home."""
+
+    home: str
+    version: str
+
+    @property
+    def base(self) -> str:
+        return f"{self.home}/.p4integ"
+
+    @property
+    def venv(self) -> str:
+        return f"{self.base}/venvs/{self.version}"
+
+    @property
+    def deps(self) -> str:
+        return f"{self.base}/wheelhouse/deps"
+
+    @property
+    def project(self) -> str:
+        return f"{self.base}/wheelhouse/{self.version}"
+
+    @property
+    def app(self) -> str:
+        """Stable path of the running version's code: the deployment's working directory."""
+        return f"{self.base}/app"
+
+    @property
+    def env_file(self) -> str:
+        return f"{self.base}/worker.env"
+
+    @property
+    def pid_file(self) -> str:
+        return f"{self.base}/worker.pid"
+
+    @property
+    def log_file(self) -> str:
+        return f"{self.base}/worker.log"
+
+
+def worker_name(host: str, version: str) -> str:
+    return f"{pool_name(host)}-{version}"
+
+
+def converge(host: HostRecord, api_url: str, log: Callable[[str], None] = lambda m: None) -> ConvergeReport:
+    from deployments.register import ensure_pool
+
+    started = time.monotonic()
+    wh = wheelhouse.build()
+    report = ConvergeReport(host=host.name, version=wh.version)
+    if ensure_pool(host.name, host.limit):
+        report.changes.append(f"work pool {pool_name(host.name)} (limit {host.limit})")
+    with Connection(host) as c:
+        home = c.run(["printenv", "HOME"], step="find home").stdout.strip()
+        lay = Layout(home=home, version=wh.version)
+        python, version = _find_python(c)
+        report.python = f"{python} ({version})"
+        if _install(c, lay, wh, python, log):
+            report.changes.append(f"venv {lay.venv}")
+        if _write_env(c, lay, host, api_url):
+            report.changes.append("worker environment")
+        running = _worker_pid(c, lay)
+        if running is None:
+            stopped = stop_worker(c, lay)
+            _point_app(c, lay)
+            _start_worker(c, lay, host)
+            report.changes.append("worker restarted for the new version" if stopped else "worker started")
+    if ensure_deployment(host.name, lay.app):
+        report.changes.append(f"deployment {FLOW_NAME}/{host.name}")
+    wait_online(host.name, wh.version)
+    report.seconds = time.monotonic() - started
+    log(f"host {host.name}: " + ("; ".join(report.changes) if report.changed else "no change"))
+    return report
+
+
+def _find_python(c: Connection) -> tuple[str, str]:
+    r = c.run(["sh", "-c", _FIND_PYTHON], step="find Python", check=False)
+    if r.exit_code != 0:
+        raise HostError(c.host.name, "find Python", "no Python 3.10 or newer with the venv module on the host's "
+                        "PATH; install python3 (3.10+) and python3-venv there")
+    path, version = r.stdout.split()[:2]
+    return path, version
+
+
+def _install(c: Connection, lay: Layout, wh: wheelhouse.Wheelhouse, python: str,
+             log: Callable[[str], None]) -> bool:
+    done = c.run(["test", "-e", f"{lay.venv}/.complete"], step="check venv", check=False)
+    if done.ok:
+        return False
+    log(f"host {c.host.name}: installing version {lay.version} (offline, from the wheelhouse)")
+    c.run(["rm", "-rf", lay.venv], step="remove partial venv")
+    c.run(["mkdir", "-p", lay.deps, lay.project, f"{lay.base}/venvs"], step="make directories")
+    c.put_many(wh.deps, lay.deps)
+    c.put_many([wh.project], lay.project)
+    try:
+        c.run([python, "-m", "venv", lay.venv], step="create venv")
+        c.run([f"{lay.venv}/bin/pip", "install", "--no-index", "--disable-pip-version-check", "-q",
+               "--find-links", lay.deps, "--find-links", lay.project, f"{lay.project}/{wh.project.name}"],
+              step="install", timeout=900)
+        c.run(["touch", f"{lay.venv}/.complete"], step="mark venv complete")
+    except HostError:
+        c.run(["rm", "-rf", lay.venv], step="remove failed venv", check=False)
+        raise
+    return True
+
+
+def _env_text(lay: Layout, host: HostRecord, api_url: str) -> bytes:
+    values = {
+        "PREFECT_API_URL": host.api_url or api_url,
+        "PREFECT_HOME": f"{lay.base}/prefect",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "DO_NOT_TRACK": "1",
+        "PREFECT_WORKER_QUERY_SECONDS": "1",
+        "P4INTEG_HOME": lay.base,
+        "P4INTEG_HOST": host.name,
+    }
+    return "".join(f"{k}={shlex.quote(v)}\n" for k, v in values.items()).encode()
+
+
+def _write_env(c: Connection, lay: Layout, host: HostRecord, api_url: str) -> bool:
+    want = _env_text(lay, host, api_url)
+    have = c.run(["cat", lay.env_file], step="read env file", check=False)
+    if have.ok and have.stdout.encode() == want:
+        return False
+    c.write(lay.env_file, want, mode=0o600)
+    return True
+
+
+def _worker_pid(c: Connection, lay: Layout) -> int | None:
+    """The worker's pid if it runs this version's venv, else None."""
+    r = c.run(["sh", "-c", f"pid=$(cat {shlex.quote(lay.pid_file)} 2>/dev/null) && "
+               "[ -r /proc/$pid/cmdline ] && st=$(cut -d' ' -f3 /proc/$pid/stat) && [ \"$st\" != Z ] && "
+               "echo $pid && tr '\\0' ' ' < /proc/$pid/cmdline"], step="check worker", check=False)
+    if not r.ok or not r.stdout.strip():
+        return None
+    pid, _, cmdline = r.stdout.partition("\n")
+    return int(pid) if lay.venv in cmdline else None
+
+
+def stop_worker(c: Connection, lay: Layout | None = None) -> bool:
+    """Stop the worker and everything it started; True if one was running."""
+    base = lay.base if lay else f"{c.run(['printenv', 'HOME'], step='find home').stdout.strip()}/.p4integ"
+    pid_file = shlex.quote(f"{base}/worker.pid")
+    script = (
+        f"pid=$(cat {pid_file} 2>/dev/null) || exit 1; "
+        "kill -0 $pid 2>/dev/null || { rm -f " + pid_file + "; exit 1; }; "
+        "kill -TERM -$pid 2>/dev/null; i=0; "
+        "while kill -0 -$pid 2>/dev/null && [ $i -lt 100 ]; do "
+        "  st=$(cut -d' ' -f3 /proc/$pid/stat 2>/dev/null); [ \"$st\" = Z ] && break; "
+        "  [ $i = 30 ] && kill -TERM -$pid 2>/dev/null; sleep 0.1; i=$((i+1)); done; "
+        "kill -KILL -$pid 2>/dev/null; rm -f " + pid_file + "; exit 0"
+    )
+    r = c.run(["sh", "-c", script], step="stop worker", check=False)
+    # Flow runs the worker started may sit in sessions of their own: end those too.
+    c.run(["pkill", "-KILL", "-u", c.host.user, "-f", f"{base}/venvs/"], step="stop flow runs", check=False)
+    return r.exit_code == 0
+
+
+def _start_worker(c: Connection, lay: Layout, host: HostRecord) -> None:
+    argv = [f"{lay.venv}/bin/prefect", "worker", "start", "--pool", pool_name(host.name), "--type", "process",
+            "--limit", str(host.limit), "--name", worker_name(host.name, lay.version)]
+    inner = (f"echo $$ > {shlex.quote(lay.pid_file)}; set -a; . {shlex.quote(lay.env_file)}; set +a; "
+             f"cd {shlex.quote(lay.base)}; exec {shlex.join(argv)}")
+    script = f"setsid -f sh -c {shlex.quote(inner)} > {shlex.quote(lay.log_file)} 2>&1 < /dev/null"
+    c.run(["sh", "-c", script], step="start worker")
+
+
+def _point_app(c: Connection, lay: Layout) -> None:
+    """Swap ``~/.p4integ/app`` to this version's installed package, atomically."""
+    r = c.run([f"{lay.venv}/bin/python", "-c", "import flows, os; print(os.path.dirname(os.path.dirname("
+               "os.path.abspath(flows.__file__))))"], step="locate the installed flow")
+    c.run(["ln", "-sfn", r.stdout.strip(), f"{lay.app}.new"], step="link app")
+    c.run(["mv", "-T", f"{lay.app}.new", lay.app], step="link app")
+
+
+def ensure_deployment(host: str, site_dir: str) -> bool:
+    """``integrate/<host>``, run from the host's installed package."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import DeploymentUpdate
+    from prefect.exceptions import ObjectNotFound
+    from prefect.utilities.callables import parameter_schema
+
+    from flows.integration import integrate
+
+    pull = [{"prefect.deployments.steps.set_working_directory": {"directory": site_dir}}]
+    with get_client(sync_client=True) as client:
+        try:
+            existing = client.read_deployment_by_name(f"{FLOW_NAME}/{host}")
+        except ObjectNotFound:
+            existing = None
+        if existing is not None and existing.pull_steps == pull and existing.work_pool_name == pool_name(host):
+            return False
+        flow_id: UUID = client.create_flow_from_name(FLOW_NAME)
+        schema = parameter_schema(integrate).model_dump_for_openapi()
+        if existing is None:
+            client.create_deployment(flow_id=flow_id, name=host, work_pool_name=pool_name(host),
+                                     entrypoint="flows/integration.py:integrate", pull_steps=pull,
+                                     parameter_openapi_schema=schema, path=site_dir,
+                                     description=f"Integration jobs for workspaces on host {host}")
+        else:
+            client.update_deployment(existing.id, DeploymentUpdate(pull_steps=pull, path=site_dir,
+                                                                   work_pool_name=pool_name(host)))
+    return True
+
+
+def wait_online(host: str, version: str, timeout: float = ONLINE_TIMEOUT) -> None:
+    from .health import worker_online
+
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if worker_online(host, version):
+            return
+        time.sleep(0.3)
+    raise HostError(host, "wait for worker", f"worker {worker_name(host, version)} did not come online in the "
+                    f"Prefect API within {timeout:.0f} s; see ~/.p4integ/worker.log on the host")

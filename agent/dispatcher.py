@@ -1,0 +1,129 @@
+"""Auto-deploy: when a job waits on a host's pool and no worker serves it, deploy one.
+
+Runs next to the Prefect server (``p4integ up`` starts it). Whatever created the run
+(our API, a schedule, ``prefect deployment run``, the Prefect UI), the dispatcher
+sees it waiting, writes into the run's log that it is deploying a worker, and
+converges the host. If the host cannot be reached, refuses its key or fails the
+install, the waiting runs fail at once with that reason instead of waiting forever.
+It also notices a worker that died under running jobs and marks those runs crashed;
+the next job on the workspace cleans what they left.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime, timedelta, timezone
+from typing import Any
+from uuid import UUID
+
+from deployments.settings import api_url, pool_name
+
+from . import registry
+from .converge import Layout, _worker_pid, converge
+from .health import active_runs, worker_online
+from .records import HostRecord
+from .ssh import Connection, HostError
+
+log = logging.getLogger("p4integ.dispatcher")
+RECHECK_SECONDS = 10.0
+
+
+def _client() -> Any:
+    from prefect.client.orchestration import get_client
+
+    return get_client(sync_client=True)
+
+
+def waiting_runs(host: str) -> list[Any]:
+    from prefect.client.schemas.filters import (
+        FlowRunFilter, FlowRunFilterNextScheduledStartTime, FlowRunFilterState, FlowRunFilterStateType,
+        WorkPoolFilter, WorkPoolFilterName,
+    )
+    from prefect.client.schemas.objects import StateType
+
+    soon = datetime.now(timezone.utc) + timedelta(seconds=2)
+    with _client() as client:
+        return client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(
+                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.SCHEDULED, StateType.PENDING])),
+                next_scheduled_start_time=FlowRunFilterNextScheduledStartTime(before_=soon)),
+            work_pool_filter=WorkPoolFilter(name=WorkPoolFilterName(any_=[pool_name(host)])))
+
+
+def tell_runs(run_ids: list[UUID], message: str, level: int = logging.INFO) -> None:
+    from prefect.client.schemas.actions import LogCreate
+
+    now = datetime.now(timezone.utc)
+    with _client() as client:
+        client.create_logs([LogCreate(name="p4integ.dispatcher", level=level, message=message, timestamp=now,
+                                      flow_run_id=rid) for rid in run_ids])
+
+
+def fail_runs(run_ids: list[UUID], reason: str, crashed: bool = False) -> None:
+    from prefect.states import Crashed, Failed
+
+    tell_runs(run_ids, reason, logging.ERROR)
+    with _client() as client:
+        for rid in run_ids:
+            client.set_flow_run_state(rid, (Crashed if crashed else Failed)(message=reason), force=True)
+
+
+class Dispatcher:
+    def __init__(self) -> None:
+        self._checked: dict[str, float] = {}
+
+    def once(self) -> dict[str, str]:
+        outcome: dict[str, str] = {}
+        for host in registry.load_all().values():
+            try:
+                outcome[host.name] = self._host(host)
+            except Exception as exc:  # noqa: BLE001 - one host's trouble must not stop the others
+                log.exception("host %s", host.name)
+                outcome[host.name] = f"error: {exc}"
+        return outcome
+
+    def _host(self, host: HostRecord) -> str:
+        from . import wheelhouse
+
+        runs = waiting_runs(host.name)
+        version = wheelhouse.source_version()
+        due = time.monotonic() - self._checked.get(host.name, 0.0) > RECHECK_SECONDS
+        if runs and (not worker_online(host.name, version) or due):
+            ids = [r.id for r in runs]
+            if not worker_online(host.name, version):
+                tell_runs(ids, f"waiting for a worker on host {host.name}: deploying one")
+            self._checked[host.name] = time.monotonic()
+            try:
+                report = converge(host, api_url(), log=lambda m: tell_runs(ids, m))
+            except HostError as exc:
+                fail_runs(ids, f"cannot deploy a worker: {exc}")
+                return f"failed {len(ids)} waiting run(s): {exc.reason}"
+            return "deployed" if report.changed else "worker running"
+        active = [r for r in active_runs(host.name) if r.state and r.state.type.value in ("RUNNING", "PAUSED")]
+        if active and due:
+            self._checked[host.name] = time.monotonic()
+            try:
+                with Connection(host) as c:
+                    home = c.run(["printenv", "HOME"], step="find home").stdout.strip()
+                    alive = _worker_pid(c, Layout(home=home, version=version)) is not None
+            except HostError:
+                return "host unreachable"
+            if not alive:
+                fail_runs([r.id for r in active], f"the worker on host {host.name} died while this job ran; "
+                          "the next job on its workspace cleans up what it left", crashed=True)
+                return f"marked {len(active)} run(s) crashed"
+        return "idle"
+
+
+def run_forever(poll: float = 1.0) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    d = Dispatcher()
+    while True:
+        for host, what in d.once().items():
+            if what not in ("idle", "worker running"):
+                log.info("host %s: %s", host, what)
+        time.sleep(poll)
+
+
+if __name__ == "__main__":
+    run_forever()

@@ -1,0 +1,89 @@
+"""Host health: is a worker online, since when, which version, running what.
+
+Two sources, because each is late in its own way: Prefect's worker heartbeat
+(a dead worker still looks ONLINE for a minute or so) and the worker process on
+the host, checked over SSH (exact, but needs the host reachable).
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+from deployments.settings import pool_name
+
+from .records import HostRecord
+
+_ACTIVE = ("RUNNING", "PAUSED", "PENDING", "CANCELLING")
+
+
+class HostHealth(BaseModel):
+    name: str
+    online: bool
+    process_alive: bool | None = Field(default=None, description="Worker process seen on the host (None: not checked)")
+    last_heartbeat: datetime | None = None
+    version: str | None = None
+    running_jobs: list[str] = Field(default_factory=list)
+    reason: str = ""
+
+
+def _workers(host: str) -> list:
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    with get_client(sync_client=True) as client:
+        try:
+            return client.read_workers_for_work_pool(pool_name(host))
+        except ObjectNotFound:
+            return []
+
+
+def worker_online(host: str, version: str | None = None) -> bool:
+    prefix = f"{pool_name(host)}-"
+    for w in _workers(host):
+        if str(w.status.value if hasattr(w.status, "value") else w.status).upper() != "ONLINE":
+            continue
+        if version is None or w.name == f"{prefix}{version}":
+            return True
+    return False
+
+
+def active_runs(host: str) -> list:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType, WorkPoolFilter, WorkPoolFilterName,
+    )
+    from prefect.client.schemas.objects import StateType
+
+    with get_client(sync_client=True) as client:
+        return client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(
+                any_=[StateType[s] for s in _ACTIVE]))),
+            work_pool_filter=WorkPoolFilter(name=WorkPoolFilterName(any_=[pool_name(host)])))
+
+
+def health(host: HostRecord, *, check_process: bool = True) -> HostHealth:
+    """The host's state for people and for the UI."""
+    workers = sorted(_workers(host.name), key=lambda w: w.last_heartbeat_time or datetime.min, reverse=True)
+    latest = workers[0] if workers else None
+    online_api = any(str(getattr(w.status, "value", w.status)).upper() == "ONLINE" for w in workers)
+    result = HostHealth(name=host.name, online=online_api,
+                        last_heartbeat=latest.last_heartbeat_time if latest else None,
+                        version=latest.name.removeprefix(f"{pool_name(host.name)}-") if latest else None,
+                        running_jobs=[f"{r.name} ({r.state.name if r.state else '?'})" for r in active_runs(host.name)])
+    if check_process:
+        from .converge import Layout, _worker_pid
+        from .ssh import Connection, HostError
+
+        try:
+            with Connection(host) as c:
+                home = c.run(["printenv", "HOME"], step="find home").stdout.strip()
+                alive = _worker_pid(c, Layout(home=home, version=result.version or "")) is not None
+        except HostError as exc:
+            result.process_alive, result.online, result.reason = False, False, str(exc)
+            return result
+        result.process_alive = alive
+        if not alive:
+            result.online = False
+            result.reason = "no worker process on the host"
+    return result
