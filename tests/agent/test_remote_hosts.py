@@ -1,0 +1,222 @@
+"""Workers on real SSH hosts (network namespaces), deployed by the service itself."""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+from prefect.client.schemas.objects import StateType
+
+from agent import registry, wheelhouse
+from agent.converge import Layout, converge
+from agent.health import health
+from agent.records import HostRecord
+from agent.ssh import Connection, HostError
+from deployments import jobs, processes
+from deployments.settings import api_url
+from flows.p4.example import make_example
+from flows.p4.session import P4Session
+from flows.spec import JobSpec
+
+from ..flows.helpers import logs, until, wait_for_log
+
+pytestmark = pytest.mark.usefixtures("local_worker")
+
+
+def p4integ(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "deployments.cli", *args], capture_output=True, text=True,
+                          timeout=600, stdin=subprocess.DEVNULL)
+
+
+def record(host, **over) -> HostRecord:  # noqa: ANN001 - tests.testhosts.Host
+    values = dict(name=host.name, address=host.address, user=host.user, key_file=str(host.private_key_path),
+                  host_key=host.host_public_key)
+    values.update(over)
+    return HostRecord(**values)
+
+
+@pytest.fixture(scope="module")
+def enrolled(host_network):  # noqa: ANN001, ANN201
+    """Hosts a and b enrolled through the command line, the dispatcher running."""
+    for name in ("a", "b"):
+        h = host_network.hosts[name]
+        out = p4integ("hosts", "add", name, "--address", h.address, "--user", h.user,
+                      "--key", str(h.private_key_path), "--fingerprint", h.host_key_fingerprint)
+        assert out.returncode == 0, out.stderr
+        assert f"hostname {name}" in out.stdout
+    processes.start_dispatcher()
+    yield host_network
+    processes.stop("dispatcher")
+
+
+@pytest.fixture(scope="module")
+def shared_depot():  # noqa: ANN201
+    """One sandbox depot every host user may use (a directory open to all)."""
+    base = Path(tempfile.mkdtemp(prefix="p4integ-shared-", dir="/tmp"))
+    ex = make_example(base / "ex", conflict=False)
+    for d in (base, base / "ex"):
+        os.chmod(d, 0o755)
+    for root, dirs, files in os.walk(ex.depot_dir):
+        os.chmod(root, 0o777)
+        for f in files:
+            os.chmod(os.path.join(root, f), 0o666)
+    yield ex
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def host_client(ex, host, name: str, view: str) -> str:  # noqa: ANN001
+    """A workspace owned by the host's user, in its home."""
+    root = Path(host.home) / "ws" / name
+    root.mkdir(parents=True, exist_ok=True)
+    for p in (root.parent, root):
+        os.chown(p, host.uid, host.gid)
+    with P4Session(ex.port, ex.user, ex.client) as s:
+        spec = s.p4.fetch_client(name)
+        spec["Root"], spec["View"] = str(root), [view]
+        s.p4.save_client(spec)
+    return name
+
+
+def test_enrolment_pins_a_confirmed_key_only(host_network) -> None:  # noqa: ANN001
+    h = host_network.hosts["a"]
+    base = ["hosts", "add", "zz", "--address", h.address, "--user", h.user, "--key", str(h.private_key_path)]
+    unconfirmed = p4integ(*base)
+    assert unconfirmed.returncode == 2 and f"--fingerprint {h.host_key_fingerprint}" in unconfirmed.stderr
+    wrong = p4integ(*base, "--fingerprint", "SHA256:" + "A" * 43)
+    assert wrong.returncode == 2 and "refusing" in wrong.stderr
+    known = Path(tempfile.mkdtemp()) / "known_hosts"
+    known.write_text(host_network.known_hosts_text())
+    ok = p4integ(*base, "--known-hosts", str(known))
+    assert ok.returncode == 0, ok.stderr
+    assert registry.get("zz").host_key.split()[1] == h.host_public_key.split()[1]
+    assert p4integ("hosts", "remove", "zz").returncode == 0
+
+
+def test_two_hosts_run_integrations_at_the_same_time(enrolled, shared_depot) -> None:  # noqa: ANN001
+    a, b = enrolled.hosts["a"], enrolled.hosts["b"]
+    first = p4integ("hosts", "deploy", "a")
+    assert first.returncode == 0, first.stderr
+    assert "changed:" in first.stdout and "worker started" in first.stdout
+    again = p4integ("hosts", "deploy", "a")
+    assert again.returncode == 0 and "no change" in again.stdout
+    ex = shared_depot
+    wa = host_client(ex, a, "ws-a", "//depot/rel/... //ws-a/...")
+    wb = host_client(ex, b, "ws-b", "//depot/rel2/... //ws-b/...")
+    # Host b has no worker yet: the dispatcher deploys one when its job waits.
+    ra = jobs.submit(JobSpec(p4port=ex.port, p4user=ex.user, client=wa, host="a", branch=ex.branch))
+    rb = jobs.submit(JobSpec(p4port=ex.port, p4user=ex.user, client=wb, host="b",
+                             source="//depot/main/...", target="//depot/rel2/..."))
+    wait_for_log(rb, "waiting for a worker on host b: deploying one", timeout=60)
+    assert jobs.wait(ra, timeout=240).state.type == StateType.COMPLETED, "\n".join(logs(ra))
+    assert jobs.wait(rb, timeout=240).state.type == StateType.COMPLETED, "\n".join(logs(rb))
+    assert any("job on host a (a)" in l for l in wait_for_log(ra, "job on host"))
+    assert any("job on host b (b)" in l for l in wait_for_log(rb, "job on host"))
+    local_a = Path(a.home) / "ws" / "ws-a" / "src" / "app.py"
+    assert local_a.stat().st_uid == a.uid  # the files were written by a's user, on a
+    with P4Session(ex.port, ex.user, ex.client) as s:
+        assert s.print_file("//depot/rel2/docs/notes.txt") == "Release notes for 2.1.\n"
+        assert "# main feature" in str(s.print_file("//depot/rel/src/app.py"))
+    st = health(registry.get("b"))
+    assert st.online and st.process_alive and st.version == wheelhouse.source_version()
+
+
+def test_new_version_replaces_the_worker_and_jobs_still_run(enrolled, shared_depot, monkeypatch) -> None:  # noqa: ANN001
+    a = enrolled.hosts["a"]
+    host = registry.get("a")
+    converge(host, api_url())
+    old_pid = int((Path(a.home) / ".p4integ" / "worker.pid").read_text())
+    processes.stop("dispatcher")  # it would converge back to the checkout's own version
+    try:
+        bumped = wheelhouse.source_version() + "-next"
+        monkeypatch.setattr(wheelhouse, "source_version", lambda: bumped)
+        report = converge(host, api_url())
+        assert "worker restarted for the new version" in report.changes and report.version == bumped
+        until(lambda: old_pid not in a.pids_of_user(), 30, "the old worker to end")
+        assert Path(a.home, ".p4integ", "venvs", bumped, ".complete").exists()
+        client = host_client(shared_depot, a, "ws-a2", "//depot/rel3/... //ws-a2/...")
+        rid = jobs.submit(JobSpec(p4port=shared_depot.port, p4user=shared_depot.user, client=client, host="a",
+                                  source="//depot/main/...", target="//depot/rel3/..."))
+        assert jobs.wait(rid, timeout=180).state.type == StateType.COMPLETED, logs(rid)
+    finally:
+        monkeypatch.undo()
+        processes.start_dispatcher()
+
+
+def test_killed_worker_is_offline_and_the_next_job_redeploys_it(enrolled, shared_depot) -> None:  # noqa: ANN001
+    b = enrolled.hosts["b"]
+    converge(registry.get("b"), api_url())
+    pid = int((Path(b.home) / ".p4integ" / "worker.pid").read_text())
+    os.kill(pid, signal.SIGKILL)
+    until(lambda: pid not in b.pids_of_user(), 30, "the worker to die")
+    status = p4integ("hosts", "status", "b")
+    assert status.returncode == 0 and "offline" in status.stdout and "no worker process" in status.stdout
+    client = host_client(shared_depot, b, "ws-b2", "//depot/rel4/... //ws-b2/...")
+    rid = jobs.submit(JobSpec(p4port=shared_depot.port, p4user=shared_depot.user, client=client, host="b",
+                              source="//depot/main/...", target="//depot/rel4/..."))
+    assert jobs.wait(rid, timeout=240).state.type == StateType.COMPLETED, logs(rid)
+    assert health(registry.get("b")).process_alive
+
+
+@pytest.mark.parametrize("case,expected", [
+    ("unknown host key", "does not match the key pinned at enrolment"),
+    ("wrong key", "was refused for user"),
+    ("host down", "cannot reach"),
+    ("no python", "no Python 3.10 or newer"),
+])
+def test_bad_hosts_are_refused_fast_with_nothing_half_installed(host_network, case: str, expected: str) -> None:  # noqa: ANN001
+    other = host_network.hosts["b"]
+    target = host_network.hosts["nopy" if case == "no python" else ("down" if case == "host down" else "a")]
+    rec = {
+        "unknown host key": lambda: record(target, host_key=other.host_public_key),
+        "wrong key": lambda: record(target, key_file=str(host_network.hosts["b"].private_key_path) + ".nope"),
+        "host down": lambda: record(target),
+        "no python": lambda: record(target),
+    }[case]()
+    if case == "wrong key":
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", rec.key_file], check=True)
+    venvs = Path(target.home, ".p4integ", "venvs")
+    before = sorted(p.name for p in venvs.iterdir()) if venvs.exists() else []
+    if case == "host down":
+        target.stop_sshd()
+    started = time.monotonic()
+    try:
+        with pytest.raises(HostError) as info:
+            converge(rec, api_url())
+    finally:
+        if case == "host down":
+            target.start_sshd()
+    assert expected in str(info.value)
+    assert time.monotonic() - started < 30
+    after = sorted(p.name for p in venvs.iterdir()) if venvs.exists() else []
+    assert after == before  # nothing half-installed
+
+
+def test_a_job_for_a_host_without_python_fails_within_a_minute(enrolled, shared_depot) -> None:  # noqa: ANN001
+    nopy = enrolled.hosts["nopy"]
+    out = p4integ("hosts", "add", "nopy", "--address", nopy.address, "--user", nopy.user,
+                  "--key", str(nopy.private_key_path), "--fingerprint", nopy.host_key_fingerprint)
+    assert out.returncode == 0, out.stderr
+    started = time.monotonic()
+    rid = jobs.submit(JobSpec(p4port=shared_depot.port, p4user=shared_depot.user, client="whatever", host="nopy",
+                              branch=shared_depot.branch))
+    run = jobs.wait(rid, timeout=90)
+    assert run.state.type == StateType.FAILED and time.monotonic() - started < 60
+    assert "no Python 3.10 or newer" in (run.state.message or "")
+    wait_for_log(rid, "cannot deploy a worker")
+
+
+def test_stop_leaves_no_process(enrolled) -> None:  # noqa: ANN001
+    a = enrolled.hosts["a"]
+    converge(registry.get("a"), api_url())
+    out = p4integ("hosts", "stop", "a")
+    assert out.returncode == 0 and "worker stopped" in out.stdout
+    until(lambda: not [p for p in a.pids_of_user()
+                       if b"prefect" in Path(f"/proc/{p}/cmdline").read_bytes()], 30, "no prefect process on a")
+    again = p4integ("hosts", "stop", "a")
+    assert "was not running" in again.stdout
