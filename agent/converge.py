@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shlex
 import time
+from datetime import datetime, timezone
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from uuid import UUID
@@ -105,14 +106,16 @@ def converge(host: HostRecord, api_url: str, log: Callable[[str], None] = lambda
         if _write_env(c, lay, host, api_url):
             report.changes.append("worker environment")
         running = _worker_pid(c, lay)
+        started_at = None
         if running is None:
+            started_at = datetime.now(timezone.utc)
             stopped = stop_worker(c, lay)
             _point_app(c, lay)
             _start_worker(c, lay, host)
             report.changes.append("worker restarted for the new version" if stopped else "worker started")
     if ensure_deployment(host.name, lay.app):
         report.changes.append(f"deployment {FLOW_NAME}/{host.name}")
-    wait_online(host.name, wh.version)
+    wait_online(host.name, wh.version, since=started_at)
     report.seconds = time.monotonic() - started
     log(f"host {host.name}: " + ("; ".join(report.changes) if report.changed else "no change"))
     return report
@@ -248,12 +251,14 @@ def ensure_deployment(host: str, site_dir: str) -> bool:
     return True
 
 
-def wait_online(host: str, version: str, timeout: float = ONLINE_TIMEOUT) -> None:
+def wait_online(host: str, version: str, timeout: float = ONLINE_TIMEOUT, since: datetime | None = None) -> None:
+    """Until the API shows the worker online; with ``since``, a heartbeat after it
+    (a restarted worker's old record still reads ONLINE for a while)."""
     from .health import worker_online
 
     end = time.monotonic() + timeout
     while time.monotonic() < end:
-        if worker_online(host, version):
+        if worker_online(host, version, since=since):
             return
         time.sleep(0.3)
     raise HostError(host, "wait for worker", f"worker {worker_name(host, version)} did not come online in the "

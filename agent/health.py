@@ -38,10 +38,12 @@ def _workers(host: str) -> list:
             return []
 
 
-def worker_online(host: str, version: str | None = None) -> bool:
+def worker_online(host: str, version: str | None = None, since: datetime | None = None) -> bool:
     prefix = f"{pool_name(host)}-"
     for w in _workers(host):
         if str(w.status.value if hasattr(w.status, "value") else w.status).upper() != "ONLINE":
+            continue
+        if since is not None and (w.last_heartbeat_time is None or w.last_heartbeat_time < since):
             continue
         if version is None or w.name == f"{prefix}{version}":
             return True
