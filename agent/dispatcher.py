@@ -60,12 +60,15 @@ def tell_runs(run_ids: list[UUID], message: str, level: int = logging.INFO) -> N
 
 
 def fail_runs(run_ids: list[UUID], reason: str, crashed: bool = False) -> None:
+    """Fail waiting runs, or mark running ones crashed. Without force: a run that
+    finished meanwhile keeps its final state (the server refuses the transition)."""
     from prefect.states import Crashed, Failed
 
-    tell_runs(run_ids, reason, logging.ERROR)
     with _client() as client:
         for rid in run_ids:
-            client.set_flow_run_state(rid, (Crashed if crashed else Failed)(message=reason), force=True)
+            result = client.set_flow_run_state(rid, (Crashed if crashed else Failed)(message=reason), force=False)
+            if str(getattr(result.status, "value", result.status)).upper() == "ACCEPT":
+                tell_runs([rid], reason, logging.ERROR)
 
 
 class Dispatcher:
@@ -103,9 +106,10 @@ class Dispatcher:
         if active and due:
             self._checked[host.name] = time.monotonic()
             try:
-                with Connection(host) as c:
-                    home = c.run(["printenv", "HOME"], step="find home").stdout.strip()
-                    alive = _worker_pid(c, Layout(home=home, version=version)) is not None
+                alive = self._worker_alive(host, version)
+                if not alive:  # look again: a worker being swapped is briefly absent
+                    time.sleep(2.0)
+                    alive = self._worker_alive(host, version)
             except HostError:
                 return "host unreachable"
             if not alive:
@@ -113,6 +117,12 @@ class Dispatcher:
                           "the next job on its workspace cleans up what it left", crashed=True)
                 return f"marked {len(active)} run(s) crashed"
         return "idle"
+
+    @staticmethod
+    def _worker_alive(host: HostRecord, version: str) -> bool:
+        with Connection(host) as c:
+            home = c.run(["printenv", "HOME"], step="find home").stdout.strip()
+            return _worker_pid(c, Layout(home=home, version=version)) is not None
 
 
 def run_forever(poll: float = 1.0) -> None:

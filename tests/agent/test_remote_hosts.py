@@ -108,10 +108,19 @@ def test_two_hosts_run_integrations_at_the_same_time(enrolled, shared_depot) -> 
     ex = shared_depot
     wa = host_client(ex, a, "ws-a", "//depot/rel/... //ws-a/...")
     wb = host_client(ex, b, "ws-b", "//depot/rel2/... //ws-b/...")
+    meet = Path(tempfile.mkdtemp(prefix="p4integ-meet-", dir="/tmp"))
+    os.chmod(meet, 0o777)
+
+    def hook(me: str, other: str) -> list[str]:
+        # Finishes only if the other host's job is running at the same time.
+        return ["sh", "-c", f"touch {meet}/{me}; i=0; while [ ! -e {meet}/{other} ] && [ $i -lt 1200 ]; "
+                f"do sleep 0.1; i=$((i+1)); done; [ -e {meet}/{other} ]"]
+
     # Host b has no worker yet: the dispatcher deploys one when its job waits.
-    ra = jobs.submit(JobSpec(p4port=ex.port, p4user=ex.user, client=wa, host="a", branch=ex.branch))
+    ra = jobs.submit(JobSpec(p4port=ex.port, p4user=ex.user, client=wa, host="a", branch=ex.branch,
+                             pre_submit=[hook("a", "b")]))
     rb = jobs.submit(JobSpec(p4port=ex.port, p4user=ex.user, client=wb, host="b",
-                             source="//depot/main/...", target="//depot/rel2/..."))
+                             source="//depot/main/...", target="//depot/rel2/...", pre_submit=[hook("b", "a")]))
     wait_for_log(rb, "waiting for a worker on host b: deploying one", timeout=60)
     assert jobs.wait(ra, timeout=240).state.type == StateType.COMPLETED, "\n".join(logs(ra))
     assert jobs.wait(rb, timeout=240).state.type == StateType.COMPLETED, "\n".join(logs(rb))
@@ -124,6 +133,8 @@ def test_two_hosts_run_integrations_at_the_same_time(enrolled, shared_depot) -> 
         assert "# main feature" in str(s.print_file("//depot/rel/src/app.py"))
     st = health(registry.get("b"))
     assert st.online and st.process_alive and st.version == wheelhouse.source_version()
+    env = Path(b.home, ".p4integ", "worker.env").stat()
+    assert env.st_mode & 0o777 == 0o600 and env.st_uid == b.uid
 
 
 def test_new_version_replaces_the_worker_and_jobs_still_run(enrolled, shared_depot, monkeypatch) -> None:  # noqa: ANN001
@@ -220,3 +231,25 @@ def test_stop_leaves_no_process(enrolled) -> None:  # noqa: ANN001
                        if b"prefect" in Path(f"/proc/{p}/cmdline").read_bytes()], 30, "no prefect process on a")
     again = p4integ("hosts", "stop", "a")
     assert "was not running" in again.stdout
+
+
+def test_a_dead_worker_marks_its_job_and_the_next_job_cleans(enrolled, shared_depot) -> None:  # noqa: ANN001
+    a = enrolled.hosts["a"]
+    converge(registry.get("a"), api_url())
+    client = host_client(shared_depot, a, "ws-a9", "//depot/rel9/... //ws-a9/...")
+    spec = dict(p4port=shared_depot.port, p4user=shared_depot.user, client=client, host="a",
+                source="//depot/main/...", target="//depot/rel9/...")
+    first = jobs.submit(JobSpec(**spec, pre_submit=[["sh", "-c", "exec sleep 603"]]))
+    until(lambda: [p for p in a.pids_of_user() if Path(f"/proc/{p}/cmdline").read_bytes() == b"sleep\x00603\x00"],
+          180, "the first job's hook")
+    with P4Session(shared_depot.port, shared_depot.user, client) as s:
+        assert s.opened()  # the job has files open
+    a.kill_user_processes()  # the host loses the worker and everything it ran
+    run = jobs.wait(first, timeout=90)
+    assert run.state.type == StateType.CRASHED and f"worker on host a died" in (run.state.message or "")
+    second = jobs.submit(JobSpec(**spec))
+    assert jobs.wait(second, timeout=240).state.type == StateType.COMPLETED, "\n".join(logs(second))
+    lines = wait_for_log(second, f"cleaned what flow run {first} left behind")
+    assert any("reverted" in l for l in lines if str(first) in l)
+    with P4Session(shared_depot.port, shared_depot.user, client) as s:
+        assert s.opened() == [] and s.changes("-s", "pending", "-c", client) == []
