@@ -26,6 +26,16 @@ def _environment() -> None:
             os.environ.setdefault(key, value)
 
 
+def _make_example(directory: Path):  # noqa: ANN202 - flows.p4.example.Example
+    from flows.p4.example import make_example
+
+    try:
+        return make_example(directory)
+    except FileExistsError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
 @sandbox_app.command("init")
 def sandbox_init(
     directory: Path = typer.Argument(..., help="Directory for the depot (created if missing)."),
@@ -33,13 +43,7 @@ def sandbox_init(
 ) -> None:
     """Create a sandbox depot; print the P4PORT to use."""
     if example:
-        from flows.p4.example import make_example
-
-        try:
-            ex = make_example(directory)
-        except FileExistsError as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(2) from None
+        ex = _make_example(directory)
         typer.echo(f"P4PORT={ex.port}")
         typer.echo(f"P4USER={ex.user}")
         typer.echo(f"P4CLIENT={ex.client}  (root {ex.workspace})")
@@ -57,14 +61,9 @@ def sandbox_demo(
 ) -> None:
     """Seed the example depot and integrate main into rel through the P4 session:
     one file merges by itself, one conflict is left for a person."""
-    from flows.p4.example import make_example
     from flows.p4.session import P4Session
 
-    try:
-        ex = make_example(directory)
-    except FileExistsError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+    ex = _make_example(directory)
     typer.echo(f"depot        {ex.port}")
     typer.echo(f"workspace    {ex.client} at {ex.workspace}")
     with P4Session(ex.port, ex.user, ex.client, cwd=ex.workspace) as s:

@@ -28,14 +28,11 @@ paramiko = pytest.importorskip("paramiko")
 
 
 def wait_for(condition, timeout: float, what: str, interval: float = 0.02):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)
+    """The infrastructure's own poll-with-deadline, failing the test on timeout."""
+    try:
+        return testhosts._poll(condition, timeout, what, interval)
+    except testhosts.TestHostError as exc:
+        raise AssertionError(str(exc)) from None
 
 
 def ssh(host: testhosts.Host, command: str, **kw) -> tuple[int, str, str]:
