@@ -206,7 +206,15 @@ def integrate(spec: JobSpec) -> dict[str, Any]:
     def log(message: str) -> None:
         logger.info(redact(message))
 
-    secret = _load_secret(spec)
+    def refuse(exc: S.JobError) -> None:
+        logger.error(redact(f"ERROR at {exc.stage.value}: {exc.message}. CLEANUP: nothing to clean: "
+                            "no files had been opened"))
+
+    try:
+        secret = _load_secret(spec)
+    except S.JobError as exc:
+        refuse(exc)
+        raise
     redact.add(secret)
     log(f"job on host {socket.gethostname()} ({spec.host}): {spec.mode} in workspace {spec.client}")
 
@@ -216,7 +224,11 @@ def integrate(spec: JobSpec) -> dict[str, Any]:
 
     owner = {"flow_run_id": run_id, "flow_run_name": str(current_run.name or "")}
     with workspace_lock(spec.p4port, spec.client, owner, on_wait=waiting):
-        session = _connect(spec, secret, log)
+        try:
+            session = _connect(spec, secret, log)
+        except S.JobError as exc:
+            refuse(exc)
+            raise
         job = S.Job(spec=spec, session=session, log=log, redact=redact,
                     ticket=session.p4.password if secret else None)
         redact.add(job.ticket)

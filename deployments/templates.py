@@ -1,0 +1,269 @@
+"""Templates are deployments; schedules are their cron schedules; credentials are Secret blocks.
+
+A template is a deployment of the ``integrate`` flow on its host's pool, copied
+from the host's base deployment (``integrate/<host>``) with the job spec as its
+default parameters. Tags carry what Prefect has no field for: ``template``,
+``visibility:global|private`` and ``owner:<user>``. Private templates are shown to
+their owner only (to anyone else they do not exist); only the owner edits,
+deletes, switches or schedules a template. Deployments declared in prefect.yaml are
+global templates owned by the project: readable and runnable by all, edited in the
+file.
+"""
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, Field
+
+from flows.spec import JobSpec
+
+from .settings import FLOW_NAME
+
+Visibility = Literal["global", "private"]
+_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+PRESETS = {
+    "hourly": "0 * * * *",
+    "nightly at 02:00": "0 2 * * *",
+    "weekdays at 02:00": "0 2 * * 1-5",
+    "every 15 minutes": "*/15 * * * *",
+    "weekly, Sunday 03:00": "0 3 * * 0",
+}
+
+
+class TemplateError(ValueError):
+    """Refused: the message names the field or the rule, and the fix."""
+
+
+class Template(BaseModel):
+    name: str
+    owner: str | None
+    visibility: Visibility
+    host: str
+    spec: dict[str, Any]
+    description: str = ""
+    deployment_id: UUID
+
+
+class ScheduleInfo(BaseModel):
+    id: UUID
+    cron: str
+    timezone: str
+    active: bool
+    next_runs: list[datetime] = Field(default_factory=list)
+    last_run_state: str | None = None
+
+
+def _client() -> Any:
+    from prefect.client.orchestration import get_client
+
+    return get_client(sync_client=True)
+
+
+def _tags(owner: str | None, visibility: Visibility) -> list[str]:
+    return ["p4-integration", "template", f"visibility:{visibility}"] + ([f"owner:{owner}"] if owner else [])
+
+
+def _to_template(d: Any) -> Template:
+    tags = set(d.tags or [])
+    owner = next((t.split(":", 1)[1] for t in tags if t.startswith("owner:")), None)
+    visibility: Visibility = "private" if "visibility:private" in tags else "global"
+    host = (d.work_pool_name or "p4-local").removeprefix("p4-")
+    return Template(name=d.name, owner=owner, visibility=visibility, host=host,
+                    spec=dict((d.parameters or {}).get("spec") or {}), description=d.description or "",
+                    deployment_id=d.id)
+
+
+def _all() -> list[Any]:
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterTags, FlowFilter, FlowFilterName
+
+    with _client() as client:
+        return client.read_deployments(
+            flow_filter=FlowFilter(name=FlowFilterName(any_=[FLOW_NAME])),
+            deployment_filter=DeploymentFilter(tags=DeploymentFilterTags(all_=["p4-integration"])), limit=200)
+
+
+def visible_to(user: str, t: Template) -> bool:
+    return t.visibility == "global" or t.owner == user
+
+
+def list_templates(user: str) -> list[Template]:
+    """Global templates and the user's own private ones."""
+    return sorted((t for t in map(_to_template, _all()) if visible_to(user, t)), key=lambda t: t.name)
+
+
+def get(user: str, name: str) -> Template:
+    for d in _all():
+        t = _to_template(d)
+        if t.name == name and visible_to(user, t):
+            return t
+    raise TemplateError(f"template: no template named '{name}' (yours or global)")
+
+
+def _owned(user: str, name: str) -> Template:
+    t = get(user, name)
+    if t.owner != user:
+        who = f"belongs to {t.owner}" if t.owner else "is declared in prefect.yaml"
+        raise TemplateError(f"template: '{name}' {who}; only its owner can change it")
+    return t
+
+
+def create(user: str, name: str, spec: JobSpec, *, visibility: Visibility = "private", description: str = "") -> Template:
+    from prefect.exceptions import ObjectNotFound
+
+    if not _NAME.match(name):
+        raise TemplateError(f"name: '{name}' is not usable; use lowercase letters, digits and '-'")
+    if name in {"local"} or any(d.name == name for d in _all()):
+        raise TemplateError(f"name: a template or deployment named '{name}' exists; pick another name")
+    with _client() as client:
+        try:
+            base = client.read_deployment_by_name(f"{FLOW_NAME}/{spec.host}")
+        except ObjectNotFound:
+            raise TemplateError(f"host: unknown host '{spec.host}'; enrol it first (p4integ hosts add)") from None
+        client.create_deployment(
+            flow_id=base.flow_id, name=name, work_pool_name=base.work_pool_name, entrypoint=base.entrypoint,
+            path=base.path, pull_steps=base.pull_steps, parameter_openapi_schema=base.parameter_openapi_schema,
+            parameters={"spec": spec.model_dump(mode="json", exclude_defaults=True)},
+            tags=_tags(user, visibility), description=description or f"{spec.mode} in {spec.client}")
+    return get(user, name)
+
+
+def edit(user: str, name: str, *, spec: JobSpec | None = None, description: str | None = None) -> Template:
+    from prefect.client.schemas.actions import DeploymentUpdate
+
+    t = _owned(user, name)
+    update: dict[str, Any] = {}
+    if spec is not None:
+        if spec.host != t.host:
+            raise TemplateError("host: a template stays on its host; create a new template for another host")
+        update["parameters"] = {"spec": spec.model_dump(mode="json", exclude_defaults=True)}
+    if description is not None:
+        update["description"] = description
+    with _client() as client:
+        client.update_deployment(t.deployment_id, DeploymentUpdate(**update))
+    return get(user, name)
+
+
+def switch(user: str, name: str, visibility: Visibility) -> Template:
+    from prefect.client.schemas.actions import DeploymentUpdate
+
+    t = _owned(user, name)
+    with _client() as client:
+        client.update_deployment(t.deployment_id, DeploymentUpdate(tags=_tags(user, visibility)))
+    return get(user, name)
+
+
+def delete(user: str, name: str) -> None:
+    t = _owned(user, name)
+    with _client() as client:
+        client.delete_deployment(t.deployment_id)
+
+
+def run(user: str, name: str, **overrides: Any) -> UUID:
+    """Start a run now, with overrides (changelist, description, trial, client)."""
+    from prefect.deployments import run_deployment
+
+    allowed = {"changelist", "description", "trial", "client"}
+    unknown = set(overrides) - allowed
+    if unknown:
+        raise TemplateError(f"{sorted(unknown)[0]}: not an override; allowed: {', '.join(sorted(allowed))}")
+    t = get(user, name)
+    spec = JobSpec.model_validate({**t.spec, **{k: v for k, v in overrides.items() if v is not None}})
+    flow_run = run_deployment(name=f"{FLOW_NAME}/{name}", timeout=0, as_subflow=False,
+                              parameters={"spec": spec.model_dump(mode="json", exclude_defaults=True)})
+    return flow_run.id
+
+
+# --- schedules ------------------------------------------------------------------------------
+
+def cron_schedule(cron: str, tz: str = "UTC") -> Any:
+    from prefect.client.schemas.schedules import CronSchedule
+
+    cron = PRESETS.get(cron, cron)
+    try:
+        return CronSchedule(cron=cron, timezone=tz)
+    except ValueError as exc:
+        detail = str(exc).split("Value error, ")[-1].split("[")[0].strip()
+        raise TemplateError(f"cron: '{cron}' ({tz}) is not valid: {detail}. Use five fields, e.g. '0 2 * * *' "
+                            f"for 02:00 daily, or a preset: {', '.join(PRESETS)}") from None
+
+
+def next_dates(cron: str, tz: str, n: int = 3) -> list[datetime]:
+    """The next fire times, computed by Prefect's own schedule model."""
+    import asyncio
+
+    from prefect.server.schemas.schedules import CronSchedule as ServerCron
+
+    dates = ServerCron(cron=cron, timezone=tz).get_dates(n)
+    dates = asyncio.run(dates) if asyncio.iscoroutine(dates) else dates
+    return [datetime.fromisoformat(d.isoformat()) for d in dates]
+
+
+def add_schedule(user: str, name: str, cron: str, tz: str = "UTC", active: bool = True) -> ScheduleInfo:
+    t = _owned(user, name)
+    with _client() as client:
+        created = client.create_deployment_schedules(t.deployment_id, [(cron_schedule(cron, tz), active)])
+    return next(s for s in schedules(user, name) if s.id == created[0].id)
+
+
+def set_active(user: str, name: str, schedule_id: UUID, active: bool) -> None:
+    t = _owned(user, name)
+    with _client() as client:
+        client.update_deployment_schedule(t.deployment_id, schedule_id, active=active)
+
+
+def edit_schedule(user: str, name: str, schedule_id: UUID, cron: str, tz: str = "UTC") -> None:
+    t = _owned(user, name)
+    with _client() as client:
+        client.update_deployment_schedule(t.deployment_id, schedule_id, schedule=cron_schedule(cron, tz))
+
+
+def delete_schedule(user: str, name: str, schedule_id: UUID) -> None:
+    t = _owned(user, name)
+    with _client() as client:
+        client.delete_deployment_schedule(t.deployment_id, schedule_id)
+
+
+def schedules(user: str, name: str, upcoming: int = 3) -> list[ScheduleInfo]:
+    from prefect.client.schemas.filters import (
+        DeploymentFilter, DeploymentFilterId, FlowRunFilter, FlowRunFilterStartTime,
+    )
+    from prefect.client.schemas.sorting import FlowRunSort
+
+    t = get(user, name)
+    with _client() as client:
+        found = client.read_deployment_schedules(t.deployment_id)
+        last = client.read_flow_runs(  # the latest run that started; scheduled ones have not
+            flow_run_filter=FlowRunFilter(start_time=FlowRunFilterStartTime(is_null_=False)),
+            deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[t.deployment_id])),
+            sort=FlowRunSort.START_TIME_DESC, limit=1)
+    state = last[0].state.name if last and last[0].state else None
+    out = []
+    for s in found:
+        sched = s.schedule
+        nxt: list[datetime] = []
+        if s.active:
+            nxt = next_dates(sched.cron, sched.timezone or "UTC", upcoming)
+        out.append(ScheduleInfo(id=s.id, cron=sched.cron, timezone=sched.timezone or "UTC", active=s.active,
+                                next_runs=nxt, last_run_state=state))
+    return out
+
+
+# --- credentials ----------------------------------------------------------------------------
+
+def secret_name(user: str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", user.lower()).strip("-") or "user"
+    return f"p4-password-{slug}"
+
+
+def store_password(user: str, password: str) -> str:
+    """Keep a user's Perforce password (or ticket) in a Secret block; returns its name."""
+    from prefect.blocks.system import Secret
+
+    if not password:
+        raise TemplateError("password: empty; give the Perforce password or a long-lived ticket")
+    name = secret_name(user)
+    Secret(value=password).save(name, overwrite=True)
+    return name
