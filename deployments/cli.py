@@ -14,6 +14,11 @@ app.add_typer(sandbox_app, name="sandbox")
 from .cli_hosts import hosts_app  # noqa: E402 - registered after the app exists
 
 app.add_typer(hosts_app, name="hosts")
+from .cli_templates import credentials_app, schedules_app, templates_app  # noqa: E402
+
+app.add_typer(templates_app, name="templates")
+app.add_typer(schedules_app, name="schedules")
+app.add_typer(credentials_app, name="credentials")
 
 
 @app.callback()

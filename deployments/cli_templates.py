@@ -1,0 +1,189 @@
+"""``p4integ templates|schedules|credentials ...``: saved jobs, cron, stored passwords."""
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import sys
+from pathlib import Path
+from uuid import UUID
+
+import typer
+
+templates_app = typer.Typer(no_args_is_help=True, help="Saved integration jobs (Prefect deployments).")
+schedules_app = typer.Typer(no_args_is_help=True, help="Cron schedules of templates.")
+credentials_app = typer.Typer(no_args_is_help=True, help="Perforce passwords kept in Prefect Secret blocks.")
+
+AS_USER = typer.Option(None, "--as", help="Acting user (default: $P4USER or the login name).")
+
+
+def _me(user: str | None) -> str:
+    return user or os.environ.get("P4USER") or getpass.getuser()
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+def _spec(path: Path):  # noqa: ANN202 - JobSpec
+    from flows.spec import JobSpec
+
+    try:
+        return JobSpec.model_validate(json.loads(path.read_text()))
+    except (OSError, json.JSONDecodeError) as exc:
+        _fail(f"spec-file: cannot read {path}: {exc}")
+    except ValueError as exc:
+        _fail(f"spec-file: {exc}")
+
+
+@templates_app.command("list")
+def t_list(user: str = AS_USER) -> None:
+    from deployments import templates
+
+    found = templates.list_templates(_me(user))
+    if not found:
+        typer.echo("no templates; create one with p4integ templates create")
+    for t in found:
+        typer.echo(f"{t.name:24} {t.visibility:8} owner {t.owner or '(project)':12} host {t.host:10} {t.description}")
+
+
+@templates_app.command("show")
+def t_show(name: str, user: str = AS_USER) -> None:
+    from deployments import templates
+
+    try:
+        t = templates.get(_me(user), name)
+    except templates.TemplateError as exc:
+        _fail(str(exc))
+    typer.echo(json.dumps(t.model_dump(mode="json"), indent=2))
+
+
+@templates_app.command("create")
+def t_create(name: str, spec_file: Path = typer.Option(..., help="The job spec as JSON."),
+             global_: bool = typer.Option(False, "--global", help="Visible to everyone (default private)."),
+             description: str = typer.Option("", help="What the template is for."), user: str = AS_USER) -> None:
+    from deployments import templates
+
+    try:
+        t = templates.create(_me(user), name, _spec(spec_file), visibility="global" if global_ else "private",
+                             description=description)
+    except templates.TemplateError as exc:
+        _fail(str(exc))
+    typer.echo(f"created {t.visibility} template {t.name} on host {t.host}: prefect deployment run 'integrate/{t.name}'")
+
+
+@templates_app.command("edit")
+def t_edit(name: str, spec_file: Path = typer.Option(None), description: str = typer.Option(None),
+           visibility: str = typer.Option(None, help="global or private"), user: str = AS_USER) -> None:
+    from deployments import templates
+
+    try:
+        if spec_file is not None or description is not None:
+            templates.edit(_me(user), name, spec=_spec(spec_file) if spec_file else None, description=description)
+        if visibility:
+            if visibility not in ("global", "private"):
+                _fail("visibility: use global or private")
+            templates.switch(_me(user), name, visibility)  # type: ignore[arg-type]
+    except templates.TemplateError as exc:
+        _fail(str(exc))
+    typer.echo(f"updated {name}")
+
+
+@templates_app.command("delete")
+def t_delete(name: str, user: str = AS_USER) -> None:
+    from deployments import templates
+
+    try:
+        templates.delete(_me(user), name)
+    except templates.TemplateError as exc:
+        _fail(str(exc))
+    typer.echo(f"deleted {name}")
+
+
+@templates_app.command("run")
+def t_run(name: str, changelist: int = typer.Option(None), description: str = typer.Option(None),
+          trial: bool = typer.Option(None, "--trial/--no-trial"), client: str = typer.Option(None),
+          user: str = AS_USER) -> None:
+    from deployments import templates
+
+    try:
+        run_id = templates.run(_me(user), name, changelist=changelist, description=description, trial=trial,
+                               client=client)
+    except (templates.TemplateError, ValueError) as exc:
+        _fail(str(exc))
+    typer.echo(f"flow run {run_id}")
+
+
+@schedules_app.command("list")
+def s_list(template: str, user: str = AS_USER) -> None:
+    from deployments import templates
+
+    for s in templates.schedules(_me(user), template):
+        nxt = ", ".join(d.strftime("%Y-%m-%d %H:%M %Z") for d in s.next_runs) or "-"
+        typer.echo(f"{s.id}  {s.cron:16} {s.timezone:16} {'enabled' if s.active else 'disabled':9} next {nxt}  "
+                   f"last run {s.last_run_state or '-'}")
+
+
+@schedules_app.command("add")
+def s_add(template: str, cron: str = typer.Option(..., help="Five-field cron or a preset name."),
+          tz: str = typer.Option("UTC", "--timezone"), user: str = AS_USER) -> None:
+    from deployments import templates
+
+    try:
+        s = templates.add_schedule(_me(user), template, cron, tz)
+    except templates.TemplateError as exc:
+        _fail(str(exc))
+    typer.echo(f"schedule {s.id}: {s.cron} ({s.timezone}); next {s.next_runs[0] if s.next_runs else '-'}")
+
+
+@schedules_app.command("presets")
+def s_presets() -> None:
+    from deployments import templates
+
+    for k, v in templates.PRESETS.items():
+        typer.echo(f"{k:24} {v}")
+
+
+def _set(template: str, schedule_id: str, active: bool, user: str | None) -> None:
+    from deployments import templates
+
+    try:
+        templates.set_active(_me(user), template, UUID(schedule_id), active)
+    except templates.TemplateError as exc:
+        _fail(str(exc))
+    typer.echo(f"{'enabled' if active else 'disabled'} {schedule_id}")
+
+
+@schedules_app.command("enable")
+def s_enable(template: str, schedule_id: str, user: str = AS_USER) -> None:
+    _set(template, schedule_id, True, user)
+
+
+@schedules_app.command("disable")
+def s_disable(template: str, schedule_id: str, user: str = AS_USER) -> None:
+    _set(template, schedule_id, False, user)
+
+
+@schedules_app.command("delete")
+def s_delete(template: str, schedule_id: str, user: str = AS_USER) -> None:
+    from deployments import templates
+
+    try:
+        templates.delete_schedule(_me(user), template, UUID(schedule_id))
+    except templates.TemplateError as exc:
+        _fail(str(exc))
+    typer.echo(f"deleted {schedule_id}")
+
+
+@credentials_app.command("set")
+def c_set(user: str = typer.Argument(..., help="Perforce user.")) -> None:
+    """Store the user's password (read from the terminal or stdin, never from arguments)."""
+    from deployments import templates
+
+    password = getpass.getpass(f"Perforce password for {user}: ") if sys.stdin.isatty() else sys.stdin.readline().rstrip("\n")
+    try:
+        name = templates.store_password(user, password)
+    except templates.TemplateError as exc:
+        _fail(str(exc))
+    typer.echo(f"stored; use \"password_secret\": \"{name}\" in job specs")
