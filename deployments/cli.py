@@ -14,11 +14,12 @@ app.add_typer(sandbox_app, name="sandbox")
 from .cli_hosts import hosts_app  # noqa: E402 - registered after the app exists
 
 app.add_typer(hosts_app, name="hosts")
-from .cli_templates import credentials_app, schedules_app, templates_app  # noqa: E402
+from .cli_templates import credentials_app, notify_app, schedules_app, templates_app  # noqa: E402
 
 app.add_typer(templates_app, name="templates")
 app.add_typer(schedules_app, name="schedules")
 app.add_typer(credentials_app, name="credentials")
+app.add_typer(notify_app, name="notify")
 
 
 @app.callback()
@@ -122,6 +123,9 @@ def up(host_limit: int = typer.Option(4, help="Parallel jobs on the local host."
     started = processes.start_server()
     register.ensure_pool("local", host_limit)
     register.ensure_deployment("local")
+    from . import notifications
+
+    notifications.ensure_automation()
     worker = processes.start_worker("local", host_limit)
     processes.start_dispatcher()
     ui = settings.api_url().rsplit("/api", 1)[0]

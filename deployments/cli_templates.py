@@ -187,3 +187,21 @@ def c_set(user: str = typer.Argument(..., help="Perforce user.")) -> None:
     except templates.TemplateError as exc:
         _fail(str(exc))
     typer.echo(f"stored; use \"password_secret\": \"{name}\" in job specs")
+
+
+notify_app = typer.Typer(no_args_is_help=True, help="Who hears when a job needs them, fails or finishes.")
+
+
+@notify_app.command("set")
+def n_set(user: str = typer.Argument(..., help="Perforce user (job owner)."),
+          email: str = typer.Option(None, help="E-mail address."),
+          webhook: str = typer.Option(None, help="Webhook URL (Slack or any URL taking JSON)."),
+          off: bool = typer.Option(False, "--off", help="Turn notifications off.")) -> None:
+    from deployments.notifications import set_notifications
+
+    try:
+        set_notifications(user, email=None if off else email, webhook=None if off else webhook)
+    except ValueError as exc:
+        _fail(str(exc))
+    typer.echo(f"{user}: " + ("notifications off" if off or not (email or webhook) else
+                             ", ".join(x for x in (email, webhook) if x)))

@@ -30,6 +30,8 @@ os.environ.update(
     DO_NOT_TRACK="1",
     PREFECT_WORKER_QUERY_SECONDS="1",
     PREFECT_LOGGING_TO_API_BATCH_INTERVAL="0.5",
+    P4INTEG_SMTP_HOST="127.0.0.1",  # notification tests run an SMTP sink here
+    P4INTEG_SMTP_PORT=str(_free_port()),
 )
 # Real SSH test hosts when this machine allows (root, sshd, ip): the Prefect server then
 # binds to their bridge address, which the hosts reach and this process reaches too.
@@ -67,8 +69,11 @@ def local_worker(prefect_server: str) -> Iterator[str]:
     """Pool p4-local, deployment integrate/local, and a process worker polling it."""
     from deployments import processes, register
 
+    from deployments import notifications
+
     register.ensure_pool("local", limit=6)
     register.ensure_deployment("local")
+    notifications.ensure_automation()
     processes.start_worker("local", limit=6)
     yield "integrate/local"
     processes.stop("worker-local")

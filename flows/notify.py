@@ -1,0 +1,89 @@
+"""Telling a job's owner that it needs them, failed, or finished.
+
+Runs as its own small flow, started by a Prefect automation on the integration
+flow's Paused / Failed / Completed events, so Prefect decides *when*; this code
+only decides *whom* and *how*. Each owner hears once per run and kind of event
+(a run that pauses again after a recheck does not mail again).
+"""
+from __future__ import annotations
+
+import json
+import os
+import smtplib
+import urllib.request
+from email.message import EmailMessage
+from pathlib import Path
+from uuid import UUID
+
+from prefect import flow, get_run_logger
+
+KINDS = {
+    "prefect.flow-run.Paused": "needs you: files wait for a resolve",
+    "prefect.flow-run.Failed": "failed",
+    "prefect.flow-run.Completed": "finished",
+}
+
+
+def settings_variable(user: str) -> str:
+    import re
+
+    return "p4_notify_" + (re.sub(r"[^a-z0-9]+", "_", user.lower()).strip("_") or "user")
+
+
+def _first_time(run_id: str, event: str) -> bool:
+    base = Path(os.environ.get("P4INTEG_HOME") or Path.home() / ".p4integ") / "notified"
+    base.mkdir(parents=True, exist_ok=True)
+    try:
+        os.close(os.open(base / f"{run_id}-{event.rsplit('.', 1)[-1]}", os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        return True
+    except FileExistsError:
+        return False
+
+
+@flow(name="notify", persist_result=False, log_prints=False)
+def notify(flow_run_id: str, event: str) -> str:
+    from prefect.client.orchestration import get_client
+    from prefect.variables import Variable
+
+    logger = get_run_logger()
+    run_id = flow_run_id.rsplit(".", 1)[-1]
+    with get_client(sync_client=True) as client:
+        run = client.read_flow_run(UUID(run_id))
+    owner = next((t.split(":", 1)[1] for t in run.tags or [] if t.startswith("owner:")), None)
+    if not owner:
+        return "no owner"
+    cfg = Variable.get(settings_variable(owner), default=None) or {}
+    if not (cfg.get("email") or cfg.get("webhook")):
+        return f"{owner} has no notifications configured"
+    if not _first_time(run_id, event):
+        return "already told"
+    api = os.environ.get("PREFECT_API_URL", "").removesuffix("/api")
+    ui_link = f"{api}/runs/flow-run/{run_id}"
+    app_link = f"{os.environ.get('P4INTEG_APP_URL', 'http://127.0.0.1:8501')}/job?run={run_id}"
+    what = KINDS.get(event, event)
+    subject = f"[p4-integration] {run.name} {what}"
+    body = (f"{run.name} {what}.\nState: {run.state.name if run.state else '?'}"
+            f"{' - ' + run.state.message if run.state and run.state.message else ''}\n\n"
+            f"In the app:       {app_link}\nIn the Prefect UI: {ui_link}\n")
+    sent = []
+    if cfg.get("email"):
+        msg = EmailMessage()
+        msg["Subject"], msg["To"] = subject, cfg["email"]
+        msg["From"] = os.environ.get("P4INTEG_SMTP_FROM", "p4-integration@localhost")
+        msg.set_content(body)
+        host = os.environ.get("P4INTEG_SMTP_HOST", "127.0.0.1")
+        port = int(os.environ.get("P4INTEG_SMTP_PORT", "25"))
+        with smtplib.SMTP(host, port, timeout=10) as smtp:
+            smtp.send_message(msg)
+        sent.append("email")
+    if cfg.get("webhook"):
+        payload = json.dumps({"text": f"{subject}\n{app_link}", "run_id": run_id, "event": event,
+                              "state": run.state.name if run.state else None, "links": {"app": app_link,
+                                                                                        "prefect": ui_link}})
+        req = urllib.request.Request(cfg["webhook"], data=payload.encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 - the owner's configured URL
+            resp.read()
+        sent.append("webhook")
+    logger.info(f"told {owner} ({', '.join(sent)}): {subject}")
+    return ", ".join(sent)

@@ -1,0 +1,99 @@
+"""Owners hear once, by e-mail and webhook, when a run pauses and when one fails."""
+from __future__ import annotations
+
+import http.server
+import json
+import os
+import threading
+from pathlib import Path
+
+import pytest
+from aiosmtpd.controller import Controller
+from prefect.client.schemas.objects import StateType
+
+from deployments import jobs, templates
+from deployments.notifications import set_notifications
+from flows.p4.example import make_example
+from flows.spec import FileChoice, JobSpec
+
+from ..flows.helpers import PAUSED_OR_FINAL, until, wait_for_log
+
+pytestmark = pytest.mark.usefixtures("local_worker")
+
+
+class _Sink:
+    def __init__(self) -> None:
+        self.messages: list = []
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: ANN001, ANN201, N802 - aiosmtpd's API
+        self.messages.append(envelope.content.decode("utf-8", "replace"))
+        return "250 OK"
+
+
+@pytest.fixture()
+def smtp_sink():  # noqa: ANN201
+    sink = _Sink()
+    ctl = Controller(sink, hostname="127.0.0.1", port=int(os.environ["P4INTEG_SMTP_PORT"]))
+    ctl.start()
+    yield sink
+    ctl.stop()
+
+
+@pytest.fixture()
+def webhook():  # noqa: ANN201
+    received: list[dict] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args) -> None:  # noqa: ANN002
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/hook", received
+    server.shutdown()
+
+
+def test_one_message_each_for_a_paused_and_a_failed_run(tmp_path: Path, smtp_sink, webhook) -> None:  # noqa: ANN001
+    url, received = webhook
+    set_notifications("jill", email="jill@example.com", webhook=url)
+    ex = make_example(tmp_path / "ex")
+    templates.create("jill", "jill-notify", JobSpec(p4port=ex.port, p4user=ex.user, client=ex.client,
+                                                     branch=ex.branch, pre_submit=[["false"]]))
+    run_id = templates.run("jill", "jill-notify")
+    assert jobs.wait(run_id, until=PAUSED_OR_FINAL, timeout=120).state.type == StateType.PAUSED
+    until(lambda: len(smtp_sink.messages) >= 1 and len(received) >= 1, 90, "the pause notification")
+    jobs.resume(run_id, "recheck")  # pauses again: no second message for the same pause kind
+    wait_for_log(run_id, "resumed with 'recheck'")
+    assert jobs.wait(run_id, until=PAUSED_OR_FINAL, timeout=60).state.type == StateType.PAUSED
+    jobs.resume(run_id, "apply", [FileChoice(path="//depot/rel/src/config.ini", choice="theirs")])
+    assert jobs.wait(run_id, timeout=120).state.type == StateType.FAILED  # the hook fails
+    until(lambda: len(smtp_sink.messages) >= 2 and len(received) >= 2, 90, "the failure notification")
+    mails = smtp_sink.messages
+    assert len(mails) == 2 and len(received) == 2
+    assert "needs you" in mails[0] and "failed" in mails[1] and "To: jill@example.com" in mails[0]
+    assert [r["event"] for r in received] == ["prefect.flow-run.Paused", "prefect.flow-run.Failed"]
+    assert all(str(run_id) in r["links"]["app"] and str(run_id) in r["links"]["prefect"] for r in received)
+    templates.delete("jill", "jill-notify")
+
+
+def test_nothing_is_sent_when_nothing_is_configured(tmp_path: Path, smtp_sink) -> None:  # noqa: ANN001
+    ex = make_example(tmp_path / "ex", conflict=False)
+    templates.create("kim", "kim-quiet", JobSpec(p4port=ex.port, p4user=ex.user, client=ex.client, branch=ex.branch))
+    run_id = templates.run("kim", "kim-quiet")
+    assert jobs.wait(run_id, timeout=120).state.type == StateType.COMPLETED
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowFilter, FlowFilterName
+
+    def notify_run_done():  # noqa: ANN202
+        with get_client(sync_client=True) as client:
+            runs = client.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(any_=["notify"])), limit=200)
+        return [r for r in runs if r.parameters.get("flow_run_id", "").endswith(str(run_id))
+                and r.state and r.state.is_final()]
+    done = until(notify_run_done, 90, "the notify run for the quiet job")
+    assert done[0].state.type == StateType.COMPLETED and smtp_sink.messages == []
+    templates.delete("kim", "kim-quiet")
