@@ -19,7 +19,6 @@ from . import wheelhouse
 from .records import HostRecord
 from .ssh import Connection, HostError
 
-MIN_PYTHON = (3, 10)
 ONLINE_TIMEOUT = 60.0
 _FIND_PYTHON = (
     "for p in python3.13 python3.12 python3.11 python3.10 python3; do "

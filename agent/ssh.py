@@ -59,10 +59,6 @@ def host_key_of(line: str) -> paramiko.PKey:
     return paramiko.PKey.from_type_string(parts[0], __import__("base64").b64decode(parts[1]))
 
 
-def fingerprint(key: paramiko.PKey) -> str:
-    return key.fingerprint  # 'SHA256:...', as ssh-keygen -lf prints
-
-
 def _host_id(address: str, port: int) -> str:
     return address if port == 22 else f"[{address}]:{port}"
 
@@ -160,11 +156,6 @@ class Connection:
             raise HostError(self.host.name, step, "command failed", command=argv, exit_code=code,
                             tail=result.lines[-20:])
         return result
-
-    def put(self, local: Path, remote: str, mode: int = 0o644) -> None:
-        with self.client.open_sftp() as sftp:
-            sftp.put(str(local), remote)
-            sftp.chmod(remote, mode)
 
     def write(self, remote: str, data: bytes, mode: int = 0o600) -> None:
         """Write a file created with ``mode`` from the start (no window with wider rights)."""

@@ -19,7 +19,6 @@ Conventions:
 """
 from __future__ import annotations
 
-import os
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -341,7 +340,3 @@ def _classify(cmd: list[str], exc: Any) -> P4Error:
 def _has(messages: Iterable[str], needle: str) -> bool:
     return any(needle.lower() in m.lower() for m in messages)
 
-
-def local_root_of(session: P4Session) -> str:
-    spec = session.p4.fetch_client(session.client)
-    return os.path.normpath(spec["Root"])

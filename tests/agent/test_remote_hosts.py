@@ -14,10 +14,10 @@ import pytest
 from prefect.client.schemas.objects import StateType
 
 from agent import registry, wheelhouse
-from agent.converge import Layout, converge
+from agent.converge import converge
 from agent.health import health
 from agent.records import HostRecord
-from agent.ssh import Connection, HostError
+from agent.ssh import HostError
 from deployments import jobs, processes
 from deployments.settings import api_url
 from flows.p4.example import make_example
@@ -246,7 +246,7 @@ def test_a_dead_worker_marks_its_job_and_the_next_job_cleans(enrolled, shared_de
         assert s.opened()  # the job has files open
     a.kill_user_processes()  # the host loses the worker and everything it ran
     run = jobs.wait(first, timeout=90)
-    assert run.state.type == StateType.CRASHED and f"worker on host a died" in (run.state.message or "")
+    assert run.state.type == StateType.CRASHED and "worker on host a died" in (run.state.message or "")
     second = jobs.submit(JobSpec(**spec))
     assert jobs.wait(second, timeout=240).state.type == StateType.COMPLETED, "\n".join(logs(second))
     lines = wait_for_log(second, f"cleaned what flow run {first} left behind")

@@ -7,7 +7,6 @@ The sandbox must produce the same keys for the same situation.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
