@@ -44,4 +44,8 @@ def prefect_env() -> dict[str, str]:
         PREFECT_WORKER_QUERY_SECONDS=os.environ.get("PREFECT_WORKER_QUERY_SECONDS", "1"),
         P4INTEG_HOME=str(home()),
     )
+    # Teams: PostgreSQL instead of the embedded SQLite, e.g.
+    # P4INTEG_DATABASE_URL=postgresql+asyncpg://prefect@127.0.0.1:5432/prefect
+    if os.environ.get("P4INTEG_DATABASE_URL"):
+        env["PREFECT_API_DATABASE_CONNECTION_URL"] = os.environ["P4INTEG_DATABASE_URL"]
     return env
