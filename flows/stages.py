@@ -318,7 +318,10 @@ def shelve(job: Job) -> ShelveReport:
 def p4push(job: Job) -> PushReport:
     assert job.change is not None
     if job.spec.trial:
-        job.log(f"trial run: change {job.change} stays shelved and is not submitted")
+        # The shelf holds the result; the workspace goes back to clean.
+        reverted = job.session.revert(change=job.change).files
+        job.log(f"trial run: change {job.change} stays shelved and is not submitted; "
+                f"reverted its {len(reverted)} opened file(s) in the workspace")
         return PushReport(change=job.change, trial=True, via="trial")
     if job.spec.push_command:
         job.run(Stage.P4PUSH, job.spec.push_command)

@@ -74,7 +74,13 @@ def test_run_with_overrides(tmp_path: Path) -> None:
         templates.run("dave", "dave-run", p4port="sandbox:/elsewhere")
     rid = templates.run("dave", "dave-run", trial=True, description="trial of the template")
     assert jobs.wait(rid, timeout=120).state.type == StateType.COMPLETED
-    assert any("trial run: change" in l for l in wait_for_log(rid, "DONE:"))
+    lines = wait_for_log(rid, "DONE:")
+    assert any("trial run: change" in l for l in lines)
+    from flows.p4.session import P4Session
+
+    shelf = int(next(l for l in lines if "trial run: change" in l).split("trial run: change ")[1].split()[0])
+    with P4Session(ex.port, ex.user, ex.client) as s:
+        assert s.opened() == [] and s.describe(shelf, shelved=True).shelved
     assert jobs.read(rid).parameters["spec"]["description"] == "trial of the template"
     templates.delete("dave", "dave-run")
 
