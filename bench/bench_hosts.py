@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import statistics
 import sys
 import tempfile
@@ -26,11 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from deployments.settings import free_port  # noqa: E402 - after the path is set
 
 
 def first_stage_latency(spec, requested_before: float | None = None) -> float:  # noqa: ANN001
@@ -68,7 +63,7 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="bench-hosts-", dir="/tmp"))
     os.chmod(work, 0o755)
     net = TestHostNetwork(["h1"]).start()
-    os.environ.update(P4INTEG_HOME=str(work / "home"), P4INTEG_PREFECT_PORT=str(_free_port()),
+    os.environ.update(P4INTEG_HOME=str(work / "home"), P4INTEG_PREFECT_PORT=str(free_port()),
                       P4INTEG_PREFECT_HOST=net.bridge_address, PREFECT_SERVER_ANALYTICS_ENABLED="false",
                       DO_NOT_TRACK="1", PREFECT_WORKER_QUERY_SECONDS="1")
     from deployments import settings

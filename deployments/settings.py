@@ -10,6 +10,15 @@ FLOW_NAME = "integrate"
 DEFAULT_PORT = 4200
 
 
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nobody listens on now (for a server of our own: tests, benchmarks)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
 def home() -> Path:
     path = Path(os.environ.get("P4INTEG_HOME") or Path.home() / ".p4integ")
     path.mkdir(parents=True, exist_ok=True)

@@ -8,30 +8,25 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from deployments.settings import free_port
 
 
 _HOME = Path(tempfile.mkdtemp(prefix="p4integ-test-"))
 os.environ.update(
     P4INTEG_HOME=str(_HOME),
-    P4INTEG_PREFECT_PORT=str(_free_port()),
+    P4INTEG_PREFECT_PORT=str(free_port()),
     PREFECT_SERVER_ANALYTICS_ENABLED="false",
     DO_NOT_TRACK="1",
     PREFECT_WORKER_QUERY_SECONDS="1",
     PREFECT_LOGGING_TO_API_BATCH_INTERVAL="0.5",
     P4INTEG_SMTP_HOST="127.0.0.1",  # notification tests run an SMTP sink here
-    P4INTEG_SMTP_PORT=str(_free_port()),
+    P4INTEG_SMTP_PORT=str(free_port()),
 )
 # Real SSH test hosts when this machine allows (root, sshd, ip): the Prefect server then
 # binds to their bridge address, which the hosts reach and this process reaches too.

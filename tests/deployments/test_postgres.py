@@ -4,13 +4,14 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import socket
 import subprocess
 import sys
 import uuid
 from pathlib import Path
 
 import pytest
+
+from deployments.settings import free_port
 
 PG = "postgresql://postgres@127.0.0.1:5432/postgres"
 
@@ -30,12 +31,6 @@ def _pg_available() -> str | None:
     except Exception as exc:  # noqa: BLE001 - any failure means: no server to test against
         return f"no PostgreSQL at 127.0.0.1:5432 ({exc})"
     return None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture()
@@ -61,7 +56,7 @@ def database():  # noqa: ANN201
 
 def test_demo_and_resume_on_postgresql(tmp_path: Path, database) -> None:  # noqa: ANN001
     url, name = database
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "P4INTEG_"))}
     env.update(P4INTEG_HOME=str(tmp_path / "home"), P4INTEG_PREFECT_PORT=str(port), P4INTEG_DATABASE_URL=url,
                DO_NOT_TRACK="1")
