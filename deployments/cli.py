@@ -137,6 +137,22 @@ def up(host_limit: int = typer.Option(4, help="Parallel jobs on the local host."
 
 
 @app.command()
+def ui(p4port: str = typer.Option(None, "--p4port", envvar="P4INTEG_P4PORT",
+                                  help="Perforce server people sign in against, e.g. ssl:perforce:1666.")) -> None:
+    """Start the front page (after `up`), bound to localhost unless P4INTEG_UI_HOST says otherwise."""
+    from . import processes
+
+    if not p4port:
+        typer.echo("error: --p4port: give the Perforce server people sign in against, e.g. "
+                   "--p4port ssl:perforce:1666 (or set P4INTEG_P4PORT)", err=True)
+        raise typer.Exit(2)
+    up(host_limit=4)
+    started = processes.start_ui(p4port)
+    typer.echo(f"front page      {processes.ui_url()}  ({'started' if started else 'already running'})")
+    typer.echo(f"sign in         with a Perforce account on {p4port}")
+
+
+@app.command()
 def down() -> None:
     """Stop what 'up' started."""
     from . import processes

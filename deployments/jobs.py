@@ -32,12 +32,17 @@ def check_host(host: str) -> None:
                              "or use host 'local'") from None
 
 
-def submit(spec: JobSpec, deployment: str | None = None, name: str | None = None) -> UUID:
+def run_tags(spec: JobSpec) -> list[str]:
+    """Tags every job run carries: whose job it is, so lists can filter on the server."""
+    return ["p4-integration", f"p4user:{spec.p4user}"]
+
+
+def submit(spec: JobSpec, deployment: str | UUID | None = None, name: str | None = None) -> UUID:
     """Create a flow run for the job on its host's deployment; returns at once."""
     check_host(spec.host)
     run = run_deployment(name=deployment or f"{FLOW_NAME}/{spec.host}",
                          parameters={"spec": spec.model_dump(mode="json", exclude_defaults=True)},
-                         timeout=0, flow_run_name=name, as_subflow=False)
+                         timeout=0, flow_run_name=name, as_subflow=False, tags=run_tags(spec))
     return run.id
 
 

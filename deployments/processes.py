@@ -47,10 +47,10 @@ def alive(pid: int) -> bool:
         return True
 
 
-def _start(name: str, argv: list[str], env: dict[str, str]) -> int:
+def _start(name: str, argv: list[str], env: dict[str, str], cwd: Path | None = None) -> int:
     log = open(_run_dir() / f"{name}.log", "ab")
     proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True, cwd=str(home()))
+                            start_new_session=True, cwd=str(cwd or home()))
     (_run_dir() / f"{name}.pid").write_text(str(proc.pid))
     return proc.pid
 
@@ -102,6 +102,34 @@ def start_dispatcher() -> bool:
         return False
     _start("dispatcher", [sys.executable, "-m", "agent.dispatcher"], prefect_env())
     return True
+
+
+def ui_url() -> str:
+    return f"http://{os.environ.get('P4INTEG_UI_HOST', '127.0.0.1')}:{os.environ.get('P4INTEG_UI_PORT', '8501')}"
+
+
+def start_ui(p4port: str, deadline_s: float = 60.0) -> bool:
+    """The Streamlit front page, signing people in against ``p4port``. False if already up."""
+    from .settings import PROJECT_DIR
+
+    if _pid("ui"):
+        return False
+    host, port = ui_url().removeprefix("http://").rsplit(":", 1)
+    argv = [sys.executable, "-m", "streamlit", "run", str(PROJECT_DIR / "ui" / "server.py"),
+            "--server.address", host, "--server.port", port, "--server.headless", "true",
+            "--browser.gatherUsageStats", "false"]
+    # Streamlit reads .streamlit/config.toml from its working directory: the project's.
+    _start("ui", argv, {**prefect_env(), "P4INTEG_P4PORT": p4port}, cwd=PROJECT_DIR)
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        try:
+            with urllib.request.urlopen(f"{ui_url()}/_stcore/health", timeout=2) as r:  # noqa: S310 - our URL
+                if r.status == 200:
+                    return True
+        except OSError:
+            time.sleep(0.3)
+    raise TimeoutError(f"the front page at {ui_url()} did not answer within {deadline_s:.0f} s; "
+                       f"see {_run_dir() / 'ui.log'}")
 
 
 def stop(name: str, grace: float = 10.0) -> bool:

@@ -171,7 +171,9 @@ def run(user: str, name: str, **overrides: Any) -> UUID:
         raise TemplateError(f"{sorted(unknown)[0]}: not an override; allowed: {', '.join(sorted(allowed))}")
     t = get(user, name)
     spec = JobSpec.model_validate({**t.spec, **{k: v for k, v in overrides.items() if v is not None}})
-    flow_run = run_deployment(name=f"{FLOW_NAME}/{name}", timeout=0, as_subflow=False,
+    from .jobs import run_tags
+
+    flow_run = run_deployment(name=f"{FLOW_NAME}/{name}", timeout=0, as_subflow=False, tags=run_tags(spec),
                               parameters={"spec": spec.model_dump(mode="json", exclude_defaults=True)})
     return flow_run.id
 

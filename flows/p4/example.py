@@ -23,6 +23,7 @@ AUTHOR_CLIENT = "authoring"
 INTEG_CLIENT = "rel-integ"
 
 _APP_V1 = "".join(f"def step_{i}():\n    return {i}\n\n" for i in range(1, 9))
+_README = "# Widget\n\nThe widget product.\n\nSee docs.\n"
 _CONFIG_V1 = "[product]\nname = widget\nversion = 2.0\nchannel = stable\n"
 
 
@@ -55,8 +56,10 @@ def _client(p4: P4, name: str, root: Path, view: list[str]) -> None:
     p4.save_client(spec)
 
 
-def make_example(directory: str | os.PathLike[str], *, conflict: bool = True) -> Example:
-    """``conflict=False`` leaves config.ini untouched on rel: everything merges by itself."""
+def make_example(directory: str | os.PathLike[str], *, conflict: bool = True,
+                 second_conflict: bool = False) -> Example:
+    """``conflict=False`` leaves config.ini untouched on rel: everything merges by itself.
+    ``second_conflict=True`` also changes README.md's same line on both sides: two conflicts."""
     base = Path(directory).resolve()
     depot_dir = base / "depot"
     if (depot_dir / "db.sqlite").exists():
@@ -79,7 +82,7 @@ def make_example(directory: str | os.PathLike[str], *, conflict: bool = True) ->
         p4.run_add(*[_write(author_root, rel, data) for rel, data in files.items()])
         p4.run_submit("-d", "Widget 2.0: first files")
         p4.run_edit("//depot/main/README.md")
-        _write(author_root, "main/README.md", "# Widget\n\nThe widget product.\n\nSee docs.\n")
+        _write(author_root, "main/README.md", _README)
         p4.run_submit("-d", "README: point to the docs")
 
         branch = p4.fetch_branch("main-to-rel")
@@ -90,14 +93,20 @@ def make_example(directory: str | os.PathLike[str], *, conflict: bool = True) ->
         p4.run_submit("-d", "Branch rel from main")
 
         # Work on rel after the branch point.
-        p4.run_edit("//depot/rel/src/app.py", "//depot/rel/src/config.ini")
+        p4.run_edit("//depot/rel/src/app.py", "//depot/rel/src/config.ini",
+                    *(["//depot/rel/README.md"] if second_conflict else []))
         _write(author_root, "rel/src/app.py", _APP_V1.replace("return 8", "return 8  # rel hotfix"))
         if conflict:
             _write(author_root, "rel/src/config.ini", _CONFIG_V1.replace("version = 2.0", "version = 2.0.1"))
+        if second_conflict:
+            _write(author_root, "rel/README.md", _README.replace("product.\n", "product, release 2.0.\n", 1))
         p4.run_submit("-d", "rel: hotfix 2.0.1")
 
         # Work on main that rel does not have yet.
-        p4.run_edit("//depot/main/src/app.py", "//depot/main/src/config.ini", "//depot/main/assets/logo.bin")
+        p4.run_edit("//depot/main/src/app.py", "//depot/main/src/config.ini", "//depot/main/assets/logo.bin",
+                    *(["//depot/main/README.md"] if second_conflict else []))
+        if second_conflict:
+            _write(author_root, "main/README.md", _README.replace("product.\n", "product, now with plugins.\n", 1))
         _write(author_root, "main/src/app.py", _APP_V1.replace("return 1", "return 1  # main feature"))
         _write(author_root, "main/src/config.ini", _CONFIG_V1.replace("version = 2.0", "version = 2.1"))
         _write(author_root, "main/assets/logo.bin", b"\x89LOGO\x00\x01\x02v2")

@@ -34,7 +34,7 @@ from .records import (
 
 Choice = Literal["theirs", "yours", "merged", "edited"]
 SAMPLE_LIMIT = 200
-_TICKET = re.compile(r"^[0-9A-F]{32}$")
+TICKET = re.compile(r"^[0-9A-F]{32}$")
 _RESOLVED_INFO = re.compile(r"^(?P<file>\S.*) - (?P<how>copy from|merge from|edit from|ignored) (?P<src>//.+)$")
 _SKIPPED_INFO = re.compile(r"^(?P<file>\S.*) - resolve skipped\.$")
 
@@ -134,14 +134,14 @@ class P4Session:
         """Exchange the secret for a ticket held in memory; a ticket is used as is."""
         if not self._secret:
             return
-        if _TICKET.match(self._secret):
+        if TICKET.match(self._secret):
             self._p4.password = self._secret
             return
         try:
             out = self._p4.run_login("-p", password=self._secret)
         except _p4.P4Exception as exc:
             raise P4AuthError(["login", "-p"], _errors_of(exc) or [str(exc)], generic=EV_CONFIG) from None
-        ticket = next((x for x in out if isinstance(x, str) and _TICKET.match(x.strip())), None)
+        ticket = next((x for x in out if isinstance(x, str) and TICKET.match(x.strip())), None)
         # A server with no password set for the user says "'login' not necessary".
         self._p4.password = ticket.strip() if ticket else self._secret
 

@@ -1,0 +1,374 @@
+"""The front page's only door to Prefect: runs, stages, logs, artifacts, jobs.
+
+Pages draw what these functions return and never import Prefect themselves, so the
+whole app's traffic to the API is here, with one reused client (a call is ~13 ms)
+and short-lived caches keyed by the user for anything private.
+"""
+from __future__ import annotations
+
+import re
+import threading
+from datetime import datetime, timezone
+from typing import Any
+from uuid import UUID
+
+from pydantic import BaseModel
+
+from deployments import jobs
+from deployments.settings import FLOW_NAME, api_url
+from flows.spec import FileChoice, JobSpec, Stage
+
+STAGES = [s.value for s in Stage if s not in (Stage.CLEANUP, Stage.ERROR)]
+STATE_TYPES = ["RUNNING", "PAUSED", "PENDING", "SCHEDULED", "COMPLETED", "FAILED", "CANCELLED", "CANCELLING",
+               "CRASHED"]
+FINAL = {"COMPLETED", "FAILED", "CANCELLED", "CRASHED"}
+PAGE = 200  # the most the API returns in one call
+_lock = threading.Lock()
+_client: Any = None
+
+
+def client() -> Any:
+    """One sync client for the process; it is safe to share between sessions' threads."""
+    global _client
+    with _lock:
+        if _client is None:
+            from prefect.client.orchestration import get_client
+
+            c = get_client(sync_client=True)
+            c.__enter__()
+            _client = c
+        return _client
+
+
+def user_tag(user: str) -> str:
+    return f"p4user:{user}"
+
+
+# --- models the pages draw ----------------------------------------------------------
+
+class RunRow(BaseModel):
+    id: UUID
+    name: str
+    state: str
+    state_name: str
+    host: str
+    user: str | None
+    created: datetime | None
+    started: datetime | None
+    ended: datetime | None
+    stage: str | None = None
+
+
+class StageRow(BaseModel):
+    stage: str
+    state: str
+    started: datetime | None
+    ended: datetime | None
+
+
+class LogLine(BaseModel):
+    timestamp: datetime
+    level: int
+    message: str
+
+
+class RunDetail(RunRow):
+    spec: dict[str, Any]
+    deployment_id: UUID | None
+    state_message: str | None
+
+
+def _user_of(run: Any) -> str | None:
+    for t in run.tags or []:
+        if t.startswith("p4user:"):
+            return t.split(":", 1)[1]
+    spec = (run.parameters or {}).get("spec") or {}
+    return spec.get("p4user") if isinstance(spec, dict) else None
+
+
+def _row(run: Any) -> dict[str, Any]:
+    state = run.state
+    return dict(id=run.id, name=run.name, state=state.type.value if state else "PENDING",
+                state_name=state.name if state else "Pending", host=(run.work_pool_name or "p4-?").removeprefix("p4-"),
+                user=_user_of(run), created=run.created, started=run.start_time, ended=run.end_time)
+
+
+# --- the dashboard ----------------------------------------------------------------------
+
+def _filters(user: str | None, states: list[str] | None = None, host: str | None = None) -> dict[str, Any]:
+    from prefect.client.schemas.filters import (
+        FlowFilter, FlowFilterName, FlowRunFilter, FlowRunFilterExpectedStartTime, FlowRunFilterState,
+        FlowRunFilterStateType, FlowRunFilterTags, WorkPoolFilter, WorkPoolFilterName,
+    )
+    from prefect.client.schemas.objects import StateType
+
+    run_filter: dict[str, Any] = {
+        # Runs a schedule made ahead of time are not jobs yet: leave out the future.
+        "expected_start_time": FlowRunFilterExpectedStartTime(before_=datetime.now(timezone.utc))}
+    if user:
+        run_filter["tags"] = FlowRunFilterTags(any_=[user_tag(user), f"owner:{user}"])
+    if states:
+        run_filter["state"] = FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType(s) for s in states]))
+    out: dict[str, Any] = {"flow_filter": FlowFilter(name=FlowFilterName(any_=[FLOW_NAME])),
+                           "flow_run_filter": FlowRunFilter(**run_filter)}
+    if host:
+        out["work_pool_filter"] = WorkPoolFilter(name=WorkPoolFilterName(any_=[f"p4-{host}"]))
+    return out
+
+
+def count_by_state(user: str | None = None, host: str | None = None) -> dict[str, int]:
+    """Runs per state type, counted by the server (no run is read)."""
+    c = client()
+    counts = {s: c.count_flow_runs(**_filters(user, [s], host)) for s in STATE_TYPES}
+    return {s: n for s, n in counts.items() if n}
+
+
+def list_runs(user: str | None = None, states: list[str] | None = None, host: str | None = None,
+              limit: int = 50, offset: int = 0) -> list[RunRow]:
+    """Newest first, each with the stage it is at (or ended at)."""
+    from prefect.client.schemas.sorting import FlowRunSort
+
+    runs = client().read_flow_runs(**_filters(user, states, host), sort=FlowRunSort.EXPECTED_START_TIME_DESC,
+                                   limit=limit, offset=offset)
+    rows = [RunRow(**_row(r)) for r in runs]
+    latest = current_stages([r.id for r in rows])
+    for r in rows:
+        r.stage = latest.get(r.id)
+    return rows
+
+
+def _stage_name(task_run_name: str) -> str:
+    return task_run_name.split("-", 1)[0]
+
+
+def current_stages(run_ids: list[UUID]) -> dict[UUID, str]:
+    """The latest stage of each run, from one query for all of them."""
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+    from prefect.client.schemas.sorting import TaskRunSort
+
+    out: dict[UUID, str] = {}
+    offset = 0
+    while len(out) < len(run_ids):  # newest task runs first: usually one page has every run's latest
+        tasks = client().read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=run_ids)),
+                                        sort=TaskRunSort.EXPECTED_START_TIME_DESC, limit=PAGE, offset=offset)
+        for t in tasks:
+            out.setdefault(t.flow_run_id, _stage_name(t.name))
+        if len(tasks) < PAGE:
+            break
+        offset += PAGE
+    return out
+
+
+def hosts_with_runs() -> list[str]:
+    from prefect.client.schemas.filters import WorkPoolFilter, WorkPoolFilterName  # noqa: F401 - same module family
+
+    return sorted(p.name.removeprefix("p4-") for p in client().read_work_pools() if p.name.startswith("p4-"))
+
+
+# --- one job ---------------------------------------------------------------------------
+
+def run_detail(run_id: UUID | str) -> RunDetail:
+    run = client().read_flow_run(UUID(str(run_id)))
+    spec = (run.parameters or {}).get("spec") or {}
+    return RunDetail(**_row(run), spec=spec if isinstance(spec, dict) else {}, deployment_id=run.deployment_id,
+                     state_message=run.state.message if run.state else None,
+                     stage=current_stages([run.id]).get(run.id))
+
+
+def stages(run_id: UUID | str) -> list[StageRow]:
+    """Every stage task run, oldest first (a recheck shows RESOLVE_CHECK again)."""
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+    from prefect.client.schemas.sorting import TaskRunSort
+
+    tasks = client().read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[UUID(str(run_id))])),
+                                    sort=TaskRunSort.EXPECTED_START_TIME_ASC, limit=PAGE)
+    return [StageRow(stage=_stage_name(t.name), state=t.state.type.value if t.state else "PENDING",
+                     started=t.start_time, ended=t.end_time) for t in tasks]
+
+
+def logs_after(run_id: UUID | str, after: datetime | None = None, limit: int = 1000) -> list[LogLine]:
+    """The run's log lines newer than ``after``: the job page appends these."""
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId, LogFilterTimestamp
+    from prefect.client.schemas.sorting import LogSort
+
+    flt: dict[str, Any] = {"flow_run_id": LogFilterFlowRunId(any_=[UUID(str(run_id))])}
+    if after is not None:
+        flt["timestamp"] = LogFilterTimestamp(after_=after)
+    rows: list[Any] = []
+    while len(rows) < limit:
+        page = client().read_logs(log_filter=LogFilter(**flt), limit=PAGE, offset=len(rows),
+                                  sort=LogSort.TIMESTAMP_ASC)
+        rows += page
+        if len(page) < PAGE:
+            break
+    return [LogLine(timestamp=r.timestamp, level=r.level, message=r.message) for r in rows
+            if after is None or r.timestamp > after]
+
+
+_TABLE_ROW = re.compile(r"^\|\s*(.+?)\s*\|\s*(.*?)\s*\|$")
+
+
+def summary(run_id: UUID | str) -> dict[str, str]:
+    """The flow's 'integration-summary' artifact as key/value pairs (empty until it ends)."""
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey
+    from prefect.client.schemas.sorting import ArtifactSort
+
+    found = client().read_artifacts(
+        artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[UUID(str(run_id))]),
+                                       key=ArtifactFilterKey(any_=["integration-summary"])),
+        sort=ArtifactSort.CREATED_DESC, limit=1)
+    out: dict[str, str] = {}
+    for line in str(found[0].data if found else "").splitlines()[2:]:
+        m = _TABLE_ROW.match(line.strip())
+        if m:
+            out[m.group(1)] = m.group(2)
+    return out
+
+
+def conflicts(run_id: UUID | str) -> list[dict[str, Any]]:
+    return jobs.conflicts(run_id)
+
+
+def prefect_ui_url(run_id: UUID | str) -> str:
+    return f"{api_url().removesuffix('/api')}/runs/flow-run/{run_id}"
+
+
+# --- acting on jobs -----------------------------------------------------------------------
+
+def secret_for(user: str) -> str | None:
+    """The name of the Secret block holding the user's ticket, if one was stored."""
+    from prefect.blocks.system import Secret
+
+    from deployments.templates import secret_name
+
+    name = secret_name(user)
+    try:
+        Secret.load(name)
+    except ValueError:
+        return None
+    return name
+
+
+def load_ticket(user: str) -> str | None:
+    from prefect.blocks.system import Secret
+
+    name = secret_for(user)
+    return str(Secret.load(name).get()) if name else None
+
+
+def store_ticket(user: str, ticket: str) -> str:
+    """Keep the ticket from sign-in for the user's own jobs (a Secret block, never a parameter)."""
+    from deployments.templates import store_password
+
+    return store_password(user, ticket)
+
+
+def start_job(spec: JobSpec) -> UUID:
+    return jobs.submit(spec)
+
+
+def retry(run_id: UUID | str) -> UUID:
+    """A new run with the same job spec on the same deployment (a template's stays its)."""
+    old = run_detail(run_id)
+    return jobs.submit(JobSpec.model_validate(old.spec), deployment=old.deployment_id)
+
+
+def cancel(run_id: UUID | str) -> None:
+    jobs.cancel(run_id)
+
+
+def resume(run_id: UUID | str, action: str, files: list[FileChoice] | None = None) -> None:
+    jobs.resume(run_id, action, files)
+
+
+def check_host(host: str) -> None:
+    jobs.check_host(host)
+
+
+# --- templates and schedules (through deployments.templates) ------------------------------
+
+def list_templates(user: str) -> list[Any]:
+    from deployments import templates
+
+    return templates.list_templates(user)
+
+
+def create_template(user: str, name: str, spec: JobSpec, visibility: str = "private") -> Any:
+    from deployments import templates
+
+    return templates.create(user, name, spec, visibility=visibility)  # type: ignore[arg-type]
+
+
+def run_template(user: str, name: str, **overrides: Any) -> UUID:
+    from deployments import templates
+
+    return templates.run(user, name, **overrides)
+
+
+def switch_template(user: str, name: str, visibility: str) -> None:
+    from deployments import templates
+
+    templates.switch(user, name, visibility)  # type: ignore[arg-type]
+
+
+def delete_template(user: str, name: str) -> None:
+    from deployments import templates
+
+    templates.delete(user, name)
+
+
+def schedules(user: str, name: str) -> list[Any]:
+    from deployments import templates
+
+    return templates.schedules(user, name)
+
+
+def add_schedule(user: str, name: str, cron: str, tz: str, active: bool = True) -> Any:
+    from deployments import templates
+
+    return templates.add_schedule(user, name, cron, tz, active)
+
+
+def set_schedule_active(user: str, name: str, schedule_id: UUID, active: bool) -> None:
+    from deployments import templates
+
+    templates.set_active(user, name, schedule_id, active)
+
+
+def delete_schedule(user: str, name: str, schedule_id: UUID) -> None:
+    from deployments import templates
+
+    templates.delete_schedule(user, name, schedule_id)
+
+
+def preview_cron(cron: str, tz: str, n: int = 5) -> tuple[str, list[datetime]]:
+    """Plain words for a cron line and its next fire times; TemplateError names the problem."""
+    from cron_descriptor import get_description
+
+    from deployments import templates
+
+    sched = templates.cron_schedule(cron, tz)  # validates, and maps presets
+    return get_description(sched.cron), templates.next_dates(sched.cron, tz, n)
+
+
+# --- hosts (through agent/) ------------------------------------------------------------------
+
+def hosts(check_process: bool = False) -> list[Any]:
+    """Enrolled hosts with their health; the SSH check of the process only when asked."""
+    from agent import health, registry
+
+    return [health.health(h, check_process=check_process) for h in registry.load_all().values()]
+
+
+def deploy_host(name: str) -> Any:
+    from agent import converge, registry
+
+    return converge.converge(registry.get(name), api_url())
+
+
+def stop_host(name: str) -> bool:
+    from agent import converge, registry
+    from agent.ssh import Connection
+
+    with Connection(registry.get(name)) as c:
+        return converge.stop_worker(c)

@@ -1,0 +1,56 @@
+"""Hosts: each enrolled host's worker, whether it is online, what it runs; deploy and stop."""
+from __future__ import annotations
+
+import streamlit as st
+
+from ui import data
+from ui.widgets import age, empty
+
+st.title("Hosts")
+st.caption("Each host runs a Prefect worker on its own work pool. Enrol a host with "
+           "`p4integ hosts add` (its SSH host key is pinned then); jobs for `local` run on this machine.")
+notice = st.session_state.pop("hosts_notice", None)
+if notice:
+    st.success(notice, icon=":material/check_circle:")
+check = st.toggle("Also check the worker process over SSH", key="hosts_ssh",
+                  help="Exact, but slower: it logs in to every host.")
+hosts = data.hosts(check_process=check)
+if not hosts:
+    empty("No hosts enrolled. Jobs run on `local` until you enrol one with `p4integ hosts add`.")
+    st.stop()
+
+for h in hosts:
+    with st.container(border=True, key=f"host_{h.name}"):
+        a, b, c, d = st.columns([1.4, 3, 1, 1], vertical_alignment="center")
+        badge = ":green-badge[online]" if h.online else ":red-badge[offline]"
+        a.markdown(f"**{h.name}** {badge}")
+        detail = [f"worker {h.version or '-'}", f"heartbeat {age(h.last_heartbeat)}"]
+        if h.process_alive is not None:
+            detail.append("process running" if h.process_alive else "no process")
+        b.markdown(" · ".join(detail) + (f"  \nrunning: {', '.join(h.running_jobs)}" if h.running_jobs else "")
+                   + (f"  \n:red[{h.reason}]" if h.reason else ""))
+
+        def deploy(name: str = h.name) -> None:
+            try:
+                report = data.deploy_host(name)
+            except Exception as exc:  # noqa: BLE001 - HostError carries the command and output
+                st.session_state[f"host_{name}_error"] = str(exc)
+                return
+            st.session_state.pop(f"host_{name}_error", None)
+            what = "; ".join(report.changes) if report.changed else "no change"
+            st.session_state["hosts_notice"] = f"{name}: {what} (worker {report.version}, {report.seconds:.1f} s)"
+
+        def stop(name: str = h.name) -> None:
+            try:
+                was = data.stop_host(name)
+            except Exception as exc:  # noqa: BLE001
+                st.session_state[f"host_{name}_error"] = str(exc)
+                return
+            st.session_state.pop(f"host_{name}_error", None)
+            st.session_state["hosts_notice"] = f"{name}: worker {'stopped' if was else 'was not running'}."
+
+        c.button("Deploy", icon=":material/rocket_launch:", key=f"host_{h.name}_deploy", on_click=deploy,
+                 help="Install or update the worker and start it (idempotent).")
+        d.button("Stop", icon=":material/stop_circle:", key=f"host_{h.name}_stop", on_click=stop)
+        if st.session_state.get(f"host_{h.name}_error"):
+            st.error(st.session_state[f"host_{h.name}_error"], icon=":material/error:")

@@ -1,0 +1,104 @@
+"""One job: where it is, its log as it grows, what it did; cancel, retry, resolve."""
+from __future__ import annotations
+
+import streamlit as st
+
+from ui import conflicts, data
+from ui.widgets import age, duration, empty, stage_line, state_badge
+
+run_id = st.query_params.get("run")
+if not run_id:
+    empty("No job chosen. Pick one on the Jobs page.")
+    st.page_link("views/dashboard.py", label="Jobs", icon=":material/dashboard:")
+    st.stop()
+try:
+    run = data.run_detail(run_id)
+except Exception:  # noqa: BLE001 - a bad or unknown id: say so where the job would be
+    st.error(f"No job with id `{run_id}`. It may have been deleted; pick one on the Jobs page.")
+    st.page_link("views/dashboard.py", label="Jobs", icon=":material/dashboard:")
+    st.stop()
+
+ACTIVE = run.state not in data.FINAL
+notice = st.session_state.pop("job_notice", None)
+
+title, links = st.columns([4, 1.3], vertical_alignment="bottom")
+title.title(run.name)
+title.markdown(f"{state_badge(run.state)} &nbsp; host **{run.host}** · user **{run.user or '-'}** · "
+               f"started {age(run.started or run.created)} · `{run.spec.get('branch') or ''}`")
+links.link_button("Open in Prefect", data.prefect_ui_url(run.id), icon=":material/open_in_new:")
+if notice:
+    st.success(notice, icon=":material/check_circle:")
+
+
+def _retry() -> None:
+    st.session_state["job_retried"] = str(data.retry(run.id))
+
+
+retried = st.session_state.pop("job_retried", None)
+if retried:
+    st.switch_page("views/job.py", query_params={"run": retried})
+
+actions = st.columns([1, 1, 4])
+if ACTIVE:
+    with actions[0].popover("Cancel job", icon=":material/stop_circle:"):
+        st.write("Stop this job? It reverts every file it opened and ends Cancelled.")
+        if st.button("Yes, cancel it", type="primary", key="job_cancel_yes"):
+            data.cancel(run.id)
+            st.session_state["job_notice"] = "Cancel requested; the job is cleaning up."
+            st.rerun()
+else:
+    actions[0].button("Retry", icon=":material/replay:", on_click=_retry, key="job_retry",
+                      help="Start a new run with the same job spec.")
+
+
+def _timeline_and_log() -> None:
+    fresh = data.run_detail(run.id)
+    if (fresh.state in data.FINAL) != (run.state in data.FINAL) or (fresh.state == "PAUSED") != (
+            run.state == "PAUSED"):
+        st.rerun()  # the page's shape changes (conflicts, summary, buttons): redraw all of it
+    rows = data.stages(run.id)
+    done = {r.stage for r in rows if r.state == "COMPLETED"}
+    if fresh.state == "COMPLETED":
+        done.add("DONE")
+    current = failed = None
+    if fresh.state == "PAUSED":
+        current = "NEEDS_RESOLVE"
+    elif fresh.state not in data.FINAL:
+        current = next((r.stage for r in reversed(rows) if r.stage != "CLEANUP"), "GET_LATEST_CL")
+    elif fresh.state != "COMPLETED":
+        outcome = data.summary(run.id).get("outcome", "")
+        failed = outcome.removeprefix("ERROR at ") if outcome.startswith("ERROR at ") else \
+            next((r.stage for r in reversed(rows) if r.stage != "CLEANUP"), None)
+    st.markdown(stage_line(data.STAGES, done, current, failed))
+
+    key = f"log_{run.id}"
+    lines, last = st.session_state.get(key, ([], None))
+    new = data.logs_after(run.id, last)
+    if new:  # append what is new; earlier lines are kept, not fetched again
+        lines = lines + [f"{n.timestamp:%H:%M:%S}  {n.message}" for n in new]
+        last = new[-1].timestamp
+        st.session_state[key] = (lines, last)
+    with st.container(height=360, border=True, key="job_log"):
+        st.code("\n".join(lines) or "(no log lines yet)", language=None, wrap_lines=True)
+
+
+if run.state == "PAUSED":  # what the person has to do comes first
+    conflicts.render(str(run.id))
+st.subheader("Progress")
+st.fragment(run_every=2 if ACTIVE and run.state != "PAUSED" else None)(_timeline_and_log)()
+if run.state == "PAUSED":
+    st.button("Refresh", icon=":material/refresh:", key="job_refresh")
+
+if not ACTIVE:
+    st.subheader("Summary")
+    facts = data.summary(run.id)
+    if not facts:
+        empty("This job ended before writing a summary; the log above says why.")
+    else:
+        cols = st.columns(4)
+        for col, key in zip(cols, ["outcome", "integrated", "shelved change", "submitted change"]):
+            col.metric(key.capitalize(), facts.get(key, "-"), border=True)
+        rest = {k: v for k, v in facts.items() if k not in ("outcome", "integrated", "shelved change",
+                                                           "submitted change")}
+        st.table({"item": list(rest), "value": list(rest.values())})
+    st.caption(f"Ran {duration(run.started, run.ended)}." if run.started else "")

@@ -1,0 +1,128 @@
+"""New job: every field checked where it is typed, then the run starts and its page opens."""
+from __future__ import annotations
+
+import streamlit as st
+
+from ui import auth, data
+from ui.jobform import build_spec
+from ui.p4check import missing_names
+from ui.widgets import field_error
+
+USER = st.session_state["_p4integ_user"]
+ERRORS_KEY = "new_job_errors"
+
+
+def _values() -> dict[str, object]:
+    g = st.session_state.get
+    return {
+        "p4port": auth.p4port(), "p4user": USER, "password_secret": data.secret_for(USER),
+        "host": g("nj_host", "local"), "client": g("nj_client", ""), "mode": g("nj_mode_key", "branch"),
+        "branch": g("nj_branch", ""), "reverse": g("nj_reverse", False), "source": g("nj_source", ""),
+        "target": g("nj_target", ""), "changelist": g("nj_changelist", ""), "description": g("nj_description", ""),
+        "trial": g("nj_trial", False), "sync_command": g("nj_sync_command", ""), "pre_submit": g("nj_pre_submit", ""),
+        "build_command": g("nj_build_command", ""), "name_check": g("nj_name_check", ""),
+        "push_command": g("nj_push_command", ""),
+    }
+
+
+def _validate() -> object:
+    spec, errors = build_spec(_values())
+    if spec is not None:
+        try:
+            data.check_host(spec.host)
+        except ValueError as exc:
+            errors["host"] = str(exc)
+        if not errors:
+            errors.update(missing_names(spec, data.load_ticket(USER)))
+    st.session_state[ERRORS_KEY] = errors
+    return None if errors else spec
+
+
+def _start() -> None:
+    spec = _validate()
+    if spec is not None:
+        st.session_state["new_job_started"] = str(data.start_job(spec))
+
+
+def _save_template() -> None:
+    from deployments.templates import TemplateError
+
+    spec = _validate()
+    if spec is None:
+        return
+    try:
+        data.create_template(USER, st.session_state.get("nj_tpl_name", "").strip(), spec,
+                             st.session_state.get("nj_tpl_visibility", "private"))
+    except TemplateError as exc:
+        st.session_state[ERRORS_KEY] = {"template": str(exc)}
+        return
+    st.session_state["new_job_saved"] = st.session_state.get("nj_tpl_name")
+
+
+started = st.session_state.pop("new_job_started", None)
+if started:
+    st.switch_page("views/job.py", query_params={"run": started})
+
+st.title("New job")
+errors: dict[str, str] = st.session_state.get(ERRORS_KEY, {})
+if errors:
+    st.error(f"{len(errors)} field(s) need attention; each is marked below.", icon=":material/error:")
+saved = st.session_state.pop("new_job_saved", None)
+if saved:
+    st.success(f"Saved template **{saved}**. Run or schedule it from Templates.", icon=":material/bookmark_added:")
+
+left, right = st.columns(2, gap="large")
+with left:
+    st.subheader("Where")
+    hosts = data.hosts_with_runs() or ["local"]
+    st.selectbox("Host", hosts, index=hosts.index("local") if "local" in hosts else 0, key="nj_host",
+                 help="The host that owns the workspace; its worker runs the job.")
+    field_error(errors, "host")
+    st.text_input("Workspace", key="nj_client", placeholder="rel-integ", help="Perforce client on that host.")
+    field_error(errors, "client")
+    st.caption(f"Runs as **{USER}** on **{auth.p4port()}**.")
+    st.subheader("What")
+    mode = st.radio("Integrate by", ["branch", "paths"], horizontal=True, key="nj_mode_key",
+                    format_func=lambda m: "Branch spec" if m == "branch" else "Source and target paths")
+    if mode == "branch":
+        st.text_input("Branch spec", key="nj_branch", placeholder="main-to-rel")
+        field_error(errors, "branch")
+        st.checkbox("Reverse (-r): integrate from the target back to the source", key="nj_reverse")
+    else:
+        st.text_input("Source", key="nj_source", placeholder="//depot/main/...")
+        field_error(errors, "source")
+        st.text_input("Target", key="nj_target", placeholder="//depot/rel/...")
+        field_error(errors, "target")
+    st.text_input("Changelist", key="nj_changelist", placeholder="latest submitted",
+                  help="Integrate up to this source change; empty takes the latest.")
+    field_error(errors, "changelist")
+with right:
+    st.subheader("How")
+    st.text_area("Description", key="nj_description", height=90,
+                 placeholder="Integrate main into rel (a default names the branch and change)")
+    field_error(errors, "description")
+    st.toggle("Trial: shelve, but do not submit", key="nj_trial")
+    with st.expander("Site commands", expanded=any(k in errors for k in
+                                                   ("sync_command", "pre_submit", "build_command",
+                                                    "name_check", "push_command"))):
+        st.caption("Typed like a shell command line, run as an argument list (never through a shell).")
+        for field, label, hint in [
+            ("sync_command", "Sync wrapper", "default: p4 sync"),
+            ("build_command", "Build before shelving", "e.g. make -j4 check"),
+            ("name_check", "Name check (prints files to drop from the shelf)", "e.g. ./tools/namecheck --list"),
+            ("push_command", "Push tool", "default: submit the shelf"),
+        ]:
+            st.text_input(label, key=f"nj_{field}", placeholder=hint)
+            field_error(errors, field)
+        st.text_area("Pre-submit hooks, one command a line", key="nj_pre_submit", height=80)
+        field_error(errors, "pre_submit")
+    field_error(errors, "form")
+
+st.divider()
+go, tpl_name, tpl_vis, tpl_save = st.columns([1.2, 2, 1.2, 1.2], vertical_alignment="bottom")
+go.button("Start job", type="primary", icon=":material/play_arrow:", on_click=_start, key="nj_start")
+tpl_name.text_input("Template name", key="nj_tpl_name", placeholder="nightly-main-to-rel")
+tpl_vis.selectbox("Visibility", ["private", "global"], key="nj_tpl_visibility")
+tpl_save.button("Save as template", icon=":material/bookmark_add:", on_click=_save_template, key="nj_save")
+field_error(errors, "template")
+field_error(errors, "name")
