@@ -29,13 +29,17 @@ class HostHealth(BaseModel):
 
 def _workers(host: str) -> list:
     from prefect.client.orchestration import get_client
-    from prefect.exceptions import ObjectNotFound
+    from prefect.exceptions import ObjectNotFound, PrefectHTTPStatusError
 
     with get_client(sync_client=True) as client:
         try:
             return client.read_workers_for_work_pool(pool_name(host))
         except ObjectNotFound:
             return []
+        except PrefectHTTPStatusError as exc:  # this call reports a missing pool as a bare 404
+            if exc.response.status_code == 404:
+                return []
+            raise
 
 
 def worker_online(host: str, version: str | None = None, since: datetime | None = None) -> bool:

@@ -1,0 +1,196 @@
+"""Each page's logic through AppTest, with the real Prefect server, worker and a sandbox depot."""
+from __future__ import annotations
+
+from uuid import UUID
+
+import pytest
+
+from deployments import jobs
+from flows.p4.session import P4Session
+from flows.spec import JobSpec
+from tests.flows.helpers import PAUSED_OR_FINAL, until
+from tests.ui.conftest import PASSWORD, page, texts
+from ui import auth, data
+
+
+def _button(at, label: str):  # noqa: ANN001, ANN202 - AppTest types
+    found = [b for b in at.button if b.label == label]
+    assert found, f"no button {label!r}; buttons: {[b.label for b in at.button]}"
+    return found[0]
+
+
+def _paused_job(ex, user: str) -> UUID:  # noqa: ANN001
+    spec = JobSpec(p4port=ex.port, p4user=user, client=ex.client, branch=ex.branch,
+                   password_secret=data.secret_for(user))
+    run_id = data.start_job(spec)
+    run = jobs.wait(run_id, until=PAUSED_OR_FINAL, timeout=120)
+    assert run.state.type.value == "PAUSED", run.state
+    return run_id
+
+
+# --- sign-in ---------------------------------------------------------------------------------
+
+def test_every_page_asks_for_sign_in_first(ui_depot) -> None:  # noqa: ANN001
+    at = page(None)
+    html = "".join(h.proto.body for h in at.html)
+    assert 'action="/auth/login"' in html and 'type="password"' in html
+    assert "Jobs" not in [t.value for t in at.title]
+    assert ui_depot.port in texts(at)
+
+
+def test_a_refused_sign_in_is_shown_and_keeps_the_user_name(ui_depot) -> None:  # noqa: ANN001
+    at = page(None, login_error="Perforce refused this user name and password.", login_user="release-bot")
+    assert "Perforce refused this user name and password." in [e.value for e in at.error]
+    html = "".join(h.proto.body for h in at.html)
+    assert 'value="release-bot"' in html
+    assert "login_error" not in html  # the next address drops the failed attempt
+
+
+def test_credentials_are_checked_by_perforce(ui_depot) -> None:  # noqa: ANN001
+    granted = auth.check_credentials(ui_depot.user, PASSWORD)
+    assert granted.user == ui_depot.user and len(granted.ticket) == 32
+    with pytest.raises(auth.LoginRefused, match="refused"):
+        auth.check_credentials(ui_depot.user, "wrong")
+    with pytest.raises(auth.LoginRefused, match="has no password"):  # else anyone could claim the name
+        auth.check_credentials("nobody-with-a-password", "anything")
+    with pytest.raises(auth.LoginRefused, match="Enter"):
+        auth.check_credentials("", "")
+
+
+def test_session_cookie_is_signed_expires_and_can_be_revoked(ui_depot) -> None:  # noqa: ANN001
+    cookie = auth.make_cookie("alice", now=1000.0)
+    assert auth.user_from_cookie(cookie, now=1001.0) == "alice"
+    assert auth.user_from_cookie(cookie, now=1000.0 + auth.SESSION_SECONDS + 1) is None
+    body, sig = cookie.rsplit(".", 1)
+    forged = body.replace(body.split(".")[0], auth._b64(b"root")) + "." + sig
+    assert auth.user_from_cookie(forged, now=1001.0) is None
+    assert auth.user_from_cookie("garbage", now=1001.0) is None
+    auth.revoke(cookie)
+    assert auth.user_from_cookie(cookie, now=1001.0) is None
+
+
+# --- dashboard --------------------------------------------------------------------------------
+
+def test_dashboard_counts_and_lists_mine_or_everyones(signed_in, ui_depot) -> None:  # noqa: ANN001
+    paused = _paused_job(ui_depot, signed_in)
+    other = data.start_job(JobSpec(p4port=ui_depot.port, p4user="someone-else", client="no-such-ws",
+                                   branch=ui_depot.branch))
+    jobs.wait(other, timeout=120)
+    at = page(signed_in)
+    shown = texts(at)
+    assert "All=" in shown and "Needs you=" in shown
+    needs_you = int(next(m.value for m in at.metric if m.label == "Needs you"))
+    assert needs_you >= 1
+    assert "wait for you" in shown
+    names = [p.proto.label for p in at.get("page_link")]
+    assert any(n.startswith("rel-integ: main-to-rel") for n in names)
+    assert not any(n.startswith("no-such-ws") for n in names), "someone else's job shown under Mine"
+    at.segmented_control(key="dash_whose").set_value("Everyone's").run()
+    names = [p.proto.label for p in at.get("page_link")]
+    assert any(n.startswith("no-such-ws") for n in names)
+    at.pills(key="dash_states").set_value(["Failed"]).run()
+    names = [p.proto.label for p in at.get("page_link")]
+    assert any(n.startswith("no-such-ws") for n in names)
+    assert not any(n.startswith("rel-integ") and "paused" not in n for n in names)
+    data.resume(paused, "abort")
+    jobs.wait(paused, timeout=60)
+
+
+# --- new job ----------------------------------------------------------------------------------
+
+def test_new_job_marks_each_bad_field_and_starts_nothing(signed_in, ui_depot) -> None:  # noqa: ANN001
+    before = data.count_by_state(signed_in)
+    at = page(signed_in, "views/new_job.py")
+    at.text_input(key="nj_branch").set_value("bad name!")
+    at.text_input(key="nj_changelist").set_value("abc")
+    at.text_input(key="nj_push_command").set_value('push "unclosed')
+    _button(at, "Start job").click().run()
+    errors = [e.value for e in at.error]
+    assert any(e.startswith("client: required") for e in errors), errors
+    assert any(e.startswith("changelist: 'abc' is not a number") for e in errors), errors
+    assert any(e.startswith("push_command: No closing quotation") for e in errors), errors
+    assert any("need attention" in e for e in errors)
+
+    at.text_input(key="nj_client").set_value("no-such-ws")
+    at.text_input(key="nj_branch").set_value("main-to-rel")
+    at.text_input(key="nj_changelist").set_value("")
+    at.text_input(key="nj_push_command").set_value("")
+    _button(at, "Start job").click().run()
+    errors = [e.value for e in at.error]
+    assert any(e.startswith("client: no workspace named 'no-such-ws'") for e in errors), errors
+    assert data.count_by_state(signed_in) == before
+
+
+def test_new_job_starts_the_run_and_opens_its_page(signed_in, ui_depot) -> None:  # noqa: ANN001
+    at = page(signed_in, "views/new_job.py")
+    at.text_input(key="nj_client").set_value(ui_depot.client)
+    at.text_input(key="nj_branch").set_value(ui_depot.branch)
+    at.toggle(key="nj_trial").set_value(True)
+    _button(at, "Start job").click().run()
+    run_id = at.query_params["run"]
+    assert [t.value for t in at.title] == [data.run_detail(run_id).name]
+    run = jobs.wait(run_id, until=PAUSED_OR_FINAL, timeout=120)
+    spec = data.run_detail(run_id).spec
+    assert spec["trial"] is True and spec["p4user"] == signed_in and spec["password_secret"]
+    if run.state.type.value == "PAUSED":
+        data.resume(run_id, "abort")
+        jobs.wait(run_id, timeout=60)
+
+
+# --- job page and conflicts ---------------------------------------------------------------------
+
+def test_conflict_view_shows_each_file_and_resumes_with_the_choices(signed_in, ui_depot) -> None:  # noqa: ANN001
+    run_id = _paused_job(ui_depot, signed_in)
+    at = page(signed_in, "views/job.py", run=str(run_id))
+    shown = texts(at)
+    assert "2 file(s) need you" in shown and "NEEDS_RESOLVE" in shown
+    conflicts = data.conflicts(run_id)
+    for c in conflicts:
+        assert c["depot_file"] in shown
+        for text in (c["theirs"], c["yours"]):
+            assert text.rstrip("\n") in [b.value for b in at.code]  # st.code drops the final newline
+    readme = next(i for i, c in enumerate(conflicts) if c["depot_file"].endswith("README.md"))
+    config = 1 - readme
+    at.radio(key=f"cf_{run_id}_{readme}_choice").set_value("theirs").run()
+    at.radio(key=f"cf_{run_id}_{config}_choice").set_value("edited").run()
+    area = at.text_area(key=f"cf_{run_id}_{config}_text")
+    assert ">>>> ORIGINAL" in area.value  # starts from the merge with its markers
+    _button(at, "Apply choices and continue").click().run()
+    assert any("conflict markers" in e.value for e in at.error)
+    assert data.run_detail(run_id).state == "PAUSED"
+    edited = "[product]\nname = widget\nversion = 2.1.1\nchannel = stable\n"
+    at.text_area(key=f"cf_{run_id}_{config}_text").set_value(edited).run()
+    _button(at, "Apply choices and continue").click().run()
+    assert any("Sent 2 choice(s)" in s.value for s in at.success)
+    run = jobs.wait(run_id, timeout=120)
+    assert run.state.type.value == "COMPLETED", run.state
+    at = page(signed_in, "views/job.py", run=str(run_id))
+    assert "Done" in texts(at) and "Outcome=DONE" in texts(at)
+    submitted = next(m.value for m in at.metric if m.label == "Submitted change")
+    with P4Session(ui_depot.port, ui_depot.user, ui_depot.client, password=PASSWORD) as s:
+        assert s.print_file(f"//depot/rel/src/config.ini@{submitted}") == edited
+        assert s.print_file(f"//depot/rel/README.md@{submitted}") == s.print_file("//depot/main/README.md")
+    # retry makes a new run of the same spec and opens it
+    _button(at, "Retry").click().run()
+    again = at.query_params["run"]
+    assert again != str(run_id) and data.run_detail(again).spec == data.run_detail(run_id).spec
+    jobs.wait(again, timeout=120)
+
+
+def test_cancel_asks_first_then_cancels(signed_in, ui_depot) -> None:  # noqa: ANN001
+    spec = JobSpec(p4port=ui_depot.port, p4user=signed_in, client=ui_depot.client, branch=ui_depot.branch,
+                   password_secret=data.secret_for(signed_in), sync_command=["sleep", "120"])
+    run_id = data.start_job(spec)
+    until(lambda: data.run_detail(run_id).stage == "SYNC", 120, "the job at SYNC")
+    at = page(signed_in, "views/job.py", run=str(run_id))
+    assert data.run_detail(run_id).state == "RUNNING"  # drawing the page cancelled nothing
+    _button(at, "Yes, cancel it").click().run()
+    run = jobs.wait(run_id, timeout=90)
+    assert run.state.type.value == "CANCELLED"
+
+
+def test_job_page_without_or_with_unknown_run(signed_in) -> None:  # noqa: ANN001
+    at = page(signed_in, "views/job.py")
+    assert "No job chosen" in texts(at)
+    at = page(signed_in, "views/job.py", run="not-a-run")
+    assert any("No job with id" in e.value for e in at.error)

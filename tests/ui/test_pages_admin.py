@@ -1,0 +1,108 @@
+"""Templates, schedules and hosts pages through AppTest, against the real Prefect server."""
+from __future__ import annotations
+
+from agent import registry
+from agent.records import HostRecord
+from deployments import jobs
+from deployments.settings import free_port
+from tests.ui.conftest import page, texts
+from tests.ui.test_pages import _button
+from ui import data
+
+
+def _by_key(at, key: str):  # noqa: ANN001, ANN202
+    found = [b for b in at.button if b.key == key]
+    assert found, f"no button with key {key}"
+    return found[0]
+
+
+def _save_template(user: str, ex, name: str, visibility: str = "private"):  # noqa: ANN001, ANN202
+    at = page(user, "views/new_job.py")
+    at.text_input(key="nj_client").set_value(ex.client)
+    at.text_input(key="nj_branch").set_value(ex.branch)
+    at.text_input(key="nj_tpl_name").set_value(name)
+    at.selectbox(key="nj_tpl_visibility").set_value(visibility)
+    _button(at, "Save as template").click().run()
+    return at
+
+
+def test_templates_save_run_with_overrides_and_stay_private(signed_in, ui_depot) -> None:  # noqa: ANN001
+    at = page(signed_in, "views/templates.py")
+    assert "No templates yet" in texts(at) or "Templates" in texts(at)
+    at = _save_template(signed_in, ui_depot, "ui-nightly")
+    assert any("Saved template" in s.value for s in at.success)
+    at = _save_template(signed_in, ui_depot, "ui-nightly")
+    assert any(e.value.startswith("name: a template or deployment named 'ui-nightly' exists") for e in at.error)
+
+    at = page(signed_in, "views/templates.py")
+    assert "ui-nightly" in "\n".join(e.label for e in at.expander)
+    at.text_input(key="tpl_ui-nightly_cl").set_value("x1")
+    _by_key(at, "tpl_ui-nightly_run").click().run()
+    assert any(e.value.startswith("changelist: 'x1' is not a number") for e in at.error)
+    at.text_input(key="tpl_ui-nightly_cl").set_value("")
+    at.toggle(key="tpl_ui-nightly_trial").set_value(True)
+    _by_key(at, "tpl_ui-nightly_run").click().run()
+    run_id = at.query_params["run"]
+    assert data.run_detail(run_id).spec["trial"] is True
+    run = jobs.wait(run_id, timeout=120, until={s for s in jobs.FINAL} | {jobs.StateType.PAUSED})
+    if run.state.type.value == "PAUSED":
+        data.resume(run_id, "abort")
+        jobs.wait(run_id, timeout=60)
+
+    other = page("someone-else", "views/templates.py")
+    assert "ui-nightly" not in "\n".join(e.label for e in other.expander)  # private: the owner's alone
+
+    at = page(signed_in, "views/templates.py")
+    _by_key(at, "tpl_ui-nightly_switch").click().run()
+    assert any("now global" in s.value for s in at.success)
+    other = page("someone-else", "views/templates.py")
+    assert "ui-nightly" in "\n".join(e.label for e in other.expander)
+    assert not [b for b in other.button if b.key in ("tpl_ui-nightly_switch", "tpl_ui-nightly_delete")]
+
+
+def test_schedules_preview_add_disable_and_delete(signed_in, ui_depot) -> None:  # noqa: ANN001
+    at = page("nobody-yet", "views/schedules.py")
+    assert "Save a template from" in texts(at)
+    _save_template(signed_in, ui_depot, "ui-sched")
+    at = page(signed_in, "views/schedules.py")
+    at.selectbox(key="sch_template").set_value("ui-sched")
+    at.selectbox(key="sch_preset").set_value("weekdays at 02:00").run()
+    assert "At 02:00 AM, Monday through Friday" in texts(at)
+    at.selectbox(key="sch_preset").set_value("custom cron line").run()
+    at.text_input(key="sch_cron").set_value("61 * * * *").run()
+    assert any(e.value.startswith("cron: '61 * * * *' (UTC) is not valid") for e in at.error)
+    assert _button(at, "Add schedule").disabled
+    at.text_input(key="sch_cron").set_value("30 3 * * 0").run()
+    _button(at, "Add schedule").click().run()
+    assert any("Scheduled ui-sched" in s.value for s in at.success)
+    [sched] = data.schedules(signed_in, "ui-sched")
+    assert sched.cron == "30 3 * * 0" and sched.active and len(sched.next_runs) == 3
+    assert f"{sched.next_runs[0]:%a %d %b %H:%M}" in texts(at)
+    at.toggle(key=f"sch_on_{sched.id}").set_value(False).run()
+    assert not data.schedules(signed_in, "ui-sched")[0].active
+    assert "paused" in texts(at)
+    _by_key(at, f"sch_del_{sched.id}").click().run()
+    assert data.schedules(signed_in, "ui-sched") == []
+    assert "No schedules yet" in texts(at)
+
+
+def test_hosts_page_shows_state_and_the_error_next_to_the_host(signed_in, tmp_path) -> None:  # noqa: ANN001
+    before = registry.load_all()
+    for name in before:
+        registry.remove(name)
+    try:
+        at = page(signed_in, "views/hosts.py")
+        assert "No hosts enrolled" in texts(at)
+        key = tmp_path / "id"
+        key.write_text("not a key")
+        registry.save(HostRecord(name="ui-nowhere", address="127.0.0.1", port=free_port(), user="ci",
+                                 key_file=str(key), host_key="ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA== x"))
+        at = page(signed_in, "views/hosts.py")
+        assert "ui-nowhere" in texts(at) and "offline" in texts(at)
+        _button(at, "Deploy").click().run()
+        errors = [e.value for e in at.error]
+        assert errors and ("ui-nowhere" in errors[0] or "127.0.0.1" in errors[0]), errors
+    finally:
+        registry.remove("ui-nowhere")
+        for rec in before.values():
+            registry.save(rec)
