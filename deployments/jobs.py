@@ -42,7 +42,7 @@ def submit(spec: JobSpec, deployment: str | UUID | None = None, name: str | None
     check_host(spec.host)
     run = run_deployment(name=deployment or f"{FLOW_NAME}/{spec.host}",
                          parameters={"spec": spec.model_dump(mode="json", exclude_defaults=True)},
-                         timeout=0, flow_run_name=name, as_subflow=False, tags=run_tags(spec))
+                         timeout=0, flow_run_name=name, as_subflow=False, tags=run_tags(spec), _sync=True)
     return run.id
 
 
@@ -53,7 +53,9 @@ def read(run_id: UUID | str) -> FlowRun:
 
 def resume(run_id: UUID | str, action: str = "recheck", files: list[FileChoice] | None = None) -> None:
     payload: dict[str, Any] = {"action": action, "files": [f.model_dump() for f in files or []]}
-    resume_flow_run(UUID(str(run_id)), run_input=payload)
+    # _sync: callers with an event loop of their own (a browser driver, a web server) would
+    # otherwise get an un-awaited coroutine and the run would never resume.
+    resume_flow_run(UUID(str(run_id)), run_input=payload, _sync=True)
 
 
 def cancel(run_id: UUID | str) -> None:

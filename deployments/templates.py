@@ -173,7 +173,7 @@ def run(user: str, name: str, **overrides: Any) -> UUID:
     spec = JobSpec.model_validate({**t.spec, **{k: v for k, v in overrides.items() if v is not None}})
     from .jobs import run_tags
 
-    flow_run = run_deployment(name=f"{FLOW_NAME}/{name}", timeout=0, as_subflow=False, tags=run_tags(spec),
+    flow_run = run_deployment(name=f"{FLOW_NAME}/{name}", timeout=0, as_subflow=False, tags=run_tags(spec), _sync=True,
                               parameters={"spec": spec.model_dump(mode="json", exclude_defaults=True)})
     return flow_run.id
 
@@ -193,13 +193,14 @@ def cron_schedule(cron: str, tz: str = "UTC") -> Any:
 
 
 def next_dates(cron: str, tz: str, n: int = 3) -> list[datetime]:
-    """The next fire times, computed by Prefect's own schedule model."""
-    import asyncio
-
+    """The next fire times, computed by Prefect's own schedule model (the server's rules)."""
     from prefect.server.schemas.schedules import CronSchedule as ServerCron
 
-    dates = ServerCron(cron=cron, timezone=tz).get_dates(n)
-    dates = asyncio.run(dates) if asyncio.iscoroutine(dates) else dates
+    if n <= 0:
+        return []
+    # get_dates() is a coroutine around this generator; calling the generator directly
+    # works the same with or without an event loop running in the caller's thread.
+    dates = sorted(ServerCron(cron=cron, timezone=tz)._get_dates_generator(n=n))
     return [datetime.fromisoformat(d.isoformat()) for d in dates]
 
 

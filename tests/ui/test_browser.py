@@ -1,0 +1,200 @@
+"""The main journeys in headless Chromium against the real front page, Prefect server, worker and depot."""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from deployments import jobs
+from flows.p4.session import P4Session
+from tests.flows.helpers import until
+from tests.ui.conftest import PASSWORD
+from ui import auth, data
+from ui.browser import launch, settle, sign_in, type_into
+
+JOB_URL = re.compile(r".*/job\?run=([0-9a-f-]{36})")
+
+
+@pytest.fixture(scope="module")
+def front_page(ui_depot, monkeypatch_module) -> Iterator[str]:  # noqa: ANN001
+    from deployments import processes
+    from deployments.settings import free_port
+
+    monkeypatch_module.setenv("P4INTEG_UI_PORT", str(free_port()))
+    processes.start_ui(ui_depot.port)
+    yield processes.ui_url()
+    processes.stop("ui")
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module() -> Iterator[pytest.MonkeyPatch]:
+    with pytest.MonkeyPatch.context() as mp:
+        yield mp
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = launch(p)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def signed_page(chromium, front_page, ui_depot) -> Iterator[Any]:  # noqa: ANN001
+    context = chromium.new_context(viewport={"width": 1280, "height": 1000})
+    pg = context.new_page()
+    pg.goto(front_page + "/")
+    settle(pg)
+    sign_in(pg, ui_depot.user, PASSWORD)
+    pg.get_by_role("heading", name="Jobs").wait_for()
+    yield pg
+    context.close()
+
+
+def _run_id(pg: Any) -> str:
+    pg.wait_for_url(JOB_URL, timeout=30000)
+    return JOB_URL.match(pg.url).group(1)
+
+
+def test_wrong_password_is_refused_and_a_sign_in_survives_reload_and_deep_links(
+        chromium, front_page, ui_depot) -> None:  # noqa: ANN001
+    context = chromium.new_context()
+    pg = context.new_page()
+    pg.goto(front_page + "/templates")
+    settle(pg)
+    sign_in(pg, ui_depot.user, "not-the-password")
+    pg.get_by_text("Perforce refused this user name and password.").wait_for()
+    assert not [c for c in context.cookies() if c["name"] == auth.COOKIE]
+    assert pg.locator("#p4i-password").count() == 1
+
+    sign_in(pg, ui_depot.user, PASSWORD)
+    pg.get_by_role("heading", name="Templates").wait_for()  # back where the deep link pointed
+    [cookie] = [c for c in context.cookies() if c["name"] == auth.COOKIE]
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+    assert PASSWORD not in cookie["value"]
+    pg.reload()
+    settle(pg)
+    pg.get_by_role("heading", name="Templates").wait_for()
+    other = context.new_page()
+    other.goto(front_page + "/schedules")
+    settle(other)
+    other.get_by_role("heading", name="Schedules").wait_for()
+
+    other.click("#sign-out")
+    settle(other)
+    assert other.locator("#p4i-password").count() == 1
+    assert not [c for c in context.cookies() if c["name"] == auth.COOKIE]
+    context.close()
+
+
+def test_job_with_two_conflicts_resolved_in_the_browser_ends_done(signed_page, ui_depot) -> None:  # noqa: ANN001
+    pg = signed_page
+    pg.get_by_role("link", name="New job").first.click()
+    settle(pg)
+    type_into(pg, "Workspace", ui_depot.client)
+    type_into(pg, "Branch spec", ui_depot.branch)
+    pg.get_by_role("button", name="Start job").click()
+    run_id = _run_id(pg)
+    pg.get_by_text("2 file(s) need you").wait_for(timeout=120000)
+    settle(pg)
+    boxes = pg.locator('[class*="st-key-cf_"][class*="_box"]')
+    assert boxes.count() == 2
+    readme = boxes.filter(has_text="//depot/rel/README.md")
+    config = boxes.filter(has_text="//depot/rel/src/config.ini")
+    readme.get_by_text("Theirs (source)").click()
+    settle(pg)
+    config.get_by_text("Edit the result").click()
+    settle(pg)
+    edited = "[product]\nname = widget\nversion = 2.1.1\nchannel = stable\n"
+    area = config.get_by_role("textbox")
+    area.fill(edited)
+    area.press("Tab")
+    settle(pg)
+    pg.get_by_role("button", name="Apply choices and continue").click()
+    settle(pg)
+    pg.get_by_role("heading", name="Summary").wait_for(timeout=120000)
+    settle(pg)
+    assert jobs.read(run_id).state.type.value == "COMPLETED"
+    submitted = int(data.summary(run_id)["submitted change"])
+    assert pg.get_by_text("Done").first.is_visible()
+    with P4Session(ui_depot.port, ui_depot.user, ui_depot.client, password=PASSWORD) as s:
+        assert s.print_file(f"//depot/rel/src/config.ini@{submitted}") == edited
+        assert s.print_file(f"//depot/rel/README.md@{submitted}") == s.print_file("//depot/main/README.md")
+        assert s.opened() == []
+
+
+def test_cancel_a_running_job(signed_page, ui_depot) -> None:  # noqa: ANN001
+    pg = signed_page
+    pg.get_by_role("link", name="New job").first.click()
+    settle(pg)
+    type_into(pg, "Workspace", ui_depot.client)
+    type_into(pg, "Branch spec", ui_depot.branch)
+    pg.get_by_text("Site commands").click()
+    type_into(pg, "Sync wrapper", "sleep 300")
+    pg.get_by_role("button", name="Start job").click()
+    run_id = _run_id(pg)
+    until(lambda: data.run_detail(run_id).stage == "SYNC", 120, "the job at SYNC")
+    pg.get_by_role("button", name="Cancel job").click()
+    pg.get_by_role("button", name="Yes, cancel it").click()
+    settle(pg)
+    until(lambda: jobs.read(run_id).state.type.value == "CANCELLED", 90, "the job cancelled")
+    pg.get_by_role("button", name="Retry").wait_for(timeout=30000)  # the page noticed by itself
+    assert pg.get_by_text("Cancelled", exact=True).first.is_visible()
+
+
+def test_run_a_template(signed_page, ui_depot) -> None:  # noqa: ANN001
+    pg = signed_page
+    pg.get_by_role("link", name="New job").first.click()
+    settle(pg)
+    type_into(pg, "Workspace", ui_depot.client)
+    type_into(pg, "Branch spec", ui_depot.branch)
+    type_into(pg, "Template name", "browser-tpl")
+    pg.get_by_role("button", name="Save as template").click()
+    settle(pg)
+    pg.get_by_text("Saved template browser-tpl").wait_for()
+    pg.get_by_role("link", name="Templates").first.click()
+    settle(pg)
+    box = pg.locator('[data-testid="stExpander"]').filter(has_text="browser-tpl")
+    if not box.locator('[class*="st-key-tpl_browser-tpl_run"]').is_visible():
+        box.get_by_text("browser-tpl").first.click()
+        settle(pg)
+    box.get_by_role("button", name="Run now").click()
+    run_id = _run_id(pg)
+    assert data.run_detail(run_id).spec["client"] == ui_depot.client
+    until(lambda: jobs.read(run_id).state.type in jobs.FINAL | {jobs.StateType.PAUSED}, 120, "the run to settle")
+    if jobs.read(run_id).state.type == jobs.StateType.PAUSED:
+        data.resume(run_id, "abort")
+    jobs.wait(run_id, timeout=60)
+
+
+def test_create_and_disable_a_schedule(signed_page, ui_depot) -> None:  # noqa: ANN001
+    from deployments import templates
+    from flows.spec import JobSpec
+
+    templates.create(ui_depot.user, "browser-sched", JobSpec(p4port=ui_depot.port, p4user=ui_depot.user,
+                                                           client=ui_depot.client, branch=ui_depot.branch))
+    pg = signed_page
+    pg.get_by_role("link", name="Schedules").first.click()
+    settle(pg)
+    pg.get_by_role("combobox", name="Template").click()  # widgets are comboboxes in Streamlit's select
+    pg.get_by_role("option", name="browser-sched").click()
+    settle(pg)
+    pg.get_by_role("combobox", name="When").click()
+    pg.get_by_role("option", name="nightly at 02:00").click()
+    settle(pg)
+    pg.get_by_text("At 02:00 AM").first.wait_for()  # the preview, in plain words
+    pg.get_by_role("button", name="Add schedule").click()
+    settle(pg)
+    pg.get_by_text("Scheduled browser-sched").wait_for()
+    [sched] = templates.schedules(ui_depot.user, "browser-sched")
+    assert sched.active and sched.cron == "0 2 * * *"
+    row = pg.locator(f'[class*="st-key-sch_row_{sched.id}"]')
+    row.get_by_text("Enabled").click()
+    settle(pg)
+    pg.get_by_text("browser-sched: schedule disabled.").wait_for()
+    assert not templates.schedules(ui_depot.user, "browser-sched")[0].active

@@ -1,0 +1,41 @@
+"""Driving the front page in the system's headless Chromium (for the browser tests and screenshots).
+
+Debian's ``chromium`` package, never a browser downloaded by Playwright; the flags keep
+it from reaching beyond this machine.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+CHROMIUM = os.environ.get("P4INTEG_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
+
+
+def launch(playwright: Any) -> Any:
+    if not os.path.exists(CHROMIUM):
+        raise FileNotFoundError(f"{CHROMIUM} not found: install Debian's chromium (apt-get install chromium) "
+                                "or point P4INTEG_CHROMIUM at a Chromium binary")
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+
+
+def settle(page: Any, timeout_ms: int = 30000) -> None:
+    """Wait until Streamlit has finished running the script for what was just done."""
+    page.wait_for_selector(IDLE, timeout=timeout_ms)
+
+
+def sign_in(page: Any, user: str, password: str) -> None:
+    page.fill("#p4i-user", user)
+    page.fill("#p4i-password", password)
+    page.click("#p4i-sign-in")
+    settle(page)
+
+
+def type_into(page: Any, label: str, text: str, within: Any = None) -> None:
+    """Fill a text box and leave it, which is when Streamlit takes the value."""
+    box = (within or page).get_by_role("textbox", name=label, exact=True)
+    box.fill(text)
+    box.press("Tab")
+    settle(page)
