@@ -191,6 +191,8 @@ def demo(directory: Path = typer.Option(None, "--dir", help="Where to create the
         typer.echo(f"                on the host: {c['resolve_command']}")
     if run.state and run.state.type == StateType.PAUSED:
         typer.echo(f"finish it with  p4integ resume {run_id} --theirs   (or --yours, --recheck, --abort)")
+        typer.echo(f"or in a browser p4integ sandbox passwd {ex.depot_dir} {ex.user}   (sign-in needs a password)")
+        typer.echo(f"                p4integ ui --p4port {ex.port}")
 
 
 @app.command()

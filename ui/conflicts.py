@@ -59,7 +59,7 @@ def render(run_id: str) -> None:
                     for col, (label, key) in zip(cols, [("Base", "base"), ("Theirs", "theirs"),
                                                          ("Yours", "yours"), ("Merged", "merged")]):
                         col.caption(label)
-                        col.code(f.get(key) or "", language=None, line_numbers=True)
+                        col.code(f.get(key) or "", language=None, line_numbers=True, wrap_lines=True)
                 with diffs:
                     a, b = st.columns(2)
                     a.caption("Theirs vs base")

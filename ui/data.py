@@ -133,7 +133,7 @@ def list_runs(user: str | None = None, states: list[str] | None = None, host: st
     rows = [RunRow(**_row(r)) for r in runs]
     latest = current_stages([r.id for r in rows])
     for r in rows:
-        r.stage = latest.get(r.id)
+        r.stage = "NEEDS_RESOLVE" if r.state == "PAUSED" else latest.get(r.id)
     return rows
 
 
@@ -152,7 +152,8 @@ def current_stages(run_ids: list[UUID]) -> dict[UUID, str]:
         tasks = client().read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=run_ids)),
                                         sort=TaskRunSort.EXPECTED_START_TIME_DESC, limit=PAGE, offset=offset)
         for t in tasks:
-            out.setdefault(t.flow_run_id, _stage_name(t.name))
+            if _stage_name(t.name) != "CLEANUP":  # where a failed job stopped, not its cleanup
+                out.setdefault(t.flow_run_id, _stage_name(t.name))
         if len(tasks) < PAGE:
             break
         offset += PAGE

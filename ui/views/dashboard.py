@@ -49,11 +49,11 @@ def board() -> None:
         empty("No jobs match. Start one from **New job**, or run a template." if not states and owner
               else "No jobs match these filters.")
         return
-    header = st.columns([4, 1.2, 1.8, 1, 1, 1.1])
+    header = st.columns([3.6, 1.1, 1.8, 0.9, 1.4, 1.1])
     for col, title in zip(header, ["Job", "State", "Stage", "Host", "User", "Started"]):
         col.caption(title)
     for r in rows:
-        c = st.columns([4, 1.2, 1.8, 1, 1, 1.1], vertical_alignment="center")
+        c = st.columns([3.6, 1.1, 1.8, 0.9, 1.4, 1.1], vertical_alignment="center")
         c[0].page_link("views/job.py", label=r.name, query_params={"run": str(r.id)})
         c[1].markdown(state_badge(r.state))
         c[2].markdown(f"`{r.stage}`" if r.stage else "-")
