@@ -96,9 +96,9 @@ if not ACTIVE:
         empty("This job ended before writing a summary; the log above says why.")
     else:
         cols = st.columns(4)
-        for col, key in zip(cols, ["outcome", "integrated", "shelved change", "submitted change"]):
+        for col, key in zip(cols, ["outcome", "conflicts", "shelved change", "submitted change"]):
             col.metric(key.capitalize(), facts.get(key, "-"), border=True)
-        rest = {k: v for k, v in facts.items() if k not in ("outcome", "integrated", "shelved change",
+        rest = {k: v for k, v in facts.items() if k not in ("outcome", "conflicts", "shelved change",
                                                            "submitted change")}
         st.table({"item": list(rest), "value": list(rest.values())})
     st.caption(f"Ran {duration(run.started, run.ended)}." if run.started else "")
