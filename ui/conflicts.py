@@ -35,7 +35,7 @@ def choices_from_state(run_id: str, files: list[dict[str, Any]]) -> tuple[list[F
     return out, errors
 
 
-def render(run_id: str) -> None:
+def render(run_id: str, can_act: bool = True) -> None:
     files = data.conflicts(run_id)
     st.subheader(f":material/call_split: {len(files)} file(s) need you")
     if not files:
@@ -69,11 +69,14 @@ def render(run_id: str) -> None:
                 if f.get("truncated"):
                     st.caption("Texts are cut short for display; the job resolves the whole file.")
             choice = st.radio("Result", options, index=None, horizontal=True, key=f"cf_{run_id}_{i}_choice",
-                              format_func=CHOICES.get)
+                              format_func=CHOICES.get, disabled=not can_act)
             if choice == "edited":
                 st.text_area("Result text", value=f.get("merged", ""), height=220, key=f"cf_{run_id}_{i}_text")
             if f["depot_file"] in errors:
                 st.error(errors[f["depot_file"]], icon=":material/error:")
+
+    if not can_act:
+        return
 
     def apply() -> None:
         picked, errs = choices_from_state(run_id, files)

@@ -1,8 +1,9 @@
 """The front page's only door to Prefect: runs, stages, logs, artifacts, jobs.
 
 Pages draw what these functions return and never import Prefect themselves, so the
-whole app's traffic to the API is here, with one reused client (a call is ~13 ms)
-and short-lived caches keyed by the user for anything private.
+whole app's traffic to the API is here, with one reused client (a call is ~13 ms).
+Nothing is cached: lists filter on the server and read one page, so a render costs
+a fixed number of calls whatever the number of runs (bench/bench_dashboard.py).
 """
 from __future__ import annotations
 
@@ -19,8 +20,6 @@ from deployments.settings import FLOW_NAME, api_url
 from flows.spec import FileChoice, JobSpec, Stage
 
 STAGES = [s.value for s in Stage if s not in (Stage.CLEANUP, Stage.ERROR)]
-STATE_TYPES = ["RUNNING", "PAUSED", "PENDING", "SCHEDULED", "COMPLETED", "FAILED", "CANCELLED", "CANCELLING",
-               "CRASHED"]
 FINAL = {"COMPLETED", "FAILED", "CANCELLED", "CRASHED"}
 PAGE = 200  # the most the API returns in one call
 _lock = threading.Lock()
@@ -56,6 +55,7 @@ class RunRow(BaseModel):
     created: datetime | None
     started: datetime | None
     ended: datetime | None
+    since: datetime | None = None
     stage: str | None = None
 
 
@@ -90,7 +90,8 @@ def _row(run: Any) -> dict[str, Any]:
     state = run.state
     return dict(id=run.id, name=run.name, state=state.type.value if state else "PENDING",
                 state_name=state.name if state else "Pending", host=(run.work_pool_name or "p4-?").removeprefix("p4-"),
-                user=_user_of(run), created=run.created, started=run.start_time, ended=run.end_time)
+                user=_user_of(run), created=run.created, started=run.start_time, ended=run.end_time,
+                since=state.timestamp if state else None)
 
 
 # --- the dashboard ----------------------------------------------------------------------
@@ -116,11 +117,11 @@ def _filters(user: str | None, states: list[str] | None = None, host: str | None
     return out
 
 
-def count_by_state(user: str | None = None, host: str | None = None) -> dict[str, int]:
-    """Runs per state type, counted by the server (no run is read)."""
+def count_by_group(groups: dict[str, list[str] | None], user: str | None = None,
+                   host: str | None = None) -> dict[str, int]:
+    """Runs per group of state types (None: all), counted by the server: one call a group."""
     c = client()
-    counts = {s: c.count_flow_runs(**_filters(user, [s], host)) for s in STATE_TYPES}
-    return {s: n for s, n in counts.items() if n}
+    return {label: c.count_flow_runs(**_filters(user, states, host)) for label, states in groups.items()}
 
 
 def list_runs(user: str | None = None, states: list[str] | None = None, host: str | None = None,
@@ -160,9 +161,8 @@ def current_stages(run_ids: list[UUID]) -> dict[UUID, str]:
     return out
 
 
-def hosts_with_runs() -> list[str]:
-    from prefect.client.schemas.filters import WorkPoolFilter, WorkPoolFilterName  # noqa: F401 - same module family
-
+def hosts_with_pools() -> list[str]:
+    """Hosts that have a work pool: where jobs can run."""
     return sorted(p.name.removeprefix("p4-") for p in client().read_work_pools() if p.name.startswith("p4-"))
 
 

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse
 from starlette.routing import Route
 
-from ui import auth
+from ui import auth, data  # noqa: F401 - data imports Prefect (~1 s) at start, not on the first visit
 
 
 def _safe_next(value: str | None) -> str:
@@ -34,8 +34,6 @@ async def login(request: Request) -> RedirectResponse:
         sep = "&" if "?" in nxt else "?"
         return RedirectResponse(f"{nxt}{sep}login_error={quote(str(exc))}&login_user={quote(user.strip())}",
                                 status_code=303)
-    from ui import data
-
     # The ticket lets the user's jobs run as them; it goes to a Secret block, not the browser.
     await run_in_threadpool(data.store_ticket, granted.user, granted.ticket)
     response = RedirectResponse(nxt, status_code=303)

@@ -1,8 +1,6 @@
 """The front page against a real Prefect server and worker and a sandbox depot with a password."""
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,21 +14,22 @@ USER_KEY = "_p4integ_user"
 APP = str(Path(__file__).resolve().parents[2] / "ui" / "app.py")
 
 
-@pytest.fixture(scope="session")
-def ui_depot(tmp_path_factory: pytest.TempPathFactory, local_worker: str) -> Iterator[Example]:
-    """Two conflicting files on main -> rel; release-bot has a password; the app signs in against it."""
-    ex = make_example(tmp_path_factory.mktemp("ui-depot"), second_conflict=True)
+def make_depot(directory: Path) -> Example:
+    """Two conflicting files on main -> rel, and a password for release-bot so it can sign in."""
+    ex = make_example(directory, second_conflict=True)
     set_password(ex.depot_dir, ex.user, PASSWORD)
-    before = os.environ.get("P4INTEG_P4PORT")
-    os.environ["P4INTEG_P4PORT"] = ex.port
-    yield ex
-    if before is None:
-        os.environ.pop("P4INTEG_P4PORT", None)
-    else:
-        os.environ["P4INTEG_P4PORT"] = before
+    return ex
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
+def ui_depot(tmp_path: Path, local_worker: str, monkeypatch: pytest.MonkeyPatch) -> Example:
+    """A depot of the test's own (a job that submits changes no other test's depot); the app signs in to it."""
+    ex = make_depot(tmp_path)
+    monkeypatch.setenv("P4INTEG_P4PORT", ex.port)
+    return ex
+
+
+@pytest.fixture
 def signed_in(ui_depot: Example) -> str:
     """What a sign-in leaves behind for the user's jobs: the ticket in their Secret block."""
     from ui import auth, data

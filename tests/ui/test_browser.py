@@ -8,13 +8,22 @@ from typing import Any
 import pytest
 
 from deployments import jobs
+from flows.p4.example import Example
 from flows.p4.session import P4Session
 from tests.flows.helpers import until
-from tests.ui.conftest import PASSWORD
+from tests.ui.conftest import PASSWORD, make_depot
 from ui import auth, data
 from ui.browser import launch, settle, sign_in, type_into
 
 JOB_URL = re.compile(r".*/job\?run=([0-9a-f-]{36})")
+
+
+@pytest.fixture(scope="module")
+def ui_depot(tmp_path_factory: pytest.TempPathFactory, local_worker: str, monkeypatch_module) -> Example:  # noqa: ANN001
+    """One depot for the module's journeys, in file order: the conflict journey comes first."""
+    ex = make_depot(tmp_path_factory.mktemp("browser-depot"))
+    monkeypatch_module.setenv("P4INTEG_P4PORT", ex.port)
+    return ex
 
 
 @pytest.fixture(scope="module")
@@ -95,6 +104,7 @@ def test_wrong_password_is_refused_and_a_sign_in_survives_reload_and_deep_links(
 def test_job_with_two_conflicts_resolved_in_the_browser_ends_done(signed_page, ui_depot) -> None:  # noqa: ANN001
     pg = signed_page
     pg.get_by_role("link", name="New job").first.click()
+    pg.get_by_role("heading", name="Where").wait_for()
     settle(pg)
     type_into(pg, "Workspace", ui_depot.client)
     type_into(pg, "Branch spec", ui_depot.branch)
@@ -131,6 +141,7 @@ def test_job_with_two_conflicts_resolved_in_the_browser_ends_done(signed_page, u
 def test_cancel_a_running_job(signed_page, ui_depot) -> None:  # noqa: ANN001
     pg = signed_page
     pg.get_by_role("link", name="New job").first.click()
+    pg.get_by_role("heading", name="Where").wait_for()
     settle(pg)
     type_into(pg, "Workspace", ui_depot.client)
     type_into(pg, "Branch spec", ui_depot.branch)
@@ -150,6 +161,7 @@ def test_cancel_a_running_job(signed_page, ui_depot) -> None:  # noqa: ANN001
 def test_run_a_template(signed_page, ui_depot) -> None:  # noqa: ANN001
     pg = signed_page
     pg.get_by_role("link", name="New job").first.click()
+    pg.get_by_role("heading", name="Where").wait_for()
     settle(pg)
     type_into(pg, "Workspace", ui_depot.client)
     type_into(pg, "Branch spec", ui_depot.branch)
@@ -158,12 +170,12 @@ def test_run_a_template(signed_page, ui_depot) -> None:  # noqa: ANN001
     settle(pg)
     pg.get_by_text("Saved template browser-tpl").wait_for()
     pg.get_by_role("link", name="Templates").first.click()
+    pg.get_by_role("heading", name="Templates").wait_for()
     settle(pg)
-    box = pg.locator('[data-testid="stExpander"]').filter(has_text="browser-tpl")
-    if not box.locator('[class*="st-key-tpl_browser-tpl_run"]').is_visible():
-        box.get_by_text("browser-tpl").first.click()
-        settle(pg)
-    box.get_by_role("button", name="Run now").click()
+    run_now = pg.locator(".st-key-tpl_browser-tpl_run button")
+    if not run_now.is_visible():  # many templates: theirs are folded
+        pg.locator('[data-testid="stExpander"] summary').filter(has_text="browser-tpl").click()
+    run_now.click()
     run_id = _run_id(pg)
     assert data.run_detail(run_id).spec["client"] == ui_depot.client
     until(lambda: jobs.read(run_id).state.type in jobs.FINAL | {jobs.StateType.PAUSED}, 120, "the run to settle")
@@ -180,6 +192,7 @@ def test_create_and_disable_a_schedule(signed_page, ui_depot) -> None:  # noqa: 
                                                            client=ui_depot.client, branch=ui_depot.branch))
     pg = signed_page
     pg.get_by_role("link", name="Schedules").first.click()
+    pg.get_by_role("heading", name="New schedule").wait_for()
     settle(pg)
     pg.get_by_role("combobox", name="Template").click()  # widgets are comboboxes in Streamlit's select
     pg.get_by_role("option", name="browser-sched").click()

@@ -91,7 +91,7 @@ def test_dashboard_counts_and_lists_mine_or_everyones(signed_in, ui_depot) -> No
     at.pills(key="dash_states").set_value(["Failed"]).run()
     names = [p.proto.label for p in at.get("page_link")]
     assert any(n.startswith("no-such-ws") for n in names)
-    assert not any(n.startswith("rel-integ") and "paused" not in n for n in names)
+    assert not any(n.startswith("rel-integ") and "waiting since" not in n for n in names)
     data.resume(paused, "abort")
     jobs.wait(paused, timeout=60)
 
@@ -99,7 +99,7 @@ def test_dashboard_counts_and_lists_mine_or_everyones(signed_in, ui_depot) -> No
 # --- new job ----------------------------------------------------------------------------------
 
 def test_new_job_marks_each_bad_field_and_starts_nothing(signed_in, ui_depot) -> None:  # noqa: ANN001
-    before = data.count_by_state(signed_in)
+    before = data.count_by_group({"All": None}, signed_in)
     at = page(signed_in, "views/new_job.py")
     at.text_input(key="nj_branch").set_value("bad name!")
     at.text_input(key="nj_changelist").set_value("abc")
@@ -118,7 +118,7 @@ def test_new_job_marks_each_bad_field_and_starts_nothing(signed_in, ui_depot) ->
     _button(at, "Start job").click().run()
     errors = [e.value for e in at.error]
     assert any(e.startswith("client: no workspace named 'no-such-ws'") for e in errors), errors
-    assert data.count_by_state(signed_in) == before
+    assert data.count_by_group({"All": None}, signed_in) == before
 
 
 def test_new_job_starts_the_run_and_opens_its_page(signed_in, ui_depot) -> None:  # noqa: ANN001
@@ -194,3 +194,19 @@ def test_job_page_without_or_with_unknown_run(signed_in) -> None:  # noqa: ANN00
     assert "No job chosen" in texts(at)
     at = page(signed_in, "views/job.py", run="not-a-run")
     assert any("No job with id" in e.value for e in at.error)
+
+
+def test_only_the_owner_acts_on_a_job(signed_in, ui_depot) -> None:  # noqa: ANN001
+    run_id = _paused_job(ui_depot, signed_in)
+    try:
+        at = page("someone-else", "views/job.py", run=str(run_id))
+        assert "2 file(s) need you" in texts(at)  # they can follow it
+        labels = [b.label for b in at.button]
+        for label in ("Apply choices and continue", "I resolved on the host, check again", "Yes, cancel it",
+                      "Yes, abort", "Retry"):
+            assert label not in labels
+        assert any("only they can cancel" in i.value for i in at.info)
+        assert all(r.disabled for r in at.radio)
+    finally:
+        data.resume(run_id, "abort")
+        jobs.wait(run_id, timeout=60)

@@ -83,7 +83,8 @@ def test_schedules_preview_add_disable_and_delete(signed_in, ui_depot) -> None: 
     assert "paused" in texts(at)
     _by_key(at, f"sch_del_{sched.id}").click().run()
     assert data.schedules(signed_in, "ui-sched") == []
-    assert "No schedules yet" in texts(at)
+    assert not [t for t in at.toggle if t.key == f"sch_on_{sched.id}"]  # its row is gone
+    assert "ui-sched: schedule deleted." in texts(at)
 
 
 def test_hosts_page_shows_state_and_the_error_next_to_the_host(signed_in, tmp_path) -> None:  # noqa: ANN001

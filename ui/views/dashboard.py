@@ -18,7 +18,7 @@ action.page_link("views/new_job.py", label="New job", icon=":material/add_circle
 who, quick, host_col = st.columns([1.2, 3, 1.2], vertical_alignment="bottom")
 whose = who.segmented_control("Show", ["Mine", "Everyone's"], default="Mine", key="dash_whose")
 picked = quick.pills("State", list(QUICK), selection_mode="multi", key="dash_states")
-hosts = ["All hosts"] + data.hosts_with_runs()
+hosts = ["All hosts"] + data.hosts_with_pools()
 host = host_col.selectbox("Host", hosts, key="dash_host")
 st.session_state.setdefault("dash_limit", PAGE_SIZE)
 
@@ -29,19 +29,17 @@ def board() -> None:
     owner = USER if whose != "Everyone's" else None
     where = None if host == "All hosts" else host
     states = [s for q in picked or [] for s in QUICK[q]] or None
-    counts = data.count_by_state(owner, where)
-    cols = st.columns(6)
-    for col, (label, types) in zip(cols, [("All", None)] + list(QUICK.items())):
-        n = sum(counts.values()) if types is None else sum(counts.get(t, 0) for t in types)
+    counts = data.count_by_group({"All": None, **QUICK}, owner, where)
+    for col, (label, n) in zip(st.columns(len(counts)), counts.items()):
         col.metric(label, n, border=True)
 
-    mine_waiting = data.list_runs(USER, ["PAUSED"], None, limit=10) if owner == USER or owner is None else []
-    mine_waiting = [r for r in mine_waiting if r.user == USER]
+    # Whatever the filters, the signed-in person's own paused jobs come first.
+    mine_waiting = [r for r in data.list_runs(USER, ["PAUSED"], None, limit=10) if r.user == USER]
     if mine_waiting:
         with st.container(border=True):
             st.markdown(f"**{len(mine_waiting)} job(s) wait for you** - conflicts to resolve")
             for r in mine_waiting:
-                st.page_link("views/job.py", label=f"{r.name} · {r.host} · paused {age(r.started)}",
+                st.page_link("views/job.py", label=f"{r.name} · {r.host} · waiting since {age(r.since)}",
                              icon=":material/call_split:", query_params={"run": str(r.id)})
 
     rows = data.list_runs(owner, states, where, limit=st.session_state["dash_limit"])

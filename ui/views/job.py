@@ -18,7 +18,10 @@ except Exception:  # noqa: BLE001 - a bad or unknown id: say so where the job wo
     st.page_link("views/dashboard.py", label="Jobs", icon=":material/dashboard:")
     st.stop()
 
+USER = st.session_state["_p4integ_user"]
 ACTIVE = run.state not in data.FINAL
+# Acting on a job acts with its owner's Perforce identity: only the owner may.
+MINE = run.user == USER
 notice = st.session_state.pop("job_notice", None)
 
 title, links = st.columns([4, 1.3], vertical_alignment="bottom")
@@ -39,7 +42,10 @@ if retried:
     st.switch_page("views/job.py", query_params={"run": retried})
 
 actions = st.columns([1, 1, 4])
-if ACTIVE:
+if not MINE:
+    st.info(f"This is {run.user or 'another user'}'s job: you can follow it; only they can cancel, retry or "
+            "resolve it.", icon=":material/visibility:")
+elif ACTIVE:
     with actions[0].popover("Cancel job", icon=":material/stop_circle:"):
         st.write("Stop this job? It reverts every file it opened and ends Cancelled.")
         if st.button("Yes, cancel it", type="primary", key="job_cancel_yes"):
@@ -83,7 +89,7 @@ def _timeline_and_log() -> None:
 
 
 if run.state == "PAUSED":  # what the person has to do comes first
-    conflicts.render(str(run.id))
+    conflicts.render(str(run.id), can_act=MINE)
 st.subheader("Progress")
 st.fragment(run_every=2 if ACTIVE and run.state != "PAUSED" else None)(_timeline_and_log)()
 if run.state == "PAUSED":

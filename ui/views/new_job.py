@@ -74,7 +74,7 @@ if saved:
 left, right = st.columns(2, gap="large")
 with left:
     st.subheader("Where")
-    hosts = data.hosts_with_runs() or ["local"]
+    hosts = data.hosts_with_pools() or ["local"]
     st.selectbox("Host", hosts, index=hosts.index("local") if "local" in hosts else 0, key="nj_host",
                  help="The host that owns the workspace; its worker runs the job.")
     field_error(errors, "host")
