@@ -1,7 +1,7 @@
 """Each page's logic through AppTest, with the real Prefect server, worker and a sandbox depot."""
 from __future__ import annotations
 
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import pytest
 
@@ -73,7 +73,8 @@ def test_session_cookie_is_signed_expires_and_can_be_revoked(ui_depot) -> None: 
 
 def test_dashboard_counts_and_lists_mine_or_everyones(signed_in, ui_depot) -> None:  # noqa: ANN001
     paused = _paused_job(ui_depot, signed_in)
-    other = data.start_job(JobSpec(p4port=ui_depot.port, p4user="someone-else", client="no-such-ws",
+    theirs = f"ws-{uuid4().hex[:8]}"  # a name no other test's job carries
+    other = data.start_job(JobSpec(p4port=ui_depot.port, p4user="someone-else", client=theirs,
                                    branch=ui_depot.branch))
     jobs.wait(other, timeout=120)
     at = page(signed_in)
@@ -84,13 +85,13 @@ def test_dashboard_counts_and_lists_mine_or_everyones(signed_in, ui_depot) -> No
     assert "wait for you" in shown
     names = [p.proto.label for p in at.get("page_link")]
     assert any(n.startswith("rel-integ: main-to-rel") for n in names)
-    assert not any(n.startswith("no-such-ws") for n in names), "someone else's job shown under Mine"
+    assert not any(n.startswith(theirs) for n in names), "someone else's job shown under Mine"
     at.segmented_control(key="dash_whose").set_value("Everyone's").run()
     names = [p.proto.label for p in at.get("page_link")]
-    assert any(n.startswith("no-such-ws") for n in names)
+    assert any(n.startswith(theirs) for n in names)
     at.pills(key="dash_states").set_value(["Failed"]).run()
     names = [p.proto.label for p in at.get("page_link")]
-    assert any(n.startswith("no-such-ws") for n in names)
+    assert any(n.startswith(theirs) for n in names)
     assert not any(n.startswith("rel-integ") and "waiting since" not in n for n in names)
     data.resume(paused, "abort")
     jobs.wait(paused, timeout=60)
