@@ -211,3 +211,16 @@ def test_create_and_disable_a_schedule(signed_page, ui_depot) -> None:  # noqa: 
     settle(pg)
     pg.get_by_text("browser-sched: schedule disabled.").wait_for()
     assert not templates.schedules(ui_depot.user, "browser-sched")[0].active
+
+
+def test_the_jobs_page_shows_a_new_job_by_itself(signed_page, ui_depot) -> None:  # noqa: ANN001
+    from flows.spec import JobSpec
+
+    pg = signed_page
+    pg.goto(pg.url.split("/job")[0].rstrip("/") + "/")
+    pg.get_by_role("heading", name="Jobs").wait_for()
+    settle(pg)
+    name = "ws-appears-by-itself"
+    assert pg.get_by_text(name).count() == 0
+    data.start_job(JobSpec(p4port=ui_depot.port, p4user=ui_depot.user, client=name, branch=ui_depot.branch))
+    pg.get_by_text(name).first.wait_for(timeout=30000)  # no reload, no click: the list refreshed itself

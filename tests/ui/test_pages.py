@@ -211,3 +211,40 @@ def test_only_the_owner_acts_on_a_job(signed_in, ui_depot) -> None:  # noqa: ANN
     finally:
         data.resume(run_id, "abort")
         jobs.wait(run_id, timeout=60)
+
+
+def test_recheck_pauses_again_and_abort_cleans_up(signed_in, ui_depot) -> None:  # noqa: ANN001
+    run_id = _paused_job(ui_depot, signed_in)
+    at = page(signed_in, "views/job.py", run=str(run_id))
+    link = [b for b in at.get("link_button") if b.proto.label == "Open in Prefect"][0]
+    assert link.proto.url.endswith(f"/runs/flow-run/{run_id}")
+    _button(at, "I resolved on the host, check again").click().run()
+    assert any("check the workspace again" in s.value for s in at.success)
+    # nothing was resolved on the host: the job looks again and pauses again for the same two files
+    until(lambda: any("resumed with 'recheck'" in line.message for line in data.logs_after(run_id)), 60,
+          "the recheck in the log")
+    jobs.wait(run_id, until=PAUSED_OR_FINAL, timeout=60)
+    assert data.run_detail(run_id).state == "PAUSED" and len(data.conflicts(run_id)) == 2
+    at = page(signed_in, "views/job.py", run=str(run_id))
+    _button(at, "Yes, abort").click().run()
+    run = jobs.wait(run_id, timeout=90)
+    assert run.state.type.value == "FAILED"
+    assert data.summary(run_id)["outcome"] == "ERROR at NEEDS_RESOLVE"
+    with P4Session(ui_depot.port, ui_depot.user, ui_depot.client, password=PASSWORD) as s:
+        assert s.opened() == []
+
+
+def test_log_lines_are_fetched_after_the_last_one_seen(signed_in, ui_depot) -> None:  # noqa: ANN001
+    run_id = _paused_job(ui_depot, signed_in)
+    try:
+        first = data.logs_after(run_id)
+        assert len(first) > 5
+        assert data.logs_after(run_id, first[-1].timestamp) == []  # nothing new: nothing fetched again
+        data.resume(run_id, "abort")
+        jobs.wait(run_id, timeout=90)
+        newer = data.logs_after(run_id, first[-1].timestamp)
+        assert newer and all(n.timestamp > first[-1].timestamp for n in newer)
+        assert any("aborted by the person resolving" in n.message for n in newer)
+    finally:
+        if data.run_detail(run_id).state == "PAUSED":
+            data.resume(run_id, "abort")

@@ -107,3 +107,42 @@ def test_hosts_page_shows_state_and_the_error_next_to_the_host(signed_in, tmp_pa
         registry.remove("ui-nowhere")
         for rec in before.values():
             registry.save(rec)
+
+
+def test_hosts_page_deploys_and_stops_a_real_worker(signed_in, host_network) -> None:  # noqa: ANN001
+    from agent import health
+
+    from tests.agent.test_remote_hosts import record
+
+    b = host_network.hosts["b"]
+    if "b" not in registry.load_all():
+        registry.save(record(b))
+    data.stop_host("b")  # start from a host without a worker
+    at = page(signed_in, "views/hosts.py")
+    at.toggle(key="hosts_ssh").set_value(True).run()
+    assert "no process" in texts(at)
+    _by_key(at, "host_b_deploy").click().run(timeout=300)
+    assert any(s.value.startswith("b: ") for s in at.success), [e.value for e in at.error]
+    state = health.health(registry.get("b"))
+    assert state.online and state.process_alive
+    at = page(signed_in, "views/hosts.py")
+    at.toggle(key="hosts_ssh").set_value(True).run()
+    assert "process running" in texts(at) and ":green-badge[online]" in texts(at)
+    _by_key(at, "host_b_stop").click().run(timeout=120)
+    assert any(s.value == "b: worker stopped." for s in at.success)
+    assert health.health(registry.get("b")).process_alive is False
+
+
+def test_a_schedule_runs_its_template_now(signed_in, ui_depot) -> None:  # noqa: ANN001
+    _save_template(signed_in, ui_depot, "ui-sched-now")
+    data.add_schedule(signed_in, "ui-sched-now", "hourly", "UTC")
+    [sched] = data.schedules(signed_in, "ui-sched-now")
+    at = page(signed_in, "views/schedules.py")
+    _by_key(at, f"sch_run_{sched.id}").click().run()
+    run_id = at.query_params["run"]
+    detail = data.run_detail(run_id)
+    assert detail.spec["client"] == ui_depot.client
+    run = jobs.wait(run_id, timeout=120, until=jobs.FINAL | {jobs.StateType.PAUSED})
+    if run.state.type.value == "PAUSED":
+        data.resume(run_id, "abort")
+        jobs.wait(run_id, timeout=60)
