@@ -188,6 +188,9 @@ def cron_schedule(cron: str, tz: str = "UTC") -> Any:
         return CronSchedule(cron=cron, timezone=tz)
     except ValueError as exc:
         detail = str(exc).split("Value error, ")[-1].split("[")[0].strip()
+        if "timezone" in detail.lower():
+            raise TemplateError(f"timezone: '{tz}' is not a time zone; use an IANA name such as UTC, "
+                                "Europe/Berlin or America/New_York") from None
         raise TemplateError(f"cron: '{cron}' ({tz}) is not valid: {detail}. Use five fields, e.g. '0 2 * * *' "
                             f"for 02:00 daily, or a preset: {', '.join(PRESETS)}") from None
 

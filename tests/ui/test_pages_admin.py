@@ -72,6 +72,9 @@ def test_schedules_preview_add_disable_and_delete(signed_in, ui_depot) -> None: 
     at.text_input(key="sch_cron").set_value("61 * * * *").run()
     assert any(e.value.startswith("cron: '61 * * * *' (UTC) is not valid") for e in at.error)
     assert _button(at, "Add schedule").disabled
+    at.text_input(key="sch_tz").set_value("Mars/Base").run()
+    assert any(e.value.startswith("timezone: 'Mars/Base' is not a time zone") for e in at.error)
+    at.text_input(key="sch_tz").set_value("UTC").run()
     at.text_input(key="sch_cron").set_value("30 3 * * 0").run()
     _button(at, "Add schedule").click().run()
     assert any("Scheduled ui-sched" in s.value for s in at.success)

@@ -61,7 +61,7 @@ for t in mine:
     for s in data.schedules(USER, t.name):
         shown += 1
         with st.container(border=True, key=f"sch_row_{s.id}"):
-            a, b, c, d, e = st.columns([2.2, 2.6, 1, 1, 1], vertical_alignment="center")
+            a, b, c, d, e = st.columns([2, 2.5, 1.1, 1.3, 1.2], vertical_alignment="center")
             a.markdown(f"**{t.name}**  \n`{s.cron}` {s.timezone}")
             words, _ = data.preview_cron(s.cron, s.timezone, 0)
             nxt = ", ".join(f"{x:%a %d %b %H:%M}" for x in s.next_runs) if s.active else "paused"
