@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field
 
 from flows.spec import JobSpec
 
+from .jobs import run_tags
 from .settings import FLOW_NAME
 
 Visibility = Literal["global", "private"]
@@ -171,10 +172,8 @@ def run(user: str, name: str, **overrides: Any) -> UUID:
         raise TemplateError(f"{sorted(unknown)[0]}: not an override; allowed: {', '.join(sorted(allowed))}")
     t = get(user, name)
     spec = JobSpec.model_validate({**t.spec, **{k: v for k, v in overrides.items() if v is not None}})
-    from .jobs import run_tags
-
-    flow_run = run_deployment(name=f"{FLOW_NAME}/{name}", timeout=0, as_subflow=False, tags=run_tags(spec), _sync=True,
-                              parameters={"spec": spec.model_dump(mode="json", exclude_defaults=True)})
+    flow_run = run_deployment(name=f"{FLOW_NAME}/{name}", timeout=0, as_subflow=False, tags=run_tags(spec),
+                              parameters={"spec": spec.model_dump(mode="json", exclude_defaults=True)}, _sync=True)
     return flow_run.id
 
 
