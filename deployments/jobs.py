@@ -32,9 +32,13 @@ def check_host(host: str) -> None:
                              "or use host 'local'") from None
 
 
+def user_tag(user: str) -> str:
+    return f"p4user:{user}"
+
+
 def run_tags(spec: JobSpec) -> list[str]:
     """Tags every job run carries: whose job it is, so lists can filter on the server."""
-    return ["p4-integration", f"p4user:{spec.p4user}"]
+    return ["p4-integration", user_tag(spec.p4user)]
 
 
 def submit(spec: JobSpec, deployment: str | UUID | None = None, name: str | None = None) -> UUID:

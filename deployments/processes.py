@@ -104,8 +104,13 @@ def start_dispatcher() -> bool:
     return True
 
 
+def _ui_address() -> tuple[str, str]:
+    # Localhost unless configured, like the Prefect server.
+    return os.environ.get("P4INTEG_UI_HOST", "127.0.0.1"), os.environ.get("P4INTEG_UI_PORT", "8501")
+
+
 def ui_url() -> str:
-    return f"http://{os.environ.get('P4INTEG_UI_HOST', '127.0.0.1')}:{os.environ.get('P4INTEG_UI_PORT', '8501')}"
+    return "http://{}:{}".format(*_ui_address())
 
 
 def start_ui(p4port: str, deadline_s: float = 60.0) -> bool:
@@ -114,7 +119,7 @@ def start_ui(p4port: str, deadline_s: float = 60.0) -> bool:
 
     if _pid("ui"):
         return False
-    host, port = ui_url().removeprefix("http://").rsplit(":", 1)
+    host, port = _ui_address()
     argv = [sys.executable, "-m", "streamlit", "run", str(PROJECT_DIR / "ui" / "server.py"),
             "--server.address", host, "--server.port", port, "--server.headless", "true",
             "--browser.gatherUsageStats", "false"]

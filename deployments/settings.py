@@ -42,6 +42,10 @@ def pool_name(host: str) -> str:
     return f"p4-{host}"
 
 
+def host_of_pool(pool: str) -> str:
+    return pool.removeprefix("p4-")
+
+
 def prefect_env() -> dict[str, str]:
     """Environment for every Prefect process we start: explicit API, no telemetry."""
     env = dict(os.environ)

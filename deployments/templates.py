@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field
 from flows.spec import JobSpec
 
 from .jobs import run_tags
-from .settings import FLOW_NAME
+from .settings import FLOW_NAME, host_of_pool
 
 Visibility = Literal["global", "private"]
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
@@ -71,7 +71,7 @@ def _to_template(d: Any) -> Template:
     tags = set(d.tags or [])
     owner = next((t.split(":", 1)[1] for t in tags if t.startswith("owner:")), None)
     visibility: Visibility = "private" if "visibility:private" in tags else "global"
-    host = (d.work_pool_name or "p4-local").removeprefix("p4-")
+    host = host_of_pool(d.work_pool_name or "p4-local")
     return Template(name=d.name, owner=owner, visibility=visibility, host=host,
                     spec=dict((d.parameters or {}).get("spec") or {}), description=d.description or "",
                     deployment_id=d.id)

@@ -16,7 +16,7 @@ from uuid import UUID
 from pydantic import BaseModel
 
 from deployments import jobs
-from deployments.settings import FLOW_NAME, api_url
+from deployments.settings import FLOW_NAME, api_url, host_of_pool, pool_name
 from flows.spec import FileChoice, JobSpec, Stage
 
 STAGES = [s.value for s in Stage if s not in (Stage.CLEANUP, Stage.ERROR)]
@@ -39,17 +39,12 @@ def client() -> Any:
         return _client
 
 
-def user_tag(user: str) -> str:
-    return f"p4user:{user}"
-
-
 # --- models the pages draw ----------------------------------------------------------
 
 class RunRow(BaseModel):
     id: UUID
     name: str
     state: str
-    state_name: str
     host: str
     user: str | None
     created: datetime | None
@@ -62,20 +57,16 @@ class RunRow(BaseModel):
 class StageRow(BaseModel):
     stage: str
     state: str
-    started: datetime | None
-    ended: datetime | None
 
 
 class LogLine(BaseModel):
     timestamp: datetime
-    level: int
     message: str
 
 
 class RunDetail(RunRow):
     spec: dict[str, Any]
     deployment_id: UUID | None
-    state_message: str | None
 
 
 def _user_of(run: Any) -> str | None:
@@ -89,8 +80,7 @@ def _user_of(run: Any) -> str | None:
 def _row(run: Any) -> dict[str, Any]:
     state = run.state
     return dict(id=run.id, name=run.name, state=state.type.value if state else "PENDING",
-                state_name=state.name if state else "Pending", host=(run.work_pool_name or "p4-?").removeprefix("p4-"),
-                user=_user_of(run), created=run.created, started=run.start_time, ended=run.end_time,
+                host=host_of_pool(run.work_pool_name or "?"), user=_user_of(run), created=run.created, started=run.start_time, ended=run.end_time,
                 since=state.timestamp if state else None)
 
 
@@ -107,13 +97,13 @@ def _filters(user: str | None, states: list[str] | None = None, host: str | None
         # Runs a schedule made ahead of time are not jobs yet: leave out the future.
         "expected_start_time": FlowRunFilterExpectedStartTime(before_=datetime.now(timezone.utc))}
     if user:
-        run_filter["tags"] = FlowRunFilterTags(any_=[user_tag(user), f"owner:{user}"])
+        run_filter["tags"] = FlowRunFilterTags(any_=[jobs.user_tag(user), f"owner:{user}"])
     if states:
         run_filter["state"] = FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType(s) for s in states]))
     out: dict[str, Any] = {"flow_filter": FlowFilter(name=FlowFilterName(any_=[FLOW_NAME])),
                            "flow_run_filter": FlowRunFilter(**run_filter)}
     if host:
-        out["work_pool_filter"] = WorkPoolFilter(name=WorkPoolFilterName(any_=[f"p4-{host}"]))
+        out["work_pool_filter"] = WorkPoolFilter(name=WorkPoolFilterName(any_=[pool_name(host)]))
     return out
 
 
@@ -163,7 +153,7 @@ def current_stages(run_ids: list[UUID]) -> dict[UUID, str]:
 
 def hosts_with_pools() -> list[str]:
     """Hosts that have a work pool: where jobs can run."""
-    return sorted(p.name.removeprefix("p4-") for p in client().read_work_pools() if p.name.startswith("p4-"))
+    return sorted(host_of_pool(p.name) for p in client().read_work_pools() if p.name.startswith(pool_name("")))
 
 
 # --- one job ---------------------------------------------------------------------------
@@ -172,8 +162,13 @@ def run_detail(run_id: UUID | str) -> RunDetail:
     run = client().read_flow_run(UUID(str(run_id)))
     spec = (run.parameters or {}).get("spec") or {}
     return RunDetail(**_row(run), spec=spec if isinstance(spec, dict) else {}, deployment_id=run.deployment_id,
-                     state_message=run.state.message if run.state else None,
                      stage=current_stages([run.id]).get(run.id))
+
+
+def state_of(run_id: UUID | str) -> str:
+    """The run's state type alone: what the job page polls for."""
+    state = client().read_flow_run(UUID(str(run_id))).state
+    return state.type.value if state else "PENDING"
 
 
 def stages(run_id: UUID | str) -> list[StageRow]:
@@ -183,8 +178,7 @@ def stages(run_id: UUID | str) -> list[StageRow]:
 
     tasks = client().read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[UUID(str(run_id))])),
                                     sort=TaskRunSort.EXPECTED_START_TIME_ASC, limit=PAGE)
-    return [StageRow(stage=_stage_name(t.name), state=t.state.type.value if t.state else "PENDING",
-                     started=t.start_time, ended=t.end_time) for t in tasks]
+    return [StageRow(stage=_stage_name(t.name), state=t.state.type.value if t.state else "PENDING") for t in tasks]
 
 
 def logs_after(run_id: UUID | str, after: datetime | None = None, limit: int = 1000) -> list[LogLine]:
@@ -202,7 +196,7 @@ def logs_after(run_id: UUID | str, after: datetime | None = None, limit: int = 1
         rows += page
         if len(page) < PAGE:
             break
-    return [LogLine(timestamp=r.timestamp, level=r.level, message=r.message) for r in rows
+    return [LogLine(timestamp=r.timestamp, message=r.message) for r in rows
             if after is None or r.timestamp > after]
 
 

@@ -45,7 +45,7 @@ def build_spec(values: dict[str, Any]) -> tuple[JobSpec | None, dict[str, str]]:
     for field in COMMAND_FIELDS:
         raw[field] = parse_command(str(values.get(field) or ""), field, errors)
     hooks = []
-    for i, line in enumerate(str(values.get("pre_submit") or "").splitlines()):
+    for line in str(values.get("pre_submit") or "").splitlines():
         cmd = parse_command(line, "pre_submit", errors)
         if cmd:
             hooks.append(cmd)

@@ -32,7 +32,7 @@ def main() -> None:
     from deployments import jobs, processes, register, templates
     from flows.p4.example import make_example
     from flows.p4.sandbox import set_password
-    from flows.spec import JobSpec
+    from flows.spec import FileChoice, JobSpec
     from ui import auth, data
     from ui.browser import launch, settle, sign_in
 
@@ -75,7 +75,7 @@ def main() -> None:
                 page.wait_for_timeout(500)  # let badges and code blocks finish their layout
                 page.screenshot(path=str(OUT / name))
                 print(f"wrote {OUT / name}")
-            data.resume(paused, "apply", [data.FileChoice(path=c["depot_file"], choice="theirs")
+            data.resume(paused, "apply", [FileChoice(path=c["depot_file"], choice="theirs")
                                           for c in data.conflicts(paused)])
             jobs.wait(paused)
             page.set_viewport_size({"width": 1280, "height": 1300})

@@ -65,6 +65,15 @@ def signed_page(chromium, front_page, ui_depot) -> Iterator[Any]:  # noqa: ANN00
     context.close()
 
 
+def _new_job_form(pg: Any, ex: Example) -> None:
+    """Open New job and fill in the example's workspace and branch spec."""
+    pg.get_by_role("link", name="New job").first.click()
+    pg.get_by_role("heading", name="Where").wait_for()
+    settle(pg)
+    type_into(pg, "Workspace", ex.client)
+    type_into(pg, "Branch spec", ex.branch)
+
+
 def _run_id(pg: Any) -> str:
     pg.wait_for_url(JOB_URL, timeout=30000)
     return JOB_URL.match(pg.url).group(1)
@@ -103,11 +112,7 @@ def test_wrong_password_is_refused_and_a_sign_in_survives_reload_and_deep_links(
 
 def test_job_with_two_conflicts_resolved_in_the_browser_ends_done(signed_page, ui_depot) -> None:  # noqa: ANN001
     pg = signed_page
-    pg.get_by_role("link", name="New job").first.click()
-    pg.get_by_role("heading", name="Where").wait_for()
-    settle(pg)
-    type_into(pg, "Workspace", ui_depot.client)
-    type_into(pg, "Branch spec", ui_depot.branch)
+    _new_job_form(pg, ui_depot)
     pg.get_by_role("button", name="Start job").click()
     run_id = _run_id(pg)
     pg.get_by_text("2 file(s) need you").wait_for(timeout=120000)
@@ -140,11 +145,7 @@ def test_job_with_two_conflicts_resolved_in_the_browser_ends_done(signed_page, u
 
 def test_cancel_a_running_job(signed_page, ui_depot) -> None:  # noqa: ANN001
     pg = signed_page
-    pg.get_by_role("link", name="New job").first.click()
-    pg.get_by_role("heading", name="Where").wait_for()
-    settle(pg)
-    type_into(pg, "Workspace", ui_depot.client)
-    type_into(pg, "Branch spec", ui_depot.branch)
+    _new_job_form(pg, ui_depot)
     pg.get_by_text("Site commands").click()
     type_into(pg, "Sync wrapper", "sleep 300")
     pg.get_by_role("button", name="Start job").click()
@@ -160,11 +161,7 @@ def test_cancel_a_running_job(signed_page, ui_depot) -> None:  # noqa: ANN001
 
 def test_run_a_template(signed_page, ui_depot) -> None:  # noqa: ANN001
     pg = signed_page
-    pg.get_by_role("link", name="New job").first.click()
-    pg.get_by_role("heading", name="Where").wait_for()
-    settle(pg)
-    type_into(pg, "Workspace", ui_depot.client)
-    type_into(pg, "Branch spec", ui_depot.branch)
+    _new_job_form(pg, ui_depot)
     type_into(pg, "Template name", "browser-tpl")
     pg.get_by_role("button", name="Save as template").click()
     settle(pg)

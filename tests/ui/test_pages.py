@@ -19,6 +19,12 @@ def _button(at, label: str):  # noqa: ANN001, ANN202 - AppTest types
     return found[0]
 
 
+def _fill(at, **fields: str) -> None:  # noqa: ANN001 - AppTest
+    """Type into the New job form's text boxes, by field name."""
+    for field, value in fields.items():
+        at.text_input(key=f"nj_{field}").set_value(value)
+
+
 def _paused_job(ex, user: str) -> UUID:  # noqa: ANN001
     spec = JobSpec(p4port=ex.port, p4user=user, client=ex.client, branch=ex.branch,
                    password_secret=data.secret_for(user))
@@ -101,9 +107,7 @@ def test_dashboard_counts_and_lists_mine_or_everyones(signed_in, ui_depot) -> No
 def test_new_job_marks_each_bad_field_and_starts_nothing(signed_in, ui_depot) -> None:  # noqa: ANN001
     before = data.count_by_group({"All": None}, signed_in)
     at = page(signed_in, "views/new_job.py")
-    at.text_input(key="nj_branch").set_value("bad name!")
-    at.text_input(key="nj_changelist").set_value("abc")
-    at.text_input(key="nj_push_command").set_value('push "unclosed')
+    _fill(at, branch="bad name!", changelist="abc", push_command='push "unclosed')
     _button(at, "Start job").click().run()
     errors = [e.value for e in at.error]
     assert any(e.startswith("client: required") for e in errors), errors
@@ -111,10 +115,7 @@ def test_new_job_marks_each_bad_field_and_starts_nothing(signed_in, ui_depot) ->
     assert any(e.startswith("push_command: No closing quotation") for e in errors), errors
     assert any("need attention" in e for e in errors)
 
-    at.text_input(key="nj_client").set_value("no-such-ws")
-    at.text_input(key="nj_branch").set_value("main-to-rel")
-    at.text_input(key="nj_changelist").set_value("")
-    at.text_input(key="nj_push_command").set_value("")
+    _fill(at, client="no-such-ws", branch="main-to-rel", changelist="", push_command="")
     _button(at, "Start job").click().run()
     errors = [e.value for e in at.error]
     assert any(e.startswith("client: no workspace named 'no-such-ws'") for e in errors), errors
@@ -123,8 +124,7 @@ def test_new_job_marks_each_bad_field_and_starts_nothing(signed_in, ui_depot) ->
 
 def test_new_job_starts_the_run_and_opens_its_page(signed_in, ui_depot) -> None:  # noqa: ANN001
     at = page(signed_in, "views/new_job.py")
-    at.text_input(key="nj_client").set_value(ui_depot.client)
-    at.text_input(key="nj_branch").set_value(ui_depot.branch)
+    _fill(at, client=ui_depot.client, branch=ui_depot.branch)
     at.toggle(key="nj_trial").set_value(True)
     _button(at, "Start job").click().run()
     run_id = at.query_params["run"]

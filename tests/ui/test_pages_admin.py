@@ -6,7 +6,7 @@ from agent.records import HostRecord
 from deployments import jobs
 from deployments.settings import free_port
 from tests.ui.conftest import page, texts
-from tests.ui.test_pages import _button
+from tests.ui.test_pages import _button, _fill
 from ui import data
 
 
@@ -18,9 +18,7 @@ def _by_key(at, key: str):  # noqa: ANN001, ANN202
 
 def _save_template(user: str, ex, name: str, visibility: str = "private"):  # noqa: ANN001, ANN202
     at = page(user, "views/new_job.py")
-    at.text_input(key="nj_client").set_value(ex.client)
-    at.text_input(key="nj_branch").set_value(ex.branch)
-    at.text_input(key="nj_tpl_name").set_value(name)
+    _fill(at, client=ex.client, branch=ex.branch, tpl_name=name)
     at.selectbox(key="nj_tpl_visibility").set_value(visibility)
     _button(at, "Save as template").click().run()
     return at

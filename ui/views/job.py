@@ -58,20 +58,19 @@ else:
 
 
 def _timeline_and_log() -> None:
-    fresh = data.run_detail(run.id)
-    if (fresh.state in data.FINAL) != (run.state in data.FINAL) or (fresh.state == "PAUSED") != (
-            run.state == "PAUSED"):
+    state = data.state_of(run.id)
+    if (state in data.FINAL) != (run.state in data.FINAL) or (state == "PAUSED") != (run.state == "PAUSED"):
         st.rerun()  # the page's shape changes (conflicts, summary, buttons): redraw all of it
     rows = data.stages(run.id)
     done = {r.stage for r in rows if r.state == "COMPLETED"}
-    if fresh.state == "COMPLETED":
+    if state == "COMPLETED":
         done.add("DONE")
     current = failed = None
-    if fresh.state == "PAUSED":
+    if state == "PAUSED":
         current = "NEEDS_RESOLVE"
-    elif fresh.state not in data.FINAL:
+    elif state not in data.FINAL:
         current = next((r.stage for r in reversed(rows) if r.stage != "CLEANUP"), "GET_LATEST_CL")
-    elif fresh.state != "COMPLETED":
+    elif state != "COMPLETED":
         outcome = data.summary(run.id).get("outcome", "")
         failed = outcome.removeprefix("ERROR at ") if outcome.startswith("ERROR at ") else \
             next((r.stage for r in reversed(rows) if r.stage != "CLEANUP"), None)
