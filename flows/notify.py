@@ -49,7 +49,10 @@ def notify(flow_run_id: str, event: str) -> str:
     run_id = flow_run_id.rsplit(".", 1)[-1]
     with get_client(sync_client=True) as client:
         run = client.read_flow_run(UUID(run_id))
-    owner = next((t.split(":", 1)[1] for t in run.tags or [] if t.startswith("owner:")), None)
+    # A template's owner, else the Perforce user who started the job (every job run carries both
+    # kinds of tag where they apply; see deployments.jobs.run_tags).
+    tags = run.tags or []
+    owner = next((t.split(":", 1)[1] for prefix in ("owner:", "p4user:") for t in tags if t.startswith(prefix)), None)
     if not owner:
         return "no owner"
     cfg = Variable.get(settings_variable(owner), default=None) or {}

@@ -1,6 +1,8 @@
 """Owners hear once, by e-mail and webhook, when a run pauses and when one fails."""
 from __future__ import annotations
 
+import email
+import email.policy
 import http.server
 import json
 import os
@@ -97,3 +99,20 @@ def test_nothing_is_sent_when_nothing_is_configured(tmp_path: Path, smtp_sink) -
     done = until(notify_run_done, 90, "the notify run for the quiet job")
     assert done[0].state.type == StateType.COMPLETED and smtp_sink.messages == []
     templates.delete("kim", "kim-quiet")
+
+
+def test_a_job_started_directly_tells_the_user_who_started_it(tmp_path: Path, smtp_sink) -> None:  # noqa: ANN001
+    ex = make_example(tmp_path / "ex")
+    set_notifications(ex.user, email="bot@example.com")
+    try:
+        run_id = jobs.submit(JobSpec(p4port=ex.port, p4user=ex.user, client=ex.client, branch=ex.branch))
+        assert jobs.wait(run_id, until=PAUSED_OR_FINAL, timeout=120).state.type == StateType.PAUSED
+        def mine() -> list:  # decoded: the body is quoted-printable, which splits long lines
+            parsed = [email.message_from_string(m, policy=email.policy.default) for m in smtp_sink.messages]
+            return [m for m in parsed if str(run_id) in m.get_content()]
+        until(mine, 90, "the pause notification of the directly started job")
+        assert "needs you" in mine()[0]["Subject"] and mine()[0]["To"] == "bot@example.com"
+        jobs.resume(run_id, "abort")
+        jobs.wait(run_id, timeout=90)
+    finally:
+        set_notifications(ex.user)  # off again: other tests' jobs run as this user too
