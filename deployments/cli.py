@@ -1,9 +1,7 @@
 """``p4integ``: the product's command line."""
 from __future__ import annotations
 
-import getpass
 import os
-import sys
 from pathlib import Path
 
 import typer
@@ -103,7 +101,9 @@ def sandbox_passwd(
         set_password(directory, user, None)
         typer.echo(f"password cleared for {user}")
         return
-    password = getpass.getpass(f"New password for {user}: ") if sys.stdin.isatty() else sys.stdin.readline().rstrip("\n")
+    from .settings import read_password
+
+    password = read_password(f"New password for {user}: ")
     if not password:
         typer.echo("error: empty password; use --clear to remove a password", err=True)
         raise typer.Exit(2)
@@ -166,7 +166,9 @@ def down() -> None:
 
 
 @app.command()
-def demo(directory: Path = typer.Option(None, "--dir", help="Where to create the example depot.")) -> None:
+def demo(directory: Path = typer.Option(None, "--dir", help="Where to create the example depot."),
+         browser: bool = typer.Option(False, "--browser", help="Also start the front page: asks for a password "
+                                      "for the demo user, to sign in with.")) -> None:
     """Seed an example depot and run an integration that merges and pauses on a conflict."""
     import time as _time
 
@@ -180,7 +182,20 @@ def demo(directory: Path = typer.Option(None, "--dir", help="Where to create the
     up(host_limit=4)
     target = directory or settings.home() / "demo" / _time.strftime("%Y%m%d-%H%M%S")
     ex = make_example(target)
-    spec = JobSpec(p4port=ex.port, p4user=ex.user, client=ex.client, branch=ex.branch)
+    secret = None
+    if browser:  # the password must exist before the job starts: the job signs in with it
+        from flows.p4.sandbox import set_password
+
+        from .settings import read_password
+        from .templates import store_password
+
+        password = read_password(f"Password for {ex.user}, to sign in to the front page with: ")
+        if not password:
+            typer.echo("error: --browser: an empty password; type one to sign in with", err=True)
+            raise typer.Exit(2)
+        set_password(ex.depot_dir, ex.user, password)
+        secret = store_password(ex.user, password)
+    spec = JobSpec(p4port=ex.port, p4user=ex.user, client=ex.client, branch=ex.branch, password_secret=secret)
     run_id = jobs.submit(spec)
     typer.echo(f"flow run        {run_id}")
     run = jobs.wait(run_id, until={StateType.PAUSED} | jobs.FINAL, timeout=300)
@@ -191,8 +206,13 @@ def demo(directory: Path = typer.Option(None, "--dir", help="Where to create the
         typer.echo(f"                on the host: {c['resolve_command']}")
     if run.state and run.state.type == StateType.PAUSED:
         typer.echo(f"finish it with  p4integ resume {run_id} --theirs   (or --yours, --recheck, --abort)")
-        typer.echo(f"or in a browser p4integ sandbox passwd {ex.depot_dir} {ex.user}   (sign-in needs a password)")
-        typer.echo(f"                p4integ ui --p4port {ex.port}")
+        if browser:
+            from . import processes
+
+            processes.start_ui(ex.port)
+            typer.echo(f"or in a browser {processes.ui_url()}/job?run={run_id}   (sign in as {ex.user})")
+        else:
+            typer.echo("or in a browser p4integ demo --browser   (a new demo, with the front page)")
 
 
 @app.command()

@@ -4,7 +4,6 @@ from __future__ import annotations
 import getpass
 import json
 import os
-import sys
 from pathlib import Path
 from uuid import UUID
 
@@ -181,7 +180,9 @@ def c_set(user: str = typer.Argument(..., help="Perforce user.")) -> None:
     """Store the user's password (read from the terminal or stdin, never from arguments)."""
     from deployments import templates
 
-    password = getpass.getpass(f"Perforce password for {user}: ") if sys.stdin.isatty() else sys.stdin.readline().rstrip("\n")
+    from deployments.settings import read_password
+
+    password = read_password(f"Perforce password for {user}: ")
     try:
         name = templates.store_password(user, password)
     except templates.TemplateError as exc:

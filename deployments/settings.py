@@ -19,6 +19,14 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
+def read_password(prompt: str) -> str:
+    """From the terminal without echo, or one line of stdin: never from arguments."""
+    import getpass
+    import sys
+
+    return getpass.getpass(prompt) if sys.stdin.isatty() else sys.stdin.readline().rstrip("\n")
+
+
 def home() -> Path:
     path = Path(os.environ.get("P4INTEG_HOME") or Path.home() / ".p4integ")
     path.mkdir(parents=True, exist_ok=True)

@@ -40,3 +40,31 @@ def test_demo_then_resume(tmp_path: Path, how: str, version: str) -> None:
 def test_resume_needs_exactly_one_choice() -> None:
     out = p4integ("resume", "00000000-0000-0000-0000-000000000000")
     assert out.returncode == 2 and "exactly one of" in out.stderr
+
+
+def test_demo_in_the_browser_signs_in_and_finishes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`demo --browser`: the password exists before the job starts, so the job still runs after it."""
+    import os
+    import urllib.request
+
+    from deployments import processes
+    from deployments.settings import free_port
+    from ui import auth
+
+    monkeypatch.setenv("P4INTEG_UI_PORT", str(free_port()))
+    demo = subprocess.run([sys.executable, "-m", "deployments.cli", "demo", "--dir", str(tmp_path / "demo"),
+                           "--browser"], input="Demo-pw-9\n", capture_output=True, text=True, timeout=400,
+                          env=os.environ)
+    try:
+        assert demo.returncode == 0, demo.stderr
+        assert "Demo-pw-9" not in demo.stdout + demo.stderr
+        url = re.search(r"or in a browser (\S+/job\?run=(\S+))", demo.stdout)
+        assert url, demo.stdout
+        with urllib.request.urlopen(f"{processes.ui_url()}/_stcore/health", timeout=5) as r:
+            assert r.status == 200
+        port = f"sandbox:{tmp_path / 'demo' / 'depot'}"
+        auth.check_credentials("release-bot", "Demo-pw-9", port)  # what the sign-in form checks
+        done = p4integ("resume", url.group(2), "--theirs")
+        assert "state           Completed" in done.stdout, done.stdout + done.stderr
+    finally:
+        processes.stop("ui")
