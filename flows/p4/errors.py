@@ -31,10 +31,22 @@ class P4ConnectionError(P4Error):
 
 
 class P4AuthError(P4Error):
-    """The user is not logged in or the password/ticket is wrong."""
+    """Perforce did not accept the user's password or ticket. ``advice`` tells the person
+    what to do; by default, to check the stored password or ticket."""
+
+    DEFAULT_ADVICE = "check the Perforce password or ticket stored for this user (or log in again) and retry"
 
     def __init__(self, command: Sequence[str], errors: Sequence[str], warnings: Sequence[str] = (),
-                 generic: int = 0) -> None:
+                 generic: int = 0, advice: str | None = None) -> None:
         super().__init__(command, errors, warnings, generic)
-        self.args = (f"{self.args[0].rstrip('.')}. Check the Perforce password or ticket stored for this user "
-                     "(or log in again) and retry.",)
+        self.advice = advice or self.DEFAULT_ADVICE
+        said = "; ".join(self.errors or self.warnings) or "no message"
+        self.args = (f"Perforce refused the job's login: \"{said}\" ('p4 {' '.join(self.command)}'); "
+                     f"{self.advice}",)
+
+    @property
+    def ticket_refused(self) -> bool:
+        """The ticket held was refused: expired (Helix's LoginExpired), logged out (LoggedOut),
+        or unknown to the server (BadPassword). Logging in again may cure it."""
+        return any(s in e for e in self.errors
+                   for s in ("session has expired", "session was logged out", "(P4PASSWD) invalid or unset"))

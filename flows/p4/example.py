@@ -64,7 +64,9 @@ def make_example(directory: str | os.PathLike[str], *, conflict: bool = True,
     depot_dir = base / "depot"
     if (depot_dir / "db.sqlite").exists():
         raise FileExistsError(f"{depot_dir} already holds a depot; choose an empty directory")
-    port = init_depot(depot_dir)
+    # A private example server its administrator set to security level 0, so the demo
+    # and the tests need no password (a new Helix server starts at level 4).
+    port = init_depot(depot_dir, security=0)
     author_root = base / "workspaces" / AUTHOR_CLIENT
     integ_root = base / "workspaces" / INTEG_CLIENT
     author_root.mkdir(parents=True)

@@ -39,12 +39,28 @@ class IntegratedFile(_Record):
     end_from_rev: str
 
 
+class RefusedFile(_Record):
+    """A file Perforce would not integrate, with its reason as Perforce rendered it."""
+
+    depot_file: str
+    reason: str
+    message: str  # Helix's message name, e.g. MsgDm::IntegBadBase
+    option: str | None = None  # the integrate option that makes Perforce accept it
+    fix: str = ""
+
+
 class IntegrateResult(_Record):
-    """``files`` holds at most ``sample_limit`` entries; counts cover all files."""
+    """``files`` holds at most ``sample_limit`` entries; counts cover all files.
+
+    ``already_integrated`` only when Perforce said all revisions are already integrated
+    and opened nothing; ``refused`` and ``unknown`` (messages not understood, quoted)
+    are what must stop a job."""
 
     by_action: dict[str, int] = Field(default_factory=dict)
     files: list[IntegratedFile] = Field(default_factory=list)
     already_integrated: bool = False
+    refused: list[RefusedFile] = Field(default_factory=list)
+    unknown: list[str] = Field(default_factory=list)
     messages: list[str] = Field(default_factory=list)
 
     @property
@@ -64,12 +80,22 @@ class PendingResolve(_Record):
     def binary(self) -> bool:
         return self.content_resolve_type.endswith("raw")
 
+    @property
+    def is_action(self) -> bool:
+        """A filetype, move, delete or branch resolve: theirs or yours, no text to merge."""
+        return self.resolve_type != "content"
+
 
 class ResolveSummary(_Record):
-    """Outcome of an automatic resolve pass, by Helix's integration record kind."""
+    """Outcome of an automatic resolve pass, by Helix's integration record kind.
+
+    ``actions_accepted``: action resolves Perforce took itself ("file (kind: what)");
+    ``actions_left``: action resolves left for a person ("file (kind)")."""
 
     by_how: dict[str, int] = Field(default_factory=dict)
     skipped: list[str] = Field(default_factory=list)
+    actions_accepted: list[str] = Field(default_factory=list)
+    actions_left: list[str] = Field(default_factory=list)
     nothing_to_resolve: bool = False
 
     @property

@@ -11,6 +11,7 @@ It runs only where ``p4d`` is on PATH (``pytest -m p4d`` selects just those).
 from __future__ import annotations
 
 import shutil
+import subprocess
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -18,9 +19,13 @@ import pytest
 
 import P4 as p4python
 from flows.p4.sandbox import P4 as SandboxP4
-from flows.p4.sandbox import init_depot, set_password as sandbox_set_password
+from flows.p4.sandbox import configure as sandbox_configure, init_depot, set_password as sandbox_set_password
 
 HAS_P4D = shutil.which("p4d") is not None
+# Both servers are set up as an administrator sets up a private test server
+# ("p4 configure set security=0"): a new Helix server starts at level 4, where every
+# user needs a password first. Tests of the levels set them themselves.
+SUITE_SECURITY = 0
 KINDS = [
     pytest.param("sandbox", id="sandbox"),
     pytest.param("p4d", id="p4d", marks=[pytest.mark.p4d,
@@ -45,8 +50,10 @@ class Helix:
         self.server_dir = tmp / "server"
         self.server_dir.mkdir()
         if kind == "sandbox":
-            self.port = init_depot(self.server_dir)
+            self.port = init_depot(self.server_dir, security=SUITE_SECURITY)
         else:
+            subprocess.run(["p4d", "-r", str(self.server_dir), "-L", "log", f"-cset security={SUITE_SECURITY}"],
+                           check=True, capture_output=True)
             self.port = p4d_port(self.server_dir)
         self.P4: type = p4_class(kind)
         self._open: list[Any] = []
@@ -96,6 +103,21 @@ class Helix:
         p4 = self.new_p4(user, ticket_file=str(self.tmp / f".p4tickets-admin-{user}"))
         p4.run_password(self._passwords.get(user, ""), password)
         self._passwords[user] = password
+
+    def set_ticket_timeout(self, user: str, seconds: int) -> None:
+        """How long ``user``'s next tickets last: the Timeout of a group holding the user
+        (set by alice, a superuser on a fresh server); the sandbox's depot setting."""
+        if self.kind == "sandbox":
+            sandbox_configure(self.server_dir, "ticket.timeout", seconds)
+            return
+        self.p4.save_group({"Group": f"timeout-{user}", "Users": [user], "Timeout": str(seconds)})
+
+    def set_security(self, level: int) -> None:
+        """The server's ``security`` configurable, set by alice (a superuser on a fresh server)."""
+        if self.kind == "sandbox":
+            sandbox_configure(self.server_dir, "security", level)
+            return
+        self.p4.run_configure("set", f"security={level}")
 
     def bad_port(self) -> str:
         """A port nothing can be reached on: an unknown scheme for the sandbox,

@@ -41,8 +41,21 @@ def test_rendering(defn: M.MsgDef, args: dict, text: str) -> None:
     assert M.msg(defn, **args).text == text
 
 
-def test_proxy_carries_severity_generic_and_id() -> None:
-    proxy = M.msg(M.ALREADY_INTEGRATED, argc="//x/...").proxy()
-    assert (proxy.severity, proxy.generic) == (M.E_WARN, M.EV_EMPTY)
-    assert proxy.msgid == (6 << 10) | 372  # MsgDm::ExINTEGPERM
-    assert proxy.dict["argc"] == "//x/..." and str(proxy) == "//x/... - all revision(s) already integrated."
+def test_p4message_carries_severity_generic_and_id() -> None:
+    import P4API
+    m = M.msg(M.ALREADY_INTEGRATED, argc="//x/...").p4message()
+    assert isinstance(m, P4API.P4Message)
+    assert (m.severity, m.generic) == (M.E_WARN, M.EV_EMPTY)
+    assert m.msgid == (6 << 10) | 372  # MsgDm::ExINTEGPERM
+    assert m.dict["argc"] == "//x/..." and str(m) == "//x/... - all revision(s) already integrated."
+
+
+def test_one_error_with_two_ids() -> None:
+    # MsgServer::MergesPending + MsgServer::SubmitFailed, as a failed submit sends them.
+    joined = M.msg(M.MERGES_PENDING).then(M.msg(M.SUBMIT_FAILED, change=12))
+    assert joined.text == ("Merges still pending -- use 'resolve' to merge files.\n"
+                           "Submit failed -- fix problems above then use 'p4 submit -c 12'.")
+    m = joined.p4message()
+    assert (m.severity, m.generic, m.msgid) == (M.E_FAILED, M.EV_NOTYET, M.MERGES_PENDING.msgid)
+    assert m.dict["code"] == [str(M.MERGES_PENDING.code), str(M.SUBMIT_FAILED.code)]
+    assert m.dict["change"] == "12"

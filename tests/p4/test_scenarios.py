@@ -12,6 +12,8 @@ import multiprocessing
 import os
 import re
 import stat
+import subprocess
+import time
 import traceback
 from pathlib import Path
 from typing import Any
@@ -19,7 +21,10 @@ from typing import Any
 import pytest
 from P4 import P4Exception, Resolver
 
-from .conftest import Helix, p4_class
+from flows.p4.pathnames import escape
+from flows.p4.sandbox import init_depot
+
+from .conftest import Helix, p4_class, p4d_port
 
 MAIN, REL = "//depot/main/...", "//depot/rel/..."
 BASE = "".join(f"line {i}\n" for i in range(1, 11))
@@ -320,9 +325,9 @@ def test_pending_resolve_blocks_submit_until_resolved(helix: Helix) -> None:
         p4.run_submit("-d", "too soon")
     [pending] = p4.run_changes("-s", "pending")
     n = int(pending["change"])
-    errors = "\n".join(exc.value.errors)
-    assert "Merges still pending -- use 'resolve' to merge files." in errors
-    assert f"Submit aborted -- fix problems then use 'p4 submit -c {n}'." in errors
+    # One two-line error, as P4Python's p4test.py testEvilTwin expects of a real server.
+    assert exc.value.errors == ["Merges still pending -- use 'resolve' to merge files.\n"
+                                f"Submit failed -- fix problems above then use 'p4 submit -c {n}'."]
     # The failed submit left the file in the numbered change it made.
     assert [(r["depotFile"], r["change"]) for r in p4.run_opened()] == [("//depot/rel/a.txt", str(n))]
     assert print_text(p4, "//depot/rel/a.txt") == YOURS_CONFLICT  # nothing was committed
@@ -889,3 +894,978 @@ def test_unknown_command_is_an_error(helix: Helix) -> None:
     with pytest.raises(P4Exception) as exc:
         helix.p4.run("frobnicate", "//depot/...")
     assert exc.value.errors == ["Unknown command.  Try 'p4 help' for info."]
+
+
+def test_name_filters_match_whole_names_and_users_are_known_once_they_write(helix: Helix) -> None:
+    p4 = helix.p4  # alice saved her client: a command that writes makes the user known
+    for name in ("main2rel", "main2rel-hotfix", "Main2Rel"):
+        spec = p4.fetch_branch(name)
+        spec["View"] = [f"//depot/main/... //depot/{name.lower()}/..."]
+        p4.save_branch(spec)
+    names = lambda rows: sorted(r["branch"] for r in rows)  # noqa: E731
+    assert names(p4.run_branches("-e", "main2rel")) == ["main2rel"]
+    assert names(p4.run_branches("-e", "main")) == []
+    assert names(p4.run_branches("-e", "main2rel*")) == ["main2rel", "main2rel-hotfix"]
+    assert names(p4.run_branches("-e", "main2rel...")) == ["main2rel", "main2rel-hotfix"]
+    assert names(p4.run_branches("-E", "MAIN2REL")) == ["Main2Rel", "main2rel"]
+    assert [c["client"] for c in p4.run_clients("-e", "ws")] == ["ws"]
+    assert [u["User"] for u in p4.run("users", "alice")] == ["alice"]
+    ghost = helix.new_p4("ghost")  # has run nothing that writes
+    assert ghost.run("users", "ghost", exception_level=1) == []
+    assert ghost.warnings == ["ghost - no such user(s)."]
+
+
+# --- integrate: refused files and options -----------------------------------------------
+# Helix refuses a file by an info line (P4Python: output text, and a P4Message in
+# p4.messages when no handler is set) or a warning; the other files are still opened.
+
+def said(p4: Any) -> list[tuple[str, int]]:
+    """(Helix message name, severity) of each message of the last command, by msgid."""
+    from flows.p4.integ_messages import BY_MSGID
+    return [(BY_MSGID[m.msgid].name if m.msgid in BY_MSGID else str(m), m.severity) for m in p4.messages]
+
+
+def opened_files(p4: Any) -> list[tuple[str, str]]:
+    return [(r["depotFile"], r["action"]) for r in p4.run_opened(exception_level=1)]
+
+
+def test_baseless_merge_is_refused_as_an_info_line_until_i(helix: Helix) -> None:
+    p4 = helix.p4
+    add_and_submit(helix, {"main/a.txt": BASE}, "a on main")
+    add_and_submit(helix, {"rel/a.txt": YOURS_CLEAN, "main/new.txt": "new\n"}, "unrelated a on rel")
+
+    result = p4.run_integrate(MAIN, REL)  # exception_level 2: an info does not raise
+    assert strings(result) == ["//depot/rel/a.txt - can't integrate from //depot/main/a.txt#1 without -i flag"]
+    assert ("MsgDm::IntegBadBase", 1) in said(p4) and p4.warnings == []
+    assert [r["depotFile"] for r in dicts(result)] == ["//depot/rel/new.txt"]  # the refusal is per file
+    assert opened_files(p4) == [("//depot/rel/new.txt", "branch")]
+
+    [rec] = dicts(p4.run_integrate("-i", MAIN, REL))
+    assert (rec["depotFile"], rec["action"], rec["fromFile"]) == (
+        "//depot/rel/a.txt", "integrate", "//depot/main/a.txt")
+    assert sorted(opened_files(p4)) == [("//depot/rel/a.txt", "integrate"), ("//depot/rel/new.txt", "branch")]
+
+
+def test_deleting_an_edited_target_needs_ds_or_d(helix: Helix) -> None:
+    p4, root = helix.p4, helix.root
+    branch_main_to_rel(helix, {"main/b.txt": BASE})
+    edit_and_submit(helix, {"rel/b.txt": YOURS_CLEAN}, "work on rel")
+    p4.run_delete(str(root / "main/b.txt"))
+    p4.run_submit("-d", "drop b on main")
+
+    result = p4.run_integrate(MAIN, REL)
+    assert strings(result) == ["//depot/rel/b.txt - can't delete from //depot/main/b.txt#2 without -d or -Ds flag"]
+    assert said(p4) == [("MsgDm::IntegBadAncestor", 1)] and opened_files(p4) == []
+    for flag in ("-Ds", "-d"):
+        [rec] = dicts(p4.run_integrate(flag, MAIN, REL))
+        assert (rec["depotFile"], rec["action"]) == ("//depot/rel/b.txt", "delete")
+        p4.run_revert("//depot/rel/...")
+
+
+def test_rebranching_onto_a_deleted_target_needs_dt_or_d(helix: Helix) -> None:
+    p4, root = helix.p4, helix.root
+    branch_main_to_rel(helix, {"main/b.txt": BASE})
+    p4.run_delete(str(root / "rel/b.txt"))
+    p4.run_submit("-d", "drop b on rel")
+    edit_and_submit(helix, {"main/b.txt": THEIRS_CLEAN}, "work on main")
+
+    result = p4.run_integrate(MAIN, REL)
+    assert strings(result) == ["//depot/rel/b.txt - can't branch from //depot/main/b.txt#2 without -d or -Dt flag"]
+    assert said(p4) == [("MsgDm::IntegBadAncestor", 1)] and opened_files(p4) == []
+    for flag in ("-Dt", "-d"):
+        [rec] = dicts(p4.run_integrate(flag, MAIN, REL))
+        assert (rec["depotFile"], rec["action"], rec["endFromRev"]) == ("//depot/rel/b.txt", "branch", "2")
+        p4.run_revert("//depot/rel/...")
+
+
+def test_a_readded_source_counts_from_its_last_add_unless_di(helix: Helix) -> None:
+    p4, root = helix.p4, helix.root
+    branch_main_to_rel(helix, {"main/c.txt": BASE})
+    p4.run_delete(str(root / "main/c.txt"))
+    p4.run_submit("-d", "drop c on main")
+    add_and_submit(helix, {"main/c.txt": THEIRS_CLEAN}, "c again on main")  # main/c.txt#3
+
+    [since_add] = dicts(p4.run_integrate("-n", MAIN, REL))
+    assert (since_add["startFromRev"], since_add["endFromRev"]) == ("2", "3")
+    [whole] = dicts(p4.run_integrate("-n", "-Di", MAIN, REL))
+    assert (whole["startFromRev"], whole["endFromRev"]) == ("1", "3")
+
+
+def test_exclusive_file_opened_elsewhere_is_refused_with_a_warning(helix: Helix) -> None:
+    p4 = helix.p4
+    add_and_submit(helix, {"main/lock.txt": "one\n"}, "locked file", ("-t", "text+l"))
+    p4.run_integrate(MAIN, REL)
+    p4.run_submit("-d", "branch")
+    edit_and_submit(helix, {"main/lock.txt": "two\n"}, "work on main")
+    bob = helix.connect_as("bob", "bob_ws")
+    bob.run_sync()
+    bob.run_edit("//depot/rel/lock.txt")
+
+    with pytest.raises(P4Exception) as exc:  # a warning: raises at exception_level 2
+        p4.run_integrate(MAIN, REL)
+    assert exc.value.warnings == ["//depot/rel/lock.txt - can't integrate exclusive file already opened"]
+    assert said(p4) == [("MsgDm::IntegXOpenedWarn", 2)] and opened_files(p4) == []
+
+
+def test_target_opened_for_another_action_is_refused(helix: Helix) -> None:
+    p4, root = helix.p4, helix.root
+    branch_main_to_rel(helix)
+    edit_and_submit(helix, {"main/a.txt": THEIRS_CLEAN}, "work on main")
+    p4.run_delete(str(root / "rel/a.txt"))
+
+    result = p4.run_integrate(MAIN, REL)
+    assert strings(result) == ["//depot/rel/a.txt - can't integrate (already opened for delete)"]
+    assert said(p4) == [("MsgDm::IntegBadAction", 1)]
+    assert opened_files(p4) == [("//depot/rel/a.txt", "delete")]
+
+
+def test_target_outside_the_client_view_and_missing_source_are_warnings(helix: Helix) -> None:
+    add_and_submit(helix, {"main/a.txt": BASE}, "a on main")
+    carol = helix.connect_as("carol", "carol_ws", view=["//depot/main/... //carol_ws/main/..."])
+    carol.exception_level = 1
+    assert carol.run_integrate(MAIN, REL) == []
+    assert carol.warnings == ["//depot/rel/... - file(s) not in client view."]
+    assert said(carol) == [("MsgDm::ExVIEW", 2)]
+    assert carol.run_integrate("//depot/nothing/...", REL) == []
+    assert carol.warnings == ["//depot/nothing/... - no such file(s)."]
+    assert said(carol) == [("MsgDm::ExFILE", 2)]
+
+
+def test_resolve_scheduling_options_are_accepted(helix: Helix) -> None:
+    p4 = helix.p4
+    branch_main_to_rel(helix)
+    edit_and_submit(helix, {"main/a.txt": THEIRS_CLEAN}, "work on main")
+    [rec] = dicts(p4.run_integrate("-Rs", "-Rb", "-Rd", MAIN, REL))
+    assert (rec["depotFile"], rec["action"]) == ("//depot/rel/a.txt", "integrate")
+
+
+# --- action resolves: move, delete, branch, filetype ------------------------------------
+
+class ActionRecorder(Resolver):
+    """Records what ``actionResolve`` and ``resolve`` are handed; answers as told per kind."""
+
+    def __init__(self, answers: dict[str, str], content: str = "at") -> None:
+        self.answers, self.content = answers, content
+        self.actions: list[dict[str, Any]] = []
+        self.merges: list[str] = []
+
+    def resolve(self, merge_data: Any) -> str:
+        self.merges.append(merge_data.their_name)
+        return self.content
+
+    def actionResolve(self, merge_data: Any) -> str:
+        self.actions.append({
+            "type": merge_data.type, "merge_action": merge_data.merge_action,
+            "yours_action": merge_data.yours_action, "their_action": merge_data.their_action,
+            "hint": merge_data.merge_hint, "info": dict(merge_data.info)})
+        return self.answers[merge_data.info["resolveType"]]
+
+
+def retype_both_sides(h: Helix) -> None:
+    """rel/a.txt becomes text+w, main/a.txt text+x (P4Python p4test.py testResolve's setup)."""
+    branch_main_to_rel(h)
+    h.p4.run_edit("-t", "+w", str(h.root / "rel/a.txt"))
+    h.p4.run_submit("-d", "rel: writable")
+    h.p4.run_edit("-t", "+x", str(h.root / "main/a.txt"))
+    h.p4.run_submit("-d", "main: executable")
+
+
+def test_filetype_change_on_both_sides_goes_to_action_resolve(helix: Helix) -> None:
+    p4 = helix.p4
+    retype_both_sides(helix)
+    assert fstat(p4, "//depot/main/a.txt")["headType"] == "text+x"
+    p4.run_integrate(MAIN, REL)
+    listed = p4.run_resolve("-n")
+    assert sorted(r["resolveType"] for r in dicts(listed)) == ["content", "filetype"]
+    resolver = ActionRecorder({"filetype": "am"})
+    p4.run_resolve(resolver=resolver)
+    [seen] = resolver.actions
+    assert (seen["type"], seen["merge_action"], seen["yours_action"], seen["their_action"]) == (
+        "Filetype resolve", "(text+wx)", "(text+w)", "(text+x)")
+    assert seen["info"]["resolveType"] == "filetype"
+    assert seen["info"]["fromFile"] == "//depot/main/a.txt"
+    assert seen["info"]["clientFile"].endswith(os.path.join("ws", "rel", "a.txt"))
+    assert fstat(p4, "//depot/rel/a.txt")["type"] == "text+wx"
+    submitted(p4.run_submit("-d", "merge types"))
+    assert fstat(p4, "//depot/rel/a.txt")["headType"] == "text+wx"
+
+
+def test_resolve_am_takes_a_filetype_changed_on_one_side_only(helix: Helix) -> None:
+    p4 = helix.p4
+    branch_main_to_rel(helix)
+    p4.run_edit("-t", "+x", str(helix.root / "main/a.txt"))
+    p4.run_submit("-d", "main: executable")
+    p4.run_integrate(MAIN, REL)
+    assert "filetype" in [r["resolveType"] for r in dicts(p4.run_resolve("-n"))]
+    result = p4.run_resolve("-am")
+    assert any(re.fullmatch(r".*rel/a\.txt - resolved filetype from //depot/main/a\.txt#?[0-9,#]*", s)
+               for s in strings(result)), strings(result)
+    assert p4.run("resolve", "-n", exception_level=1) == []
+    submitted(p4.run_submit("-d", "take the type"))
+    assert fstat(p4, "//depot/rel/a.txt")["headType"] == "text+x"
+
+
+def test_resolve_am_leaves_a_filetype_changed_on_both_sides(helix: Helix) -> None:
+    p4 = helix.p4
+    retype_both_sides(helix)
+    p4.run_integrate(MAIN, REL)
+    p4.run_resolve("-am")
+    assert [r["resolveType"] for r in dicts(p4.run_resolve("-n"))] == ["filetype"]
+    p4.run("resolve", "-Ac", "-n", exception_level=1)
+    assert p4.warnings == ["No file(s) to resolve."]
+    p4.run_resolve("-At", "-ay")
+    submitted(p4.run_submit("-d", "keep ours"))
+    assert fstat(p4, "//depot/rel/a.txt")["headType"] == "text+w"
+
+
+def move_on_main(h: Helix, new: str = "main/b.txt", text: str = THEIRS_CLEAN) -> list[Any]:
+    h.p4.run_edit(str(h.root / "main/a.txt"))
+    moved = h.p4.run_move(str(h.root / "main/a.txt"), str(h.root / new))
+    put(h.root / new, text)
+    submitted(h.p4.run_submit("-d", "rename on main"))
+    return moved
+
+
+def test_move_opens_a_pair_that_submits_and_links_its_history(helix: Helix) -> None:
+    p4, root = helix.p4, helix.root
+    add_and_submit(helix, {"main/a.txt": BASE})
+    p4.run_edit(str(root / "main/a.txt"))
+    [moved] = dicts(p4.run_move(str(root / "main/a.txt"), "//depot/main/b.txt"))
+    assert (moved["depotFile"], moved["action"], moved["fromFile"]) == (
+        "//depot/main/b.txt", "move/add", "//depot/main/a.txt")
+    assert not (root / "main/a.txt").exists() and content(root / "main/b.txt") == BASE
+    opened = {r["depotFile"]: r for r in p4.run_opened()}
+    assert (opened["//depot/main/a.txt"]["action"], opened["//depot/main/a.txt"]["movedFile"]) == (
+        "move/delete", "//depot/main/b.txt")
+    assert (opened["//depot/main/b.txt"]["action"], opened["//depot/main/b.txt"]["movedFile"]) == (
+        "move/add", "//depot/main/a.txt")
+    assert fstat(p4, "//depot/main/b.txt")["movedFile"] == "//depot/main/a.txt"
+    n = submitted(p4.run_submit("-d", "rename"))
+    [a_rev, b_rev] = p4.run_files("//depot/main/...")
+    assert (a_rev["action"], b_rev["action"]) == ("move/delete", "move/add")
+    assert a_rev["change"] == b_rev["change"] == str(n)
+    [b_log] = p4.run_filelog("//depot/main/b.txt")
+    assert [(i.how, i.file) for i in b_log.revisions[0].integrations] == [("moved from", "//depot/main/a.txt")]
+    [a_log] = p4.run_filelog("//depot/main/a.txt")
+    assert ("moved into", "//depot/main/b.txt") in [(i.how, i.file) for r in a_log.revisions for i in r.integrations]
+
+
+def test_revert_of_one_half_of_a_move_reverts_both(helix: Helix) -> None:
+    p4, root = helix.p4, helix.root
+    add_and_submit(helix, {"main/a.txt": BASE})
+    p4.run_edit(str(root / "main/a.txt"))
+    p4.run_move(str(root / "main/a.txt"), str(root / "main/b.txt"))
+    reverted = p4.run_revert(str(root / "main/b.txt"))
+    assert sorted(r["depotFile"] for r in dicts(reverted)) == ["//depot/main/a.txt", "//depot/main/b.txt"]
+    assert p4.run_opened(exception_level=1) == []
+    assert content(root / "main/a.txt") == BASE and not (root / "main/b.txt").exists()
+
+
+def test_a_shelved_move_unshelves_as_a_pair_and_submits_from_the_shelf(helix: Helix) -> None:
+    p4, root = helix.p4, helix.root
+    add_and_submit(helix, {"main/a.txt": BASE})
+    n = int(p4.save_change({"Change": "new", "Description": "rename, shelved"})[0].split()[1])
+    p4.run_edit("-c", str(n), str(root / "main/a.txt"))
+    p4.run_move(str(root / "main/a.txt"), str(root / "main/b.txt"))
+    p4.run_shelve("-c", str(n))
+    p4.run_revert("//depot/main/...")
+    p4.run_unshelve("-s", str(n))
+    moved = {r["depotFile"]: (r["action"], r.get("movedFile")) for r in p4.run_opened()}
+    assert moved == {"//depot/main/a.txt": ("move/delete", "//depot/main/b.txt"),
+                     "//depot/main/b.txt": ("move/add", "//depot/main/a.txt")}
+    p4.run_revert("//depot/main/...")
+    submitted(p4.run_submit("-e", str(n)))
+    assert [(f["depotFile"], f["action"]) for f in p4.run_files("//depot/main/...")] == [
+        ("//depot/main/a.txt", "move/delete"), ("//depot/main/b.txt", "move/add")]
+    [b_log] = p4.run_filelog("//depot/main/b.txt")
+    assert [(i.how, i.file) for i in b_log.revisions[0].integrations] == [("moved from", "//depot/main/a.txt")]
+
+
+def test_move_onto_an_existing_file_needs_f(helix: Helix) -> None:
+    p4, root = helix.p4, helix.root
+    add_and_submit(helix, {"main/a.txt": BASE, "main/b.txt": "old b\n"})
+    p4.run_edit(str(root / "main/a.txt"))
+    result = p4.run_move(str(root / "main/a.txt"), str(root / "main/b.txt"))
+    assert any(re.fullmatch(r".*b\.txt - is synced; use -f to force move", s) for s in strings(result)), result
+    assert [(r["depotFile"], r["action"]) for r in p4.run_opened()] == [("//depot/main/a.txt", "edit")]
+    p4.run_move("-f", str(root / "main/a.txt"), str(root / "main/b.txt"))
+    submitted(p4.run_submit("-d", "replace b with a"))
+    assert fstat(p4, "//depot/main/b.txt")["headAction"] == "move/add"
+    assert print_text(p4, "//depot/main/b.txt") == BASE
+
+
+def test_move_needs_the_file_opened_for_edit(helix: Helix) -> None:
+    p4, root = helix.p4, helix.root
+    add_and_submit(helix, {"main/a.txt": BASE})
+    with pytest.raises(P4Exception):
+        p4.run_move(str(root / "main/a.txt"), str(root / "main/b.txt"))
+    assert p4.run_opened(exception_level=1) == []
+
+
+def test_integrating_a_moved_source_schedules_a_move_resolve(helix: Helix) -> None:
+    p4, root = helix.p4, helix.root
+    branch_main_to_rel(helix)
+    move_on_main(helix)
+    p4.run_integrate(MAIN, REL)
+    assert [r["depotFile"] for r in p4.run_opened()] == ["//depot/rel/a.txt"]
+    listed = {r["resolveType"]: r for r in dicts(p4.run_resolve("-n"))}
+    assert set(listed) == {"move", "content"}
+    assert listed["move"]["fromFile"] == "//depot/main/b.txt"
+    assert "unresolved" in fstat(p4, "//depot/rel/a.txt")
+    resolver = ActionRecorder({"move": "at"}, content="at")
+    p4.run_resolve(resolver=resolver)
+    assert "unresolved" not in fstat(p4, "//depot/rel/b.txt")
+    [seen] = resolver.actions
+    assert seen["type"] == "Filename resolve"
+    assert (seen["their_action"], seen["yours_action"]) == ("//depot/rel/b.txt", "//depot/rel/a.txt")
+    opened = {r["depotFile"]: r["action"] for r in p4.run_opened()}
+    assert opened == {"//depot/rel/a.txt": "move/delete", "//depot/rel/b.txt": "move/add"}
+    assert content(root / "rel/b.txt") == THEIRS_CLEAN and not (root / "rel/a.txt").exists()
+    submitted(p4.run_submit("-d", "follow the rename"))
+    assert print_text(p4, "//depot/rel/b.txt") == THEIRS_CLEAN
+    assert fstat(p4, "//depot/rel/a.txt")["headAction"] == "move/delete"
+    p4.run_integrate(MAIN, REL, exception_level=1)
+    assert p4.warnings == [f"{REL} - all revision(s) already integrated."]
+
+
+def test_move_resolve_answered_yours_keeps_the_target_name(helix: Helix) -> None:
+    p4, root = helix.p4, helix.root
+    branch_main_to_rel(helix)
+    move_on_main(helix)
+    p4.run_integrate(MAIN, REL)
+    p4.run_resolve("-Am", "-ay")
+    p4.run_resolve("-at")
+    assert [(r["depotFile"], r["action"]) for r in p4.run_opened()] == [("//depot/rel/a.txt", "integrate")]
+    submitted(p4.run_submit("-d", "content only"))
+    assert print_text(p4, "//depot/rel/a.txt") == THEIRS_CLEAN
+
+
+def test_integrating_a_move_whose_old_name_is_outside_the_client_view_is_refused(helix: Helix) -> None:
+    p4 = helix.p4
+    branch_main_to_rel(helix)
+    move_on_main(helix)
+    other = helix.connect_as("alice", "narrow", view=["//depot/main/... //narrow/main/...",
+                                                      "//depot/rel/b.txt //narrow/rel/b.txt"])
+    result = other.run_integrate(MAIN, REL)
+    assert "//depot/rel/a.txt - not in client view (remapped from //depot/rel/b.txt)" in strings(result)
+    assert other.run_opened(exception_level=1) == []
+
+
+def save_branch(p4: Any, name: str, view: list[str]) -> None:
+    spec = p4.fetch_branch(name)
+    spec["View"] = view
+    p4.save_branch(spec)
+
+
+def test_integrating_a_move_whose_old_name_the_branch_view_does_not_map_is_refused(helix: Helix) -> None:
+    p4 = helix.p4
+    branch_main_to_rel(helix)
+    move_on_main(helix)
+    save_branch(p4, "newname", ["//depot/main/b.txt //depot/rel/b.txt"])
+    result = p4.run_integrate("-b", "newname")
+    assert any(re.fullmatch(
+        r"//depot/rel/b\.txt - can't integrate from //depot/main/b\.txt#[0-9,#]+ \(moved from //depot/main/a\.txt; "
+        r"provide a branch view that maps this file, or use -Di to disregard move/deletes\)", s)
+        for s in strings(result)), strings(result)
+    assert p4.run_opened(exception_level=1) == []
+
+
+def test_integrating_a_move_limited_to_its_new_name_is_refused(helix: Helix) -> None:
+    p4 = helix.p4
+    branch_main_to_rel(helix)
+    move_on_main(helix)
+    save_branch(p4, "main2rel", ["//depot/main/... //depot/rel/..."])
+    result = p4.run_integrate("-b", "main2rel", "//depot/rel/b.txt")
+    assert "//depot/rel/a.txt - not in branch view (remapped from //depot/rel/b.txt)" in strings(result)
+    assert p4.run_opened(exception_level=1) == []
+
+
+def test_add_edit_and_reopen_take_full_and_partial_filetypes(helix: Helix) -> None:
+    p4, root = helix.p4, helix.root
+    [added] = dicts(p4.run_add("-t", "binary", str(put(root / "main/b.bin", "x"))))
+    assert added["type"] == "binary"
+    p4.run_add(str(put(root / "main/a.txt", BASE)))
+    p4.run_reopen("-t", "+x", str(root / "main/a.txt"))
+    assert fstat(p4, "//depot/main/a.txt")["type"] == "text+x"
+    submitted(p4.run_submit("-d", "typed adds"))
+    assert fstat(p4, "//depot/main/b.bin")["headType"] == "binary"
+    p4.run_edit("-t", "+w", str(root / "main/a.txt"))
+    submitted(p4.run_submit("-d", "type change only"))
+    assert fstat(p4, "//depot/main/a.txt")["headType"] == "text+wx"
+    assert print_text(p4, "//depot/main/a.txt") == BASE
+
+
+def test_move_options_preview_keep_type_and_added_files(helix: Helix) -> None:
+    p4, root = helix.p4, helix.root
+    add_and_submit(helix, {"main/a.txt": BASE})
+    p4.run_edit(str(root / "main/a.txt"))
+    p4.run_move("-n", str(root / "main/a.txt"), str(root / "main/n.txt"))
+    assert [(r["depotFile"], r["action"]) for r in p4.run_opened()] == [("//depot/main/a.txt", "edit")]
+    p4.run_rename("-k", "-t", "+x", str(root / "main/a.txt"), str(root / "main/k.txt"))
+    assert (root / "main/a.txt").exists() and not (root / "main/k.txt").exists()  # -k: workspace untouched
+    assert fstat(p4, "//depot/main/k.txt")["type"] == "text+x"
+    p4.run_revert("//depot/main/...")
+    p4.run_add(str(put(root / "main/new.txt", "new\n")))
+    [moved] = dicts(p4.run_move(str(root / "main/new.txt"), str(root / "main/newer.txt")))
+    assert (moved["depotFile"], moved["action"]) == ("//depot/main/newer.txt", "add")
+    assert [(r["depotFile"], r["action"]) for r in p4.run_opened()] == [("//depot/main/newer.txt", "add")]
+
+
+def test_integrate_Rd_schedules_a_delete_resolve(helix: Helix) -> None:
+    p4, root = helix.p4, helix.root
+    branch_main_to_rel(helix, {"main/a.txt": BASE, "main/b.txt": BASE})
+    p4.run_delete(str(root / "main/a.txt"), str(root / "main/b.txt"))
+    p4.run_submit("-d", "delete on main")
+    p4.run_integrate("-Rd", MAIN, REL)
+    listed = dicts(p4.run_resolve("-n"))
+    assert sorted((r["clientFile"][-5:], r["resolveType"]) for r in listed) == [
+        ("a.txt", "delete"), ("b.txt", "delete")]
+    result = p4.run_resolve("-at", str(root / "rel/a.txt"))
+    assert any(re.fullmatch(r".*rel/a\.txt - resolved delete from //depot/main/a\.txt#?[0-9,#]*", s)
+               for s in strings(result)), strings(result)
+    p4.run_resolve("-ay", str(root / "rel/b.txt"))
+    submitted(p4.run_submit("-d", "delete one, keep one"))
+    assert fstat(p4, "//depot/rel/a.txt")["headAction"] == "delete"
+    assert fstat(p4, "//depot/rel/b.txt")["headAction"] != "delete"
+    assert print_text(p4, "//depot/rel/b.txt") == BASE
+    p4.run_integrate("-Rd", MAIN, REL, exception_level=1)
+    assert p4.warnings == [f"{REL} - all revision(s) already integrated."]
+
+
+def test_integrate_Rb_schedules_a_branch_resolve(helix: Helix) -> None:
+    p4, root = helix.p4, helix.root
+    branch_main_to_rel(helix)
+    add_and_submit(helix, {"main/c.txt": "new on main\n"})
+    p4.run_integrate("-Rb", MAIN, REL)
+    assert [r["resolveType"] for r in dicts(p4.run_resolve("-n"))] == ["branch"]
+    p4.run_resolve("-at")
+    assert content(root / "rel/c.txt") == "new on main\n"
+    submitted(p4.run_submit("-d", "branch c"))
+    assert print_text(p4, "//depot/rel/c.txt") == "new on main\n"
+
+
+def test_integrate_Rs_skips_a_cherry_picked_revision(helix: Helix) -> None:
+    p4, root = helix.p4, helix.root
+    branch_main_to_rel(helix)
+    c1 = with_lines(BASE, l2="line 2 from c1")
+    c2 = with_lines(c1, l5="line 5 from c2")
+    c3 = with_lines(c2, l8="line 8 from c3")
+    for text in (c1, c2, c3):
+        edit_and_submit(helix, {"main/a.txt": text}, "work on main")
+    p4.run_integrate("//depot/main/a.txt#3,#3", "//depot/rel/a.txt")  # cherry-pick c2
+    p4.run_resolve("-am")
+    submitted(p4.run_submit("-d", "cherry-pick c2"))
+    edit_and_submit(helix, {"rel/a.txt": with_lines(with_lines(BASE, l5="line 5 from c2"), l5="line 5 reworked on rel")},
+                    "rework c2 on rel")
+    # Merging c1..c3 again would merge c2 into its rework (a conflict); -Rs leaves it out.
+    for _ in range(3):
+        p4.run_integrate("-Rs", MAIN, REL, exception_level=1)
+        if p4.warnings:
+            break
+        p4.run_resolve("-am")
+        assert p4.run("resolve", "-n", exception_level=1) == []  # every merge was clean
+        submitted(p4.run_submit("-d", "merge the rest"))
+    assert print_text(p4, "//depot/rel/a.txt") == with_lines(c3, l5="line 5 reworked on rel")
+
+
+def test_resolve_c_resolves_only_that_changelists_files(helix: Helix) -> None:
+    p4, root = helix.p4, helix.root
+    branch_main_to_rel(helix, {"main/a.txt": BASE, "main/b.txt": BASE})
+    p4.run_edit("-t", "+x", str(root / "main/a.txt"), str(root / "main/b.txt"))
+    put(root / "main/a.txt", THEIRS_CLEAN)
+    put(root / "main/b.txt", THEIRS_CLEAN)
+    p4.run_submit("-d", "main: change both")
+    first, second = (int(p4.save_change({"Change": "new", "Description": d})[0].split()[1]) for d in ("a", "b"))
+    p4.run_integrate("-c", str(first), "//depot/main/a.txt", "//depot/rel/a.txt")
+    p4.run_integrate("-c", str(second), "//depot/main/b.txt", "//depot/rel/b.txt")
+    listed = dicts(p4.run_resolve("-c", str(first), "-n"))
+    assert sorted(r["resolveType"] for r in listed) == ["content", "filetype"]
+    assert {r["fromFile"] for r in listed} == {"//depot/main/a.txt"}
+    p4.run_resolve("-c", str(first), "-at")
+    left = dicts(p4.run_resolve("-n"))
+    assert {r["fromFile"] for r in left} == {"//depot/main/b.txt"}
+    assert fstat(p4, "//depot/rel/a.txt")["type"] == "text+x"
+    assert content(root / "rel/a.txt") == THEIRS_CLEAN
+
+
+# --- tickets and connections --------------------------------------------------------------
+
+PASSWORD_INVALID = "Perforce password (P4PASSWD) invalid or unset."
+SESSION_EXPIRED = "Your session has expired, please login again."
+
+
+def _ticket(p4: Any, *flags: str, password: str) -> str:
+    """The ticket ``login -p`` prints (with ``flags``), leaving the ticket file alone."""
+    ticket = strings(p4.run_login("-p", *flags, password=password))[-1].strip()
+    assert re.fullmatch(r"[0-9A-F]{32}", ticket), ticket
+    return ticket
+
+
+def _refusal(p4: Any, timeout: float = 30.0) -> P4Exception:
+    """Run a command until the server refuses it (a ticket running out); the refusal."""
+    end = time.monotonic() + timeout
+    while True:
+        try:
+            p4.run_changes("-m", "1")
+        except P4Exception as exc:
+            return exc
+        assert time.monotonic() < end, f"the server still accepted the ticket after {timeout:.0f} s"
+        time.sleep(0.2)
+
+
+def test_ticket_for_another_host_is_refused_and_an_all_hosts_ticket_works(helix: Helix) -> None:
+    helix.connect_as("carol", "carol_ws")
+    helix.set_password("carol", "Corr3ct-horse")
+    carol = helix.new_p4("carol", "carol_ws", ticket_file=str(helix.tmp / "no-tickets-here"))
+    # A ticket asked for another host's address (TEST-NET-1: no machine here has it).
+    carol.password = _ticket(carol, "-h", "192.0.2.7", password="Corr3ct-horse")
+    with pytest.raises(P4Exception) as exc:
+        carol.run_changes("-m", "1")
+    assert exc.value.errors == [PASSWORD_INVALID]
+
+    carol.password = _ticket(carol, "-a", password="Corr3ct-horse")
+    assert carol.run_changes("-m", "1") == []
+    [status] = carol.run_login("-s")
+    assert status["User"] == "carol" and int(status["TicketExpiration"]) > 0
+
+
+def test_ticket_expires_after_its_timeout_and_login_s_tells(helix: Helix) -> None:
+    helix.connect_as("carol", "carol_ws")
+    helix.set_password("carol", "Corr3ct-horse")
+    carol = helix.new_p4("carol", "carol_ws", ticket_file=str(helix.tmp / "no-tickets-here"))
+    with pytest.raises(P4Exception) as exc:
+        carol.run_login("-s")
+    assert exc.value.errors == [PASSWORD_INVALID]  # no ticket yet
+
+    helix.set_ticket_timeout("carol", 1)
+    carol.password = _ticket(carol, password="Corr3ct-horse")
+    refused = _refusal(carol)
+    assert refused.errors == [SESSION_EXPIRED]
+    with pytest.raises(P4Exception) as exc:
+        carol.run_login("-s")
+    assert exc.value.errors == [SESSION_EXPIRED]
+
+    helix.set_ticket_timeout("carol", 3600)
+    carol.password = _ticket(carol, password="Corr3ct-horse")
+    assert carol.run_changes("-m", "1") == []
+    [status] = carol.run_login("-s")
+    assert status["User"] == "carol" and 0 < int(status["TicketExpiration"]) <= 3600
+
+
+def test_security_level_3_wants_a_password_for_everyone_and_takes_only_tickets(helix: Helix) -> None:
+    helix.connect_as("carol", "carol_ws")
+    helix.connect_as("dave", "dave_ws")
+    helix.set_password("carol", "Corr3ct-horse")
+    helix.set_security(3)
+    dave = helix.new_p4("dave", "dave_ws")
+    with pytest.raises(P4Exception) as exc:
+        dave.run_changes("-m", "1")
+    assert exc.value.errors == ["Password must be set before access can be granted."]
+    carol = helix.new_p4("carol", "carol_ws", ticket_file=str(helix.tmp / "no-tickets-here"))
+    carol.password = "Corr3ct-horse"
+    with pytest.raises(P4Exception) as exc:
+        carol.run_changes("-m", "1")
+    assert exc.value.errors == ["Password not allowed at this server security level, use 'p4 login'."]
+    carol.password = _ticket(carol, password="Corr3ct-horse")
+    assert carol.run_changes("-m", "1") == []
+
+
+def test_a_new_server_wants_a_password_from_the_first_connection(helix: Helix) -> None:
+    """Helix 2026.1 starts a new server at security level 4 ("Secure by default"): a user
+    without a password is refused from the first command."""
+    fresh = helix.tmp / "fresh-server"
+    fresh.mkdir()
+    p4 = helix.P4()
+    p4.port = init_depot(fresh) if helix.kind == "sandbox" else p4d_port(fresh)
+    p4.user, p4.client, p4.password = "newcomer", "newcomer_ws", ""
+    p4.ticket_file = str(helix.tmp / ".p4tickets-newcomer")
+    p4.exception_level = 2
+    p4.connect()
+    try:
+        with pytest.raises(P4Exception) as exc:
+            p4.run_changes("-m", "1")
+        assert exc.value.errors == ["Password must be set before access can be granted."]
+    finally:
+        p4.disconnect()
+
+
+
+# --- client spec rules and streams --------------------------------------------------------
+
+def test_client_host_field_restricts_use_to_that_host(helix: Helix) -> None:
+    p4, root = helix.p4, helix.root
+    spec = p4.fetch_client()
+    spec["Host"] = "build-7"
+    p4.save_client(spec)
+    # This connection's host (P4HOST, else the machine's name) is not build-7.
+    with pytest.raises(P4Exception) as exc:
+        p4.run_sync()
+    assert exc.value.errors == ["Client 'ws' can only be used from host 'build-7'."]
+    with pytest.raises(P4Exception):
+        p4.run_add(str(put(root / "main/a.txt", BASE)))
+    assert p4.errors == ["Client 'ws' can only be used from host 'build-7'."]
+
+    there = helix.new_p4("alice", "ws", cwd=str(root), host="build-7")
+    there.run_add(str(root / "main/a.txt"))
+    assert submitted(there.run_submit("-d", "from the workspace's own host")) == 1
+    assert fstat(there, "//depot/main/a.txt")["haveRev"] == "1"
+
+
+def test_locked_client_is_used_and_changed_by_its_owner_only(helix: Helix) -> None:
+    p4, root = helix.p4, helix.root
+    spec = p4.fetch_client()
+    spec["Options"] = spec["Options"].replace("unlocked", "locked")
+    assert p4.save_client(spec) == ["Client ws saved."]
+    add_and_submit(helix, {"main/a.txt": BASE})  # the owner works as before
+
+    bob = helix.new_p4("bob", "ws", cwd=str(root))
+    with pytest.raises(P4Exception) as exc:
+        bob.run_sync()
+    assert exc.value.errors == ["Locked client 'ws' can only be used by owner 'alice'."]
+    theirs = bob.fetch_client("ws")  # reading the spec is allowed
+    assert theirs["Owner"] == "alice" and "locked" in theirs["Options"].split()
+    theirs["Description"] = "taken over\n"
+    with pytest.raises(P4Exception) as exc:
+        bob.save_client(theirs)
+    [err] = exc.value.errors
+    assert err.endswith("'ws' owned by 'alice'; use -f to force update.")
+    with pytest.raises(P4Exception) as exc:
+        bob.run_client("-d", "ws")
+    [err] = exc.value.errors
+    assert err.endswith("'ws' is locked and can't be deleted.")
+    assert p4.fetch_client()["Description"] != "taken over\n"
+
+
+def test_altroots_root_is_the_one_holding_the_current_directory(helix: Helix) -> None:
+    p4, root = helix.p4, helix.root
+    alt = helix.tmp / "elsewhere" / "ws"
+    alt.mkdir(parents=True)
+    spec = p4.fetch_client()
+    spec["AltRoots"] = [str(alt)]
+    p4.save_client(spec)
+    assert p4.fetch_client()["AltRoots"] == [str(alt)]
+    add_and_submit(helix, {"main/a.txt": BASE})
+    assert p4.run_info()[0]["clientRoot"] == str(root)
+    assert fstat(p4, "//depot/main/a.txt")["clientFile"] == str(root / "main/a.txt")
+
+    moved = helix.new_p4("alice", "ws", cwd=str(alt))
+    assert moved.run_info()[0]["clientRoot"] == str(alt)
+    assert fstat(moved, "//depot/main/a.txt")["clientFile"] == str(alt / "main/a.txt")
+    moved.run_sync("-f")
+    assert content(alt / "main/a.txt") == BASE
+
+    outside = helix.new_p4("alice", "ws", cwd=str(helix.tmp))  # under neither: Root
+    assert outside.run_info()[0]["clientRoot"] == str(root)
+
+
+def test_stream_field_parses_and_formats_in_a_client_spec(helix: Helix) -> None:
+    p4 = helix.p4
+    text = p4.format_client(p4.fetch_client()).replace("\nView:", "\nStream:\t//streams/main\n\nView:")
+    spec = p4.parse_client(text)
+    assert spec["Stream"] == "//streams/main"
+    assert "Stream:\t//streams/main" in p4.format_client(spec)
+
+
+def test_stream_field_round_trips_through_the_server(helix: Helix) -> None:
+    if helix.kind == "p4d":
+        pytest.skip("a real server takes Stream: only for a stream that exists (p4 depot -t stream, "
+                    "p4 stream); the sandbox keeps the field without building streams")
+    p4 = helix.p4
+    spec = p4.fetch_client()
+    spec["Stream"] = "//streams/main"
+    assert p4.save_client(spec) == ["Client ws saved."]
+    assert p4.fetch_client()["Stream"] == "//streams/main"
+    assert [c.get("Stream") for c in p4.run_clients("-e", "ws")] == ["//streams/main"]
+
+
+
+# --- file names, unicode and case ---------------------------------------------------------
+
+ODD = {"a@b.txt": "a%40b.txt", "c#d.txt": "c%23d.txt", "50%.txt": "50%25.txt", "s*r.txt": "s%2Ar.txt"}
+
+
+def _escaped_local(path: Path) -> str:
+    """A local path as Helix reads it in an argument (the form 'add -f' is the exception to)."""
+    return escape(str(path))
+
+
+def _server_with_modes(helix: Helix, name: str, *, unicode: bool = False, case_insensitive: bool = False) -> str:
+    """A second server of the test's kind: 'p4d -xi' (as p4test.py's enableUnicode) / 'p4d -C1'."""
+    directory = helix.tmp / name
+    directory.mkdir()
+    if helix.kind == "sandbox":
+        return init_depot(directory, unicode=unicode, case_insensitive=case_insensitive, security=0)
+    if unicode:
+        subprocess.run(["p4d", "-r", str(directory), "-L", "log", "-xi"], check=True, capture_output=True)
+    return f"rsh:p4d {'-C1 ' if case_insensitive else ''}-r {directory} -L log -i -J off"
+
+
+def _connect(helix: Helix, port: str, client: str, *, charset: str = "", view: list[str] | None = None) -> Any:
+    root = helix.tmp / client
+    root.mkdir(exist_ok=True)
+    p4 = helix.P4()
+    p4.port, p4.user, p4.client, p4.cwd, p4.prog = port, "alice", client, str(root), "scenario-suite"
+    p4.ticket_file = str(helix.tmp / ".p4tickets-modes")
+    p4.exception_level = 2
+    if charset:
+        p4.charset = charset  # before connect, as P4Python asks
+    p4.connect()
+    helix._open.append(p4)
+    if view is not None:
+        spec = p4.fetch_client(client)
+        spec["Root"], spec["View"] = str(root), view
+        p4.save_client(spec)
+    return p4
+
+
+def test_add_needs_f_for_reserved_characters_and_stores_them_escaped(helix: Helix) -> None:
+    p4, root = helix.p4, helix.root
+    plain = [put(root / "main" / name, f"{name}\n") for name in ODD]
+    with pytest.raises(P4Exception):
+        p4.run_add(str(plain[0]))
+    assert "Can't add filenames with wildcards [@#%*] in them." in "\n".join(p4.errors)
+    assert p4.run_opened(exception_level=1) == []
+
+    added = dicts(p4.run_add("-f", *map(str, plain)))
+    assert sorted((r["depotFile"], r["clientFile"]) for r in added) == sorted(
+        (f"//depot/main/{esc}", str(root / "main" / name)) for name, esc in ODD.items())
+    submitted(p4.run_submit("-d", "odd names"))
+    for name, esc in ODD.items():
+        rec = fstat(p4, f"//depot/main/{esc}")
+        assert rec["clientFile"] == str(root / "main" / name) and rec["headRev"] == "1"
+        assert print_text(p4, f"//depot/main/{esc}") == f"{name}\n"
+        # The name on disk goes back escaped as a local argument too.
+        assert fstat(p4, _escaped_local(root / "main" / name))["depotFile"] == f"//depot/main/{esc}"
+    assert {r["clientFile"] for r in dicts(p4.run_have("//ws/main/..."))} == {
+        f"//ws/main/{esc}" for esc in ODD.values()}
+
+
+def test_a_stored_star_is_a_name_not_a_wildcard(helix: Helix) -> None:
+    p4, root = helix.p4, helix.root
+    p4.run_add("-f", str(put(root / "main/s*r.txt", "star\n")), str(put(root / "main/sxr.txt", "x\n")))
+    submitted(p4.run_submit("-d", "star"))
+    assert [r["depotFile"] for r in dicts(p4.run_files("//depot/main/s%2Ar.txt"))] == ["//depot/main/s%2Ar.txt"]
+    # A '*' in an argument is still a wildcard, and matches the escaped name as any text.
+    assert sorted(r["depotFile"] for r in dicts(p4.run_files("//depot/main/s*r.txt"))) == [
+        "//depot/main/s%2Ar.txt", "//depot/main/sxr.txt"]
+
+
+def test_escaped_names_round_trip_through_integrate_and_resolve(helix: Helix) -> None:
+    p4, root = helix.p4, helix.root
+    p4.run_add("-f", str(put(root / "main/a@b.txt", BASE)))
+    submitted(p4.run_submit("-d", "base"))
+    p4.run_integrate(MAIN, REL)
+    submitted(p4.run_submit("-d", "branch"))
+    for side, text in (("main", THEIRS_CONFLICT), ("rel", YOURS_CONFLICT)):
+        p4.run_edit(f"//depot/{side}/a%40b.txt")
+        put(root / side / "a@b.txt", text)
+        submitted(p4.run_submit("-d", f"work on {side}"))
+    p4.run_integrate(MAIN, REL)
+    [pending] = dicts(p4.run_resolve("-n"))
+    local = str(root / "rel/a@b.txt")
+    assert (pending["clientFile"], pending["fromFile"]) == (local, "//depot/main/a%40b.txt")
+    result = p4.run_resolve("-at", _escaped_local(Path(local)))
+    assert any(re.fullmatch(r"//ws/rel/a%40b\.txt - copy from //depot/main/a%40b\.txt(#[0-9,#]+)?", s)
+               for s in strings(result)), strings(result)
+    assert content(root / "rel/a@b.txt") == THEIRS_CONFLICT
+
+
+def test_unicode_server_needs_a_charset_and_says_so_in_info(helix: Helix) -> None:
+    port = _server_with_modes(helix, "unicode-server", unicode=True)
+    bare = _connect(helix, port, "bare")
+    with pytest.raises(P4Exception):
+        bare.run_files("//depot/...")
+    assert bare.errors == ["Unicode server permits only unicode enabled clients."]
+    assert bare.server_unicode
+
+    p4 = _connect(helix, port, "uni", charset="utf8")
+    [info] = p4.run_info()
+    assert info["unicode"] == "enabled" and p4.server_unicode
+    # A server not in unicode mode refuses a client that names a charset.
+    plain = _connect(helix, helix.port, "plain", charset="utf8")
+    with pytest.raises(P4Exception):
+        plain.run_files("//depot/...")
+    assert plain.errors == ["Unicode clients require a unicode enabled server."]
+    assert not plain.server_unicode and "unicode" not in helix.p4.run_info()[0]
+
+
+def test_case_insensitive_server_matches_names_and_views_in_any_case(helix: Helix) -> None:
+    port = _server_with_modes(helix, "nocase-server", case_insensitive=True)
+    p4 = _connect(helix, port, "ci", view=["//depot/... //ci/..."])
+    assert p4.run_info()[0]["caseHandling"] == "insensitive" and p4.server_case_insensitive
+    p4.run_add(str(put(helix.tmp / "ci/Main/A.txt", "upper\n")))
+    submitted(p4.run_submit("-d", "mixed case"))
+    assert [r["depotFile"] for r in dicts(p4.run_files("//depot/main/a.txt"))] == ["//depot/Main/A.txt"]
+    assert fstat(p4, "//DEPOT/MAIN/A.TXT")["depotFile"] == "//depot/Main/A.txt"
+    again = p4.run_add(str(put(helix.tmp / "ci/main/a.txt", "lower\n")))
+    assert strings(again) == ["//depot/Main/A.txt - can't add existing file"] and not dicts(again)
+    # A view spelled in another case maps the file all the same.
+    other = _connect(helix, port, "ci2", view=["//depot/main/... //ci2/..."])
+    [synced] = dicts(other.run_sync())
+    assert synced["depotFile"] == "//depot/Main/A.txt"
+    assert (helix.tmp / "ci2/A.txt").read_text() == "upper\n"
+
+    # The default server is case-sensitive: the other spelling names no file.
+    assert helix.p4.run_info()[0]["caseHandling"] == "sensitive"
+    add_and_submit(helix, {"Main/A.txt": "upper\n"})
+    assert helix.p4.run_files("//depot/main/a.txt", exception_level=1) == []
+    assert helix.p4.warnings == ["//depot/main/a.txt - no such file(s)."]
+
+
+
+# --- smaller behaviours -------------------------------------------------------------------
+
+def test_opened_without_files_on_an_empty_client_is_empty(helix: Helix) -> None:
+    # P4Python's p4test.py testFiles: run_opened() == [] at exception level 2.
+    p4 = helix.p4
+    assert p4.run_opened() == []
+    assert (p4.warnings, p4.errors, p4.messages) == ([], [], [])
+    # With a file argument it stays a warning naming the argument.
+    with pytest.raises(P4Exception) as exc:
+        p4.run_opened("//depot/main/...")
+    assert exc.value.warnings == ["//depot/main/... - file(s) not opened on this client."]
+
+
+def test_messages_are_p4messages(helix: Helix) -> None:
+    # P4Python's p4test.py testOutput, word for word in what it checks.
+    import P4API
+    p4 = helix.p4
+    add_and_submit(helix, {"main/a.txt": BASE})
+    with p4.at_exception_level(p4.RAISE_NONE):
+        p4.run_sync()
+        p4.run_sync()
+        assert p4.errors == [] and len(p4.warnings) == 1
+        [m] = p4.messages
+    assert isinstance(m, P4API.P4Message)
+    assert (m.severity, m.generic, m.msgid) == (p4.E_WARN, p4.EV_EMPTY, 6532)
+    assert str(m) == p4.warnings[0] and str(m).lower().endswith("file(s) up-to-date.")
+    assert repr(m) == f"[Gen:{p4.EV_EMPTY}/Sev:{p4.E_WARN}]: {m}"
+    # The exception carries the same message, with its shortcut attributes.
+    with pytest.raises(P4Exception) as exc:
+        p4.run_sync()
+    assert (exc.value.severity, exc.value.generic, exc.value.msgid) == (p4.E_WARN, p4.EV_EMPTY, 6532)
+
+
+def test_out_of_date_submit_fails_with_one_two_line_error(helix: Helix) -> None:
+    p4, root = helix.p4, helix.root
+    add_and_submit(helix, {"main/a.txt": BASE})
+    bob = helix.connect_as("bob", "bob-ws")
+    bob.run_sync()
+    bob.run_edit("//depot/main/a.txt")
+    put(helix.tmp / "bob-ws/main/a.txt", THEIRS_CLEAN)
+    bob.run_submit("-d", "bob first")
+    p4.run_edit(str(root / "main/a.txt"))
+    put(root / "main/a.txt", YOURS_CLEAN)
+    with pytest.raises(P4Exception) as exc:
+        p4.run_submit("-d", "alice second")
+    [pending] = p4.run_changes("-s", "pending")
+    n = pending["change"]
+    # The flow's out-of-date test (flows/stages.py _OUT_OF_DATE) reads this text.
+    assert exc.value.errors == ["Out of date files must be resolved or reverted.\n"
+                                f"Submit failed -- fix problems above then use 'p4 submit -c {n}'."]
+    assert str(exc.value) == exc.value.errors[0]
+    assert [(r["depotFile"], r["change"]) for r in p4.run_opened()] == [("//depot/main/a.txt", n)]
+    assert print_text(p4, "//depot/main/a.txt") == THEIRS_CLEAN  # nothing of alice's was committed
+
+
+def test_shelve_replace_takes_no_file_arguments(helix: Helix) -> None:
+    p4, root = helix.p4, helix.root
+    add_and_submit(helix, {"main/a.txt": BASE, "main/b.txt": "bee\n"})
+    p4.run_edit(str(root / "main/a.txt"), str(root / "main/b.txt"))
+    change = p4.fetch_change()
+    change["Description"] = "shelf\n"
+    n = p4.save_shelve(change)[0]["change"]
+    with pytest.raises(P4Exception) as exc:
+        p4.run_shelve("-r", "-c", n, "//depot/main/a.txt")
+    assert any("Usage: shelve" in e for e in exc.value.errors), exc.value.errors
+    shelved = p4.run_describe("-S", "-s", n)[0]["depotFile"]
+    assert shelved == ["//depot/main/a.txt", "//depot/main/b.txt"]  # the shelf is as it was
+
+
+def test_relative_path_components_are_refused(helix: Helix) -> None:
+    p4, root = helix.p4, helix.root
+    outside = put(helix.tmp / "outside.txt", "not for the depot\n")
+    for arg in ("//ws/../outside.txt", "//ws/main/./a.txt", "//depot/main/../outside.txt"):
+        with pytest.raises(P4Exception) as exc:
+            p4.run_add(arg)
+        assert exc.value.errors[0].startswith("Relative paths (., ..) not allowed in '"), exc.value.errors
+    with pytest.raises(P4Exception):
+        p4.run_add(f"{root}/main/../../outside.txt")  # a local path: '..' after fixed components
+    assert p4.run_opened() == []
+    with pytest.raises(P4Exception):
+        p4.run_files("//depot/../...")
+    # Nothing reached the depot, so no other workspace can get it; nothing was written outside roots.
+    add_and_submit(helix, {"main/a.txt": BASE})
+    carol = helix.connect_as("carol", "carol-ws")
+    with pytest.raises(P4Exception):
+        carol.run_sync("//carol-ws/../../escaped.txt")
+    assert [r["depotFile"] for r in carol.run_sync()] == ["//depot/main/a.txt"]
+    assert sorted(p.name for p in helix.tmp.iterdir() if p.is_file() and p.suffix == ".txt") == ["outside.txt"]
+    assert content(outside) == "not for the depot\n"
+
+
+def test_quoted_view_paths_with_spaces(helix: Helix) -> None:
+    p4 = helix.p4
+    view = ['"//depot/my dir/..." "//spaced/other dir/..."']
+    bob = helix.connect_as("bob", "spaced", view=view)
+    assert bob.fetch_client("spaced")["View"] == view
+    bob_root = helix.tmp / "spaced"
+    put(bob_root / "other dir/a b.txt", BASE)
+    bob.run_add(str(bob_root / "other dir/a b.txt"))
+    bob.run_submit("-d", "spaces")
+    assert [f["depotFile"] for f in p4.run_files("//depot/...")] == ["//depot/my dir/a b.txt"]
+
+    [synced] = dicts(p4.run_sync())
+    assert synced["depotFile"] == "//depot/my dir/a b.txt"
+    assert content(helix.root / "my dir/a b.txt") == BASE
+
+    spec = p4.fetch_branch("spaces")
+    spec["View"] = ['"//depot/my dir/..." "//depot/your dir/..."']
+    p4.save_branch(spec)
+    assert p4.fetch_branch("spaces")["View"] == spec["View"]
+    [branched] = dicts(p4.run_integrate("-b", "spaces"))
+    assert branched["depotFile"] == "//depot/your dir/a b.txt"
+    [plain] = dicts(p4.run_integrate("//depot/my dir/...", "//depot/third dir/..."))
+    assert plain["depotFile"] == "//depot/third dir/a b.txt"
+    p4.run_submit("-d", "branch the spaced dir twice")
+    assert print_text(p4, "//depot/your dir/a b.txt") == print_text(p4, "//depot/third dir/a b.txt") == BASE
+    assert content(helix.root / "third dir/a b.txt") == BASE
+
+
+def set_max_results(h: Helix, limit: int | None) -> None:
+    """What an administrator does: a group holding alice with ``MaxResults: limit``
+    (the sandbox's switch is per depot); ``None`` deletes the group."""
+    if h.kind == "sandbox":
+        from flows.p4.sandbox import set_max_results as sandbox_set
+        sandbox_set(h.server_dir, limit)
+        return
+    admin = h.new_p4("alice", "ws")
+    if limit is None:
+        admin.delete_group("limited")
+        return
+    group = admin.fetch_group("limited")
+    group["MaxResults"] = str(limit)
+    group["Users"] = ["alice"]
+    admin.save_group(group)
+
+
+def test_max_results_refuses_commands_that_would_return_more_rows(helix: Helix) -> None:
+    p4 = helix.p4
+    add_and_submit(helix, {f"main/f{i}.txt": f"{i}\n" for i in range(4)})
+    set_max_results(helix, 3)
+    too_large = ["Request too large (over 3); see 'p4 help maxresults'."]
+    with pytest.raises(P4Exception) as exc:
+        p4.run_files("//depot/...")
+    assert exc.value.errors == too_large
+    assert len(p4.run_files("//depot/main/f1.txt", "//depot/main/f2.txt")) == 2  # within the limit
+
+    # A sync over the limit fails before it writes anything.
+    dave = helix.connect_as("alice", "alice-2")
+    with pytest.raises(P4Exception) as exc:
+        dave.run_sync()
+    assert exc.value.errors == too_large
+    assert not (helix.tmp / "alice-2/main").exists()
+    assert dave.run_have(exception_level=0) == []
+
+    set_max_results(helix, None)
+    assert len(dicts(dave.run_sync())) == 4

@@ -171,7 +171,7 @@ def test_bad_ports(tmp_path: Path) -> None:
 def test_large_integrate_streams_counts_not_lists(tmp_path: Path) -> None:
     from flows.p4.sandbox import P4, init_depot
 
-    port = init_depot(tmp_path / "depot")
+    port = init_depot(tmp_path / "depot", security=0)
     root = tmp_path / "ws"
     (root / "main").mkdir(parents=True)
     p4 = P4(port=port, user="u", client="ws", cwd=str(root)).connect()
@@ -190,3 +190,152 @@ def test_large_integrate_streams_counts_not_lists(tmp_path: Path) -> None:
         result = s.integrate(change=s.create_change("branch"), source="//depot/main/...", target="//depot/rel/...")
     assert result.by_action == {"branch": n}
     assert len(result.files) == SAMPLE_LIMIT
+
+
+# --- resolving only the job's own change -------------------------------------------------
+
+def _person_and_job_changes(s: P4Session, ex: Example) -> tuple[int, int]:
+    """A person's own pending change holding app.py with a clean merge waiting, and a job's
+    change holding config.ini (a conflict) and logo.bin, in the same workspace."""
+    s.sync(f"//{ex.client}/...")
+    person = s.create_change("my own work, not the job's")
+    s.integrate(change=person, source="//depot/main/src/app.py", target="//depot/rel/src/app.py")
+    job = s.create_change("the job's change")
+    s.integrate(change=job, source="//depot/main/src/config.ini", target="//depot/rel/src/config.ini")
+    s.integrate(change=job, source="//depot/main/assets/logo.bin", target="//depot/rel/assets/logo.bin")
+    return person, job
+
+
+def test_resolves_of_a_change_leave_the_other_pending_change_alone(session: P4Session, example: Example) -> None:
+    person, job = _person_and_job_changes(session, example)
+    app = os.path.join(example.workspace, "src", "app.py")
+    config = os.path.join(example.workspace, "src", "config.ini")
+    before = Path(app).read_bytes()
+    assert [p.local_path for p in session.pending_resolves(change=job)] == [
+        os.path.join(example.workspace, "assets", "logo.bin"), config]
+
+    summary = session.auto_resolve("am", change=job)
+    # app.py merges cleanly, so a resolve across the workspace would have taken it.
+    assert summary.by_how == {"copy from": 1} and summary.skipped == [f"//{example.client}/src/config.ini"]
+    assert session.resolve_file(config, "theirs", change=job) == "copy from"
+    assert session.pending_resolves(change=job) == []
+    assert [p.local_path for p in session.pending_resolves(change=person)] == [app]
+    assert Path(app).read_bytes() == before
+    # Unscoped, the same question sees the person's file: that is what -c keeps out.
+    assert [p.local_path for p in session.pending_resolves()] == [app]
+
+
+def test_a_reply_resolve_does_not_explain_stops_quoted() -> None:
+    from flows.p4.resolvers import read_resolve
+
+    understood = read_resolve(["resolve"], [
+        "//ws/a.c - merging //depot/main/a.c#2", "Diff chunks: 1 yours + 0 theirs + 0 both + 0 conflicting",
+        "//ws/a.c - copy from //depot/main/a.c", "/w/b.c - resolving filetype from //depot/main/b.c#3",
+        "/w/b.c - resolved filetype from //depot/main/b.c#3 using base //depot/main/b.c#2",
+        "/w/c.c - resolving move to //depot/main/c2.c using base //depot/main/c.c",
+        "/w/c.c - resolved move (copy from //depot/main/c2.c) using base //depot/main/c.c",
+        "//ws/d.c - resolve skipped."])
+    assert understood.content == [("//ws/a.c", "copy from")]
+    assert [(f, k) for f, k, _ in understood.actions] == [("/w/b.c", "filetype"), ("/w/c.c", "move")]
+    assert understood.skipped == ["//ws/d.c"]
+    with pytest.raises(P4Error, match="does not understand.*'//ws/a.c - something new'"):
+        read_resolve(["resolve"], ["//ws/a.c - something new"])
+
+
+# --- tickets and dropped connections ------------------------------------------------------
+
+def _expired(port: str, user: str, ticket: str) -> bool:
+    """Whether the server now refuses ``ticket`` as expired (asked on a connection of its own)."""
+    from flows.p4.sandbox import P4, P4Exception
+
+    p4 = P4(port=port, user=user, client="none", password=ticket).connect()
+    try:
+        p4.run_changes("-m", "1")
+    except P4Exception as exc:
+        return exc.errors == ["Your session has expired, please login again."]
+    finally:
+        p4.disconnect()
+    return False
+
+
+def test_an_expired_ticket_is_renewed_with_the_stored_password(example: Example) -> None:
+    from flows.p4.sandbox import configure
+    from tests.flows.helpers import until
+
+    set_password(example.depot_dir, example.user, "correct horse")
+    configure(example.depot_dir, "ticket.timeout", 1)
+    tickets: list[str] = []
+    with P4Session(example.port, example.user, example.client, password="correct horse",
+                   on_ticket=tickets.append) as s:
+        first = s.p4.password
+        configure(example.depot_dir, "ticket.timeout", None)  # the next ticket lasts 12 hours
+        until(lambda: _expired(example.port, example.user, first), 30, "expiry of the first ticket")
+        assert s.latest_change(example.source) == 5  # refused as expired, logged in again, repeated
+        assert s.p4.password != first and tickets == [first, s.p4.password]
+        assert int(s.run("login", "-s")[0]["TicketExpiration"]) > 3600
+
+
+def test_an_expired_ticket_without_a_password_stops_saying_what_to_do(example: Example) -> None:
+    from flows.p4.sandbox import P4, configure
+    from tests.flows.helpers import until
+
+    set_password(example.depot_dir, example.user, "correct horse")
+    configure(example.depot_dir, "ticket.timeout", 1)
+    p4 = P4(port=example.port, user=example.user, client=example.client).connect()
+    ticket = p4.run_login("-a", "-p", password="correct horse")[-1]
+    p4.disconnect()
+    until(lambda: _expired(example.port, example.user, ticket), 30, "expiry of the ticket")
+    with P4Session(example.port, example.user, example.client, password=ticket) as s:
+        with pytest.raises(P4AuthError) as info:
+            s.latest_change(example.source)
+    text = str(info.value)
+    assert '"Your session has expired, please login again."' in text  # Perforce's own words
+    assert "sign in again on the front page" in text and f"p4integ credentials set {example.user}" in text
+    assert ticket not in text
+
+
+def test_a_ticket_from_sign_in_works_on_another_host_and_a_host_ticket_does_not(example: Example) -> None:
+    from flows.p4.sandbox import P4
+    from ui.auth import check_credentials
+
+    set_password(example.depot_dir, example.user, "correct horse")
+    signed_in = check_credentials(example.user, "correct horse", example.port).ticket
+    with P4Session(example.port, example.user, example.client, password=signed_in, host="worker-2") as s:
+        assert s.latest_change(example.source) == 5
+    # A plain 'login -p' ticket is bound to the host that asked for it (P4.host in the sandbox).
+    p4 = P4(port=example.port, user=example.user, client=example.client, host="front-page-host").connect()
+    host_ticket = p4.run_login("-p", password="correct horse")[-1]
+    p4.disconnect()
+    with P4Session(example.port, example.user, example.client, password=host_ticket, host="worker-2") as s:
+        with pytest.raises(P4AuthError, match=r"P4PASSWD\) invalid or unset.*sign in again on the front page"):
+            s.latest_change(example.source)
+    # A stored password logs in on the job's own host, wherever that is.
+    with P4Session(example.port, example.user, example.client, password="correct horse", host="worker-2") as s:
+        assert s.latest_change(example.source) == 5
+
+
+def test_a_dropped_connection_is_reopened_and_only_read_only_commands_repeat(example: Example) -> None:
+    from flows.p4.sandbox import P4, P4Exception, restart
+
+    raw = P4(port=example.port, user=example.user, client=example.client).connect()
+    restart(example.depot_dir)  # the server drops every open connection
+    with pytest.raises(P4Exception) as exc:
+        raw.run_changes("-m", "1")
+    assert exc.value.errors == ["Partner exited unexpectedly."] and not raw.connected()
+    with pytest.raises(P4Exception) as exc:
+        raw.run_changes("-m", "1")
+    assert exc.value.errors == ["not connected."]  # P4Python's words on a dropped connection
+
+    with P4Session(example.port, example.user, example.client, cwd=example.workspace) as s:
+        restart(example.depot_dir)
+        assert s.latest_change(example.source) == 5  # 'changes' dropped, reconnected, repeated
+        spec = s.run("change", "-o")[0]
+        spec["Description"] = "not repeated: it may have been made before the drop"
+        pending = s.changes("-s", "pending")
+        restart(example.depot_dir)
+        with pytest.raises(P4ConnectionError, match="Partner exited unexpectedly"):
+            s.run("change", "-i", input=spec)
+        assert s.changes("-s", "pending") == pending  # a fresh connection; nothing made twice
+        restart(example.depot_dir)
+        change = s.create_change("made once")  # 'change -o' repeated after the drop, then 'change -i'
+        assert [c.change for c in s.changes("-s", "pending")] == [change] + [c.change for c in pending]

@@ -11,13 +11,14 @@ from __future__ import annotations
 import getpass
 import os
 import socket
-from typing import Any
+from typing import Any, Iterator
 
 import P4 as _p4
 
 from . import forms
 from . import messages as M
-from .core import COMMANDS, Content, Context
+from .admin import restarts
+from .core import COMMANDS, RESULT_LIMITED, Content, Context, check_max_results, max_results
 from .errors import CommandError
 from .store import Store
 
@@ -65,7 +66,7 @@ class _Adapter:
         d["streams"] = 1
         d["graph"] = 1
         d["case_folding"] = 0
-        d["charset"] = ""
+        d["charset"] = env.get("P4CHARSET", "")  # P4Python reads P4CHARSET at construction
         d["encoding"] = "utf8"
         d["port"] = env.get("P4PORT", "perforce:1666")
         d["user"] = env.get("P4USER") or getpass.getuser()
@@ -113,15 +114,17 @@ class _Adapter:
         if not root:
             self._raise_connect("'sandbox:' needs a directory: sandbox:/path/to/depot")
         try:
-            self.__dict__["_store"] = Store(root, create=False)
+            store = Store(root, create=False)
         except (FileNotFoundError, OSError) as exc:
             self._raise_connect(f"{exc}. Create one with 'p4integ sandbox init {root}'.")
+        self.__dict__["_store"] = store
+        self.__dict__["_restarts"] = restarts(store)
         return self
 
     def _raise_connect(self, detail: str) -> None:
         m = M.msg(M.BAD_PORT, detail=detail)
         self.__dict__["errors"] = [m.text]
-        self.__dict__["messages"] = [m.proxy()]
+        self.__dict__["messages"] = [m.p4message()]
         raise _p4.P4Exception(("[P4.connect()] Connect to server failed; check $P4PORT.",
                                [m.text], [], [_proxy_dict(m)]))
 
@@ -140,11 +143,18 @@ class _Adapter:
 
     @property
     def server_case_insensitive(self) -> bool:
-        return False
+        return self._connected_store().case_insensitive
 
     @property
     def server_unicode(self) -> bool:
-        return False
+        return self._connected_store().unicode
+
+    def _connected_store(self) -> Store:
+        # P4Python answers these from the server's protocol reply, so only once connected.
+        store = self.__dict__.get("_store")
+        if store is None:
+            raise _p4.P4Exception("Not connected to a Perforce server")
+        return store
 
     def env(self, var: str) -> str | None:
         return os.environ.get(var)
@@ -192,9 +202,13 @@ class _Adapter:
             self.logger.info(cmd_text)
         store: Store | None = d.get("_store")
         if store is None:
-            raise _p4.P4Exception("[P4.run()] not connected.")
+            # P4Python's own shape (PythonClientAPI::Except): P4Exception.errors == ["not connected."]
+            raise _p4.P4Exception(("[P4.run()] not connected.", [], []))
+        if restarts(store) != d.get("_restarts"):
+            return self._dropped(cmd_text)
         results: list[Any] = []
         msgs: list[M.Message] = []
+        infos: list[M.Message] = []
         fn = COMMANDS.get(cmd)
         ctx = Context(store=store, port=str(self.port), user=str(self.user), client=str(self.client),
                       cwd=str(self.cwd), host=str(self.host), input=self.input, resolver=self.resolver)
@@ -205,29 +219,38 @@ class _Adapter:
             if fn is None:
                 raise CommandError(M.msg(M.UNKNOWN_COMMAND))
             with store.transaction():
-                from .auth import check_auth  # local: auth imports core too
+                check_charset(store, str(self.charset or ""))
+                from .auth import check_auth, remember_user  # local: auth imports core too
                 check_auth(ctx, cmd)
-                for item in fn(ctx, args):
+                written = store.db.total_changes
+                for item in _limited(ctx, cmd, fn(ctx, args)):
                     if isinstance(item, M.Message):
                         if item.severity == M.E_INFO:
+                            # P4Python (P4Result::AddError): with no handler an info is output
+                            # and a P4Message in p4.messages; a handler gets its text only.
+                            if handler is None:
+                                infos.append(item)
                             self._deliver(results, handler, "outputInfo", item.text)
                         else:
                             msgs.append(item)
-                            if handler is not None and handler.outputMessage(item.proxy()) == 1:
+                            if handler is not None and handler.outputMessage(item.p4message()) == 1:
                                 msgs.pop()
                     elif isinstance(item, Content):
                         if self.tagged or not isinstance(item.data, dict):
                             self._deliver(results, handler, "outputBinary" if isinstance(item.data, bytes) else "outputText", item.data)
                     else:
                         self._deliver(results, handler, "outputStat", item)
+                if store.db.total_changes != written:
+                    remember_user(ctx)
         except CommandError as exc:
             msgs.extend(exc.messages)
         except _Cancelled:
             pass
         finally:
             d["input"] = None
+        d["messages"].extend(m.proxy() for m in infos)
         for m in msgs:
-            d["messages"].append(m.proxy())
+            d["messages"].append(m.p4message())
             if m.severity >= M.E_FAILED:
                 d["errors"].append(m.text)
             elif m.severity == M.E_WARN:
@@ -236,10 +259,26 @@ class _Adapter:
             self.log_messages()
         level = self.exception_level
         if d["errors"] and level >= 1:
-            raise _p4.P4Exception(self._exc_value("Errors", cmd_text))
+            value = self._exc_value("Errors", cmd_text)
+            if any(m.severity == M.E_FATAL for m in msgs):
+                self.disconnect()  # as P4Python does after a fatal error (PythonClientAPI::Run)
+            raise _p4.P4Exception(value)
         if d["warnings"] and level >= 2:
             raise _p4.P4Exception(self._exc_value("Warnings", cmd_text))
         return results
+
+    def _dropped(self, cmd_text: str) -> list[Any]:
+        """The server went away under this connection (``p4integ sandbox restart``): the command
+        fails as P4API reports a closed connection, and the connection is gone, so P4's
+        ``connected()`` is False and a further ``run`` says "not connected"."""
+        d = self.__dict__
+        m = M.msg(M.CONNECTION_DROPPED)
+        d["errors"], d["warnings"], d["messages"] = [m.text], [], [m.proxy()]
+        value = self._exc_value("Errors", cmd_text)
+        self.disconnect()
+        if self.exception_level >= 1:
+            raise _p4.P4Exception(value)
+        return []
 
     def _deliver(self, results: list[Any], handler: Any, method: str, item: Any) -> None:
         if handler is not None:
@@ -261,9 +300,31 @@ class _Adapter:
             for w in self.warnings:
                 text += f"\n\t[Warning]: {w}"
         text += "\n\n"
-        msg_dicts = [{"severity": m.severity, "generic": m.generic, "msgid": m.msgid,
-                      "msg_dict": m.dict, "msg_str": str(m)} for m in self.messages]
-        return (text, list(self.errors), list(self.warnings), msg_dicts)
+        # P4Python passes its P4Message objects; P4Exception keeps them as they are.
+        return (text, list(self.errors), list(self.warnings), list(self.messages))
+
+
+def _limited(ctx: Context, cmd: str, items: Iterator[Any]) -> Iterator[Any]:
+    """A read-only command's output, refused whole when it has more rows than the
+    MaxResults limit (Helix buffers the rows and fails before sending any)."""
+    if cmd not in RESULT_LIMITED or not max_results(ctx):
+        return items
+    buffered = list(items)
+    check_max_results(ctx, sum(1 for i in buffered if isinstance(i, dict)))
+    return iter(buffered)
+
+
+def check_charset(store: Store, charset: str) -> None:
+    """Helix's unicode handshake: a unicode server serves only clients that name a
+    charset, and a server not in unicode mode refuses a client that names one
+    (P4CHARSET in the Command Reference). 'auto' lets the client follow the server."""
+    if charset == "auto":
+        return
+    names_one = charset not in ("", "none")
+    if store.unicode and not names_one:
+        raise CommandError(M.msg(M.UNICODE_NEEDS_CHARSET))
+    if names_one and not store.unicode:
+        raise CommandError(M.msg(M.CHARSET_NEEDS_UNICODE))
 
 
 class _Cancelled(Exception):
@@ -271,7 +332,7 @@ class _Cancelled(Exception):
 
 
 def _proxy_dict(m: M.Message) -> dict[str, Any]:
-    p = m.proxy()
+    p = m.p4message()
     return {"severity": p.severity, "generic": p.generic, "msgid": p.msgid,
             "msg_dict": p.dict, "msg_str": str(p)}
 

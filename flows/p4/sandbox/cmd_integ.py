@@ -7,6 +7,7 @@ from typing import Any, Iterator
 
 import P4 as _p4
 
+from . import actions
 from . import messages as M
 from .cmd_open import open_file
 from .core import (
@@ -14,8 +15,11 @@ from .core import (
     make_writable, parse_change_arg, parse_opts, write_local, remove_local,
 )
 from .errors import CommandError
-from .history import credited_revs, find_base, range_label, rev_label, source_revs
-from .paths import FileArg, RevPoint, literal_prefix, parse_file_arg
+from .history import (
+    Base, changed_since_integrated, credited_revs, find_base, last_delete_before, range_label, rev_label,
+    source_revs,
+)
+from .paths import FileArg, RevPoint, literal_prefix, map_line, parse_file_arg, split_view_line
 
 _INTEG_OPTS = {"-n": False, "-c": True, "-b": True, "-r": False, "-i": False, "-f": False,
                "-d": False, "-v": False, "-s": True, "-m": True, "-q": False, "-t": False,
@@ -32,6 +36,7 @@ class Plan:
     src_row: Any
     start: int  # exclusive
     end: int
+    moved_from: str | None = None  # the branch view's target, when a move remapped it
 
 
 def _mapping(ctx: Context, opts: dict[str, Any], rest: list[str]) -> tuple[_p4.Map, list[FileArg], FileArg | None]:
@@ -43,12 +48,12 @@ def _mapping(ctx: Context, opts: dict[str, Any], rest: list[str]) -> tuple[_p4.M
         view = json.loads(row["spec"]).get("View", [])
         lines = []
         for line in view:
-            lhs, rhs = line.split()
+            lhs, rhs = split_view_line(line)
             neg = lhs.startswith("-")
             lhs, rhs = lhs.lstrip("-+"), rhs.lstrip("-+")
             if opts.get("-r"):
                 lhs, rhs = rhs, lhs
-            lines.append(("-" if neg else "") + f"{lhs} {rhs}")
+            lines.append(map_line([("-" if neg else "") + lhs, rhs]))
         restrict: list[FileArg] = []
         rev_arg: FileArg | None = None
         for raw in rest:
@@ -67,7 +72,7 @@ def _mapping(ctx: Context, opts: dict[str, Any], rest: list[str]) -> tuple[_p4.M
     src_path, dst_path = _to_depot(ctx, src.path), _to_depot(ctx, dst.path)
     if src_path == dst_path:
         raise CommandError(M.msg(M.usage("integrate")))
-    return _p4.Map(f"{src_path} {dst_path}"), [], src
+    return _p4.Map(src_path, dst_path), [], src
 
 
 def _to_depot(ctx: Context, path: str) -> str:
@@ -87,17 +92,22 @@ def _range(rev_arg: FileArg | None) -> tuple[RevPoint | None, RevPoint | None]:
 
 
 def plan_integration(ctx: Context, mapping: _p4.Map, restrict: list[FileArg], rev_arg: FileArg | None,
-                     *, need_view: bool = True) -> tuple[list[Plan], int, list[str]]:
+                     *, need_view: bool = True, before_readd: bool = False, skip_cherry_picked: bool = False
+                     ) -> tuple[list[Plan], int, list[str | M.Message]]:
     """Files with revisions to integrate; also how many were already integrated,
-    and the targets that fell outside the client view."""
+    and the targets that fell outside the client view (or, as messages, the files a
+    moved source could not be followed to). ``before_readd`` (-Di) also considers a
+    re-added source's revisions before its delete."""
     lo, hi = _range(rev_arg)
     at_change = hi.n if hi is not None and hi.kind == "change" else None
     view = ctx.view() if need_view else None
-    restrict_maps = [_p4.Map(_to_depot(ctx, a.path)) for a in restrict if a.path]
+    restrict_maps = [_p4.Map(d, d) for d in (_to_depot(ctx, a.path) for a in restrict if a.path)]
     plans: list[Plan] = []
     already = 0
     outside: list[str] = []
+    refusals: list[Any] = []  # messages for files a move keeps from being integrated
     for lhs in mapping.lhs():
+        lhs = lhs.replace('"', "")  # P4.Map quotes a path holding a space
         if lhs.startswith("-"):
             continue
         prefix = literal_prefix(lhs.lstrip("+"))
@@ -118,11 +128,22 @@ def plan_integration(ctx: Context, mapping: _p4.Map, restrict: list[FileArg], re
                                          (source, hi.n)).fetchone()
                 if src_row is None:
                     continue
+            remap = actions.remap_moved_source(ctx, mapping, view, restrict_maps, source, src_row["action"],
+                                               target, f"#{src_row['rev']}")
+            if remap.refusal is not None:
+                refusals.append(remap.refusal)
+                continue
+            if remap.target is None:
+                already += 1
+                continue
+            target = remap.target
             if view is not None and view.to_client(target) is None:
                 outside.append(target)
                 continue
             credited = credited_revs(ctx, source, target)
             low = _low_bound(ctx, source, lo)
+            if not before_readd:
+                low = max(low, last_delete_before(ctx, source, src_row["rev"]))
             needed = [r["rev"] for r in source_revs(ctx, source, src_row["rev"])
                       if r["rev"] > low and r["rev"] not in credited]
             if not needed:
@@ -132,8 +153,24 @@ def plan_integration(ctx: Context, mapping: _p4.Map, restrict: list[FileArg], re
             if is_deleted(src_row["action"]) and (t_head is None or is_deleted(t_head["action"])):
                 already += 1  # a deletion of something the target does not have
                 continue
-            plans.append(Plan(source, target, src_row, min(needed) - 1, src_row["rev"]))
-    return plans, already, outside
+            if skip_cherry_picked:
+                src_row = _first_run_end(ctx, source, needed, src_row)
+            plans.append(Plan(source, target, src_row, min(needed) - 1, src_row["rev"], remap.moved_from))
+    return plans, already, outside + refusals
+
+
+def _first_run_end(ctx: Context, source: str, needed: list[int], head_row: Any) -> Any:
+    """``-Rs``: stop before the first revision already integrated (cherry-picked), so
+    the merge does not carry it again. Helix schedules one resolve per run of needed
+    revisions; the sandbox schedules the first run and a later integrate the next."""
+    run_end = needed[0]
+    for rev in needed[1:]:
+        if rev != run_end + 1:
+            break
+        run_end = rev
+    if run_end == head_row["rev"]:
+        return head_row
+    return ctx.db.execute("SELECT * FROM revs WHERE depotFile=? AND rev=?", (source, run_end)).fetchone()
 
 
 def _low_bound(ctx: Context, source: str, lo: RevPoint | None) -> int:
@@ -156,9 +193,15 @@ def cmd_integrate(ctx: Context, args: list[str]) -> Iterator[Any]:
     change = parse_change_arg(opts["-c"]) if opts.get("-c") else 0
     check_pending_change(ctx, change)
     mapping, restrict, rev_arg = _mapping(ctx, opts, rest)
-    plans, already, outside = plan_integration(ctx, mapping, restrict, rev_arg)
-    display = rest[-1] if rest else (mapping.rhs()[0] if mapping.count() else "")
+    plans, already, outside = plan_integration(ctx, mapping, restrict, rev_arg, before_readd=bool(opts.get("-Di")),
+                                               skip_cherry_picked=bool(opts.get("-Rs")))
+    refused = [m for m in outside if isinstance(m, M.Message)]
+    outside = [t for t in outside if not isinstance(t, M.Message)]
+    yield from refused
+    display = rest[-1] if rest else (mapping.rhs()[0].replace('"', "") if mapping.count() else "")
     if not plans:
+        if refused:
+            return
         if already:
             yield M.msg(M.ALREADY_INTEGRATED, argc=display)
         elif outside:
@@ -190,6 +233,12 @@ def _integrate_one(ctx: Context, view: Any, plan: Plan, change: int, opts: dict[
     rec = {"depotFile": target, "clientFile": local, "workRev": "", "action": "",
            "fromFile": source, "startFromRev": rev_label(plan.start), "endFromRev": str(plan.end)}
     preview = bool(opts.get("-n"))
+    if refusal := _deleted_refusal(ctx, plan, t_head, opts):
+        yield refusal
+        return
+    if is_deleted(src["action"]) and opts.get("-Rd"):
+        yield from _delete_resolve(ctx, plan, change, rec, local, t_head, w, preview)
+        return
     if is_deleted(src["action"]):
         rec.update(workRev=str(t_head["rev"]), action="delete", otherAction="sync")
         if not preview:
@@ -197,6 +246,16 @@ def _integrate_one(ctx: Context, view: Any, plan: Plan, change: int, opts: dict[
             _set_have(ctx, target, t_head["rev"])
             remove_local(local)
             _record(ctx, target, source, plan, None, "delete from")
+        yield rec
+        return
+    if (t_head is None or is_deleted(t_head["action"])) and opts.get("-Rb"):
+        rec.update(workRev=str((t_head["rev"] if t_head else 0) + 1), action="branch")
+        if not preview:
+            # Nothing is written to the workspace until the branch resolve takes theirs.
+            open_file(ctx, target, change, "branch", src["type"], 0)
+            _record(ctx, target, source, plan, None, "ignored")
+            actions.schedule(ctx, actions.BRANCH, target, source, plan.start, plan.end, None, 0,
+                             actions.Sides("branch", "ignore", None))
         yield rec
         return
     if t_head is None or is_deleted(t_head["action"]):
@@ -208,6 +267,8 @@ def _integrate_one(ctx: Context, view: Any, plan: Plan, change: int, opts: dict[
         yield rec
         return
     base = find_base(ctx, source, target, t_head["rev"])
+    if opts.get("-Rs") and plan.start:
+        base = Base(source, plan.start)  # a run after a cherry-pick merges from the revision before it
     if base.baseless and not opts.get("-i"):
         yield M.msg(M.BASELESS, depotFile=target, action="integrate", fromFile=source,
                     fromRev=range_label(plan.start, plan.end))
@@ -225,7 +286,47 @@ def _integrate_one(ctx: Context, view: Any, plan: Plan, change: int, opts: dict[
             open_file(ctx, target, change, "integrate", t_head["type"], t_head["rev"])
             make_writable(local)
         _record(ctx, target, source, plan, base, None)
+        actions.schedule_for_merge(ctx, target, source, plan.start, plan.end, base.file, base.rev, plan.moved_from)
     yield rec
+
+
+def _delete_resolve(ctx: Context, plan: Plan, change: int, rec: dict[str, Any], local: str, t_head: Any,
+                    w: Any, preview: bool) -> Iterator[Any]:
+    """``-Rd``: the target stays, opened for integrate, until a delete resolve decides."""
+    rec.update(workRev=str(t_head["rev"]), action="integrate" if w is None else w["action"])
+    if not preview:
+        if w is None:
+            if ctx.db.execute("SELECT 1 FROM have WHERE client=? AND depotFile=? AND rev=?",
+                              (ctx.client, plan.target, t_head["rev"])).fetchone() is None:
+                write_local(local, ctx.store.get(t_head["digest"]), writable=True)
+                _set_have(ctx, plan.target, t_head["rev"])
+            open_file(ctx, plan.target, change, "integrate", t_head["type"], t_head["rev"])
+            make_writable(local)
+        _record(ctx, plan.target, plan.source, plan, None, "ignored")
+        actions.schedule(ctx, actions.DELETE, plan.target, plan.source, plan.start, plan.end, None, 0,
+                         actions.Sides("delete", "ignore", None))
+    yield rec
+
+
+def _deleted_refusal(ctx: Context, plan: Plan, t_head: Any, opts: dict[str, Any]) -> Any:
+    """Helix's refusal to mix outstanding edits with a deleted file (MsgDm::IntegBadAncestor):
+    source deleted and target edited needs -Ds; target deleted and source edited needs -Dt
+    (unless the target's delete came from this source); -d allows both."""
+    if t_head is None or opts.get("-d"):
+        return None
+    src_deleted, tgt_deleted = is_deleted(plan.src_row["action"]), is_deleted(t_head["action"])
+    if (src_deleted and opts.get("-Rd")) or (tgt_deleted and opts.get("-Rb")):
+        return None  # the delete or branch becomes a resolve a person decides: nothing is lost
+    if src_deleted and not tgt_deleted and not opts.get("-Ds") \
+            and changed_since_integrated(ctx, plan.source, plan.target, t_head["rev"]):
+        action, flag = "delete", "-Ds"
+    elif tgt_deleted and not src_deleted and not opts.get("-Dt") \
+            and changed_since_integrated(ctx, plan.source, plan.target, t_head["rev"]):
+        action, flag = "branch", "-Dt"
+    else:
+        return None
+    return M.msg(M.INTEG_BAD_ANCESTOR, depotFile=plan.target, action=action, fromFile=plan.source,
+                 fromRev=range_label(plan.start, plan.end), flag=flag)
 
 
 def _set_have(ctx: Context, depot: str, rev: int) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 from typing import Any, Iterator
 
+from . import filetypes
 from . import messages as M
 from .core import (
     Context, change_label, check_pending_change, command, detect_type, have_rev, head_of, head_rows,
@@ -11,7 +12,8 @@ from .core import (
     remove_local, write_local,
 )
 from .errors import CommandError
-from .paths import matcher_for, parse_file_arg
+from ..pathnames import escape, has_reserved
+from .paths import FileArg, matcher_for, parse_file_arg
 
 _OPEN_OPTS = {"-c": True, "-t": True, "-n": False, "-f": False, "-k": False, "-v": False,
               "-d": False, "-I": False}
@@ -51,7 +53,10 @@ def cmd_add(ctx: Context, args: list[str]) -> Iterator[Any]:
     assert view is not None
     change = _target_change(ctx, opts)
     for raw in rest:
-        arg = parse_file_arg(raw)
+        arg = _add_arg(raw, force=bool(opts.get("-f")))
+        if arg is None:
+            yield M.msg(M.WILD_ADD)
+            continue
         if arg.path.startswith("//"):
             client_file = arg.path if arg.path.startswith(f"//{ctx.client}/") else view.to_client(arg.path)
         else:
@@ -64,6 +69,8 @@ def cmd_add(ctx: Context, args: list[str]) -> Iterator[Any]:
         if depot is None:
             yield M.msg(M.NOT_IN_CLIENT_VIEW, argc=raw)
             continue
+        if view.fold:
+            depot = _stored_spelling(ctx, depot)
         local = view.local(client_file)
         data = read_local(local)
         if data is None:
@@ -78,7 +85,8 @@ def cmd_add(ctx: Context, args: list[str]) -> Iterator[Any]:
         if head is not None and not is_deleted(head["action"]):
             yield M.msg(M.CANT_EXISTS, depotFile=depot, action="add")
             continue
-        ftype = opts.get("-t") or (head["type"] if head else detect_type(data))
+        detected = head["type"] if head else detect_type(data)
+        ftype = filetypes.apply(detected, opts["-t"]) if opts.get("-t") else detected
         if _exclusive_conflict(ctx, depot, ftype) is not None:
             # Per file, like Helix: the command goes on with the other files.
             yield M.msg(M.EXCLUSIVE_OPENED, depotFile=depot, action="add")
@@ -89,6 +97,27 @@ def cmd_add(ctx: Context, args: list[str]) -> Iterator[Any]:
         yield {"depotFile": depot, "clientFile": local, "workRev": str(work_rev), "action": "add",
                "type": ftype}
         yield from _others(ctx, depot)
+
+
+def _add_arg(raw: str, *, force: bool) -> FileArg | None:
+    """What ``add`` reads from an argument. With ``-f`` the name is literal and stored
+    escaped (``@``->``%40``, ``#``->``%23``, ``%``->``%25``, ``*``->``%2A``), so a stored
+    ``*`` is never a wildcard; without it a name with ``@ # % *`` is refused
+    (MsgDm::WildAdd; Command Reference, p4 add: "To add files containing the
+    characters @, #, *, and %, use the -f flag")."""
+    if force:
+        return FileArg(raw, escape(raw))
+    if has_reserved(raw):
+        return None
+    return parse_file_arg(raw)
+
+
+def _stored_spelling(ctx: Context, depot: str) -> str:
+    """On a case-insensitive server a name is the file already known in any case."""
+    row = ctx.db.execute("SELECT depotFile FROM revs WHERE lower(depotFile) = lower(?) UNION ALL "
+                         "SELECT depotFile FROM working WHERE lower(depotFile) = lower(?) LIMIT 1",
+                         (depot, depot)).fetchone()
+    return row["depotFile"] if row else depot
 
 
 def _open_existing(ctx: Context, args: list[str], action: str) -> Iterator[Any]:
@@ -128,7 +157,9 @@ def _open_one(ctx: Context, view: Any, depot: str, have: int, action: str, chang
     w = ctx.db.execute("SELECT * FROM working WHERE client=? AND depotFile=?", (ctx.client, depot)).fetchone()
     head = head_of(ctx, depot)
     if w is not None:
-        if w["action"] == action:
+        if action == "delete" and w["action"] in ("move/add", "move/delete"):
+            yield M.msg(M.DELETE_MOVED, clientFile=view.to_client(depot) or depot)
+        elif w["action"] == action:
             yield M.msg(M.CURRENTLY_OPENED, depotFile=depot, workRev=f"#{have}", action=action)
         else:
             yield M.msg(M.BAD_ACTION, depotFile=depot, action=action, badAction=w["action"])
@@ -136,7 +167,7 @@ def _open_one(ctx: Context, view: Any, depot: str, have: int, action: str, chang
     if head is not None and is_deleted(head["action"]):
         yield M.msg(M.NOT_ON_CLIENT, argc=depot)
         return
-    ftype = opts.get("-t") or head["type"]
+    ftype = filetypes.apply(head["type"], opts["-t"]) if opts.get("-t") else head["type"]
     if _exclusive_conflict(ctx, depot, ftype) is not None:
         # Per file, like Helix: the command goes on with the other files.
         yield M.msg(M.EXCLUSIVE_OPENED, depotFile=depot, action=action)
@@ -168,9 +199,10 @@ def revert_file(ctx: Context, view: Any, w: Any, keep: bool = False) -> dict[str
     local = view.local_of(depot) if view else None
     have = have_rev(ctx, depot)
     how = "reverted"
-    if w["action"] in ("add", "branch") and not have:
+    if w["action"] in ("add", "branch", "move/add") and not have:
+        # An added file stays in the workspace; a branched or moved-in one goes.
         how = "abandoned" if w["action"] == "add" else "deleted"
-        if w["action"] == "branch" and local and not keep:
+        if w["action"] != "add" and local and not keep:
             remove_local(local)
     elif local and not keep:
         row = ctx.db.execute("SELECT * FROM revs WHERE depotFile=? AND rev=?", (depot, have)).fetchone()
@@ -180,6 +212,8 @@ def revert_file(ctx: Context, view: Any, w: Any, keep: bool = False) -> dict[str
             remove_local(local)
     ctx.db.execute("DELETE FROM working WHERE client=? AND depotFile=?", (ctx.client, depot))
     ctx.db.execute("DELETE FROM resolves WHERE client=? AND toFile=?", (ctx.client, depot))
+    ctx.db.execute("DELETE FROM action_resolves WHERE client=? AND toFile=?", (ctx.client, depot))
+    ctx.db.execute("DELETE FROM moved WHERE client=? AND depotFile=?", (ctx.client, depot))
     return {"depotFile": depot, "clientFile": local or "", "haveRev": str(have) if have else "none",
             "oldAction": w["action"], "action": how}
 
@@ -195,7 +229,7 @@ def cmd_revert(ctx: Context, args: list[str]) -> Iterator[Any]:
     for raw in rest:
         _, matcher = ctx.matcher(raw, need_client=False)
         found = False
-        for w in list(opened_rows(ctx, matcher, change=change)):
+        for w in _with_move_partners(ctx, list(opened_rows(ctx, matcher, change=change))):
             if opts.get("-a") and not _unchanged(ctx, view, w):
                 continue
             found = True
@@ -205,6 +239,20 @@ def cmd_revert(ctx: Context, args: list[str]) -> Iterator[Any]:
             yield revert_file(ctx, view, w, keep=bool(opts.get("-k")))
         if not found:
             yield M.msg(M.NOT_OPENED, argc=raw)
+
+
+def _with_move_partners(ctx: Context, rows: list[Any]) -> list[Any]:
+    """Helix reverts both halves of a move together: a matched half brings its partner."""
+    names = {w["depotFile"] for w in rows}
+    out = list(rows)
+    for w in rows:
+        p = ctx.db.execute("SELECT w.* FROM moved m JOIN working w ON w.client=m.client AND "
+                           "w.depotFile=m.movedFile WHERE m.client=? AND m.depotFile=?",
+                           (ctx.client, w["depotFile"])).fetchone()
+        if p is not None and p["depotFile"] not in names:
+            names.add(p["depotFile"])
+            out.append(p)
+    return out
 
 
 def _unchanged(ctx: Context, view: Any, w: Any) -> bool:
@@ -229,7 +277,7 @@ def cmd_reopen(ctx: Context, args: list[str]) -> Iterator[Any]:
         for w in list(opened_rows(ctx, matcher)):
             found = True
             new_change = w["change"] if change is None else change
-            ftype = opts.get("-t") or w["type"]
+            ftype = filetypes.apply(w["type"], opts["-t"]) if opts.get("-t") else w["type"]
             ctx.db.execute("UPDATE working SET change=?, type=? WHERE client=? AND depotFile=?",
                            (new_change, ftype, ctx.client, w["depotFile"]))
             yield {"depotFile": w["depotFile"], "clientFile": view.local_of(w["depotFile"]) if view else "",

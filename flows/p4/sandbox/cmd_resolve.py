@@ -6,6 +6,9 @@ conflict markers; ``-at``/``-ay`` take theirs/yours; ``-n`` only lists. Without 
 mode, each file's merge data goes to the resolver (``run_resolve(resolver=...)``),
 which answers ``at``, ``ay``, ``am``, ``ae`` (the edited result file) or ``s``.
 Binary files are never merged: one changed side is taken, otherwise skipped.
+Action resolves (move, filetype, delete, branch: ``actions.py``) are visited before a
+file's content merge and go to ``Resolver.actionResolve``; ``-A<flags>`` limits the
+kinds visited, ``-c`` the changelist.
 """
 from __future__ import annotations
 
@@ -16,8 +19,9 @@ from typing import Any, Iterator
 
 import P4 as _p4
 
+from . import actions
 from . import messages as M
-from .core import Context, command, is_binary_type, parse_opts, read_local, write_local
+from .core import Context, command, int_opt, is_binary_type, parse_opts, read_local, write_local
 from .errors import CommandError
 from .history import range_label, rev_label
 from .merge import MergeResult, merge_binary, merge_text
@@ -55,35 +59,77 @@ class SandboxMergeData:
 def cmd_resolve(ctx: Context, args: list[str]) -> Iterator[Any]:
     spec = {m: False for m in _MODES}
     spec.update({"-n": False, "-f": False, "-o": False, "-t": False, "-v": False, "-c": True,
-                 "-N": False, "-db": False, "-dw": False, "-dl": False})
+                 "-N": False, "-db": False, "-dw": False, "-dl": False, "-A": True})
     opts, rest = parse_opts(args, spec, "resolve")
     modes = [m for m in _MODES if opts.get(m)]
     if len(modes) > 1:
         raise CommandError(M.msg(M.usage("resolve")))
+    kinds = _kinds(opts.get("-A"))
     view = ctx.view()
     assert view is not None
     matchers = [ctx.matcher(r, need_client=True)[1] for r in rest] if rest else [None]
-    q = "SELECT r.*, w.type wtype FROM resolves r JOIN working w ON w.client=r.client AND w.depotFile=r.toFile " \
-        "WHERE r.client=?" + ("" if opts.get("-f") else " AND r.resolved=0")
-    params: list[Any] = [ctx.client]
-    if opts.get("-c"):
-        q += " AND w.change=?"
-        params.append(0 if opts["-c"] == "default" else int(opts["-c"]))
-    rows = [r for r in ctx.db.execute(q + " ORDER BY r.toFile", params).fetchall()
-            if r["how"] not in ("branch from", "delete from")
-            and any(m is None or m(r["toFile"]) for m in matchers)]
-    if not rows:
+    change = (0 if opts["-c"] == "default" else int_opt(opts["-c"])) if opts.get("-c") else None
+    items = _scheduled(ctx, bool(opts.get("-f")), change, kinds, matchers)
+    if not items:
         if rest:
             for raw in rest:
                 yield M.msg(M.NO_FILES_TO_RESOLVE, argc=raw)
         else:
             yield M.msg(M.NO_FILES_TO_RESOLVE)
         return
-    for r in rows:
-        yield from _resolve_one(ctx, view, r, modes[0] if modes else None, bool(opts.get("-n")))
+    mode, preview = (modes[0] if modes else None), bool(opts.get("-n"))
+    try:
+        for _, _, kind, rowid in items:
+            if kind == "content":
+                yield from _resolve_one(ctx, view, rowid, mode, preview)
+            else:
+                yield from actions.resolve_one(ctx, view, rowid, mode, preview)
+    except actions.ResolveQuit:
+        return
 
 
-def _resolve_one(ctx: Context, view: Any, r: Any, mode: str | None, preview: bool) -> Iterator[Any]:
+def _kinds(flags: str | None) -> set[str]:
+    """``-A<flags>`` limits the kinds resolved (a: attributes, b: branch, c: content,
+    d: delete, m: move, t: filetype); without it every kind is."""
+    by_letter = {v: k for k, v in actions.FLAGS.items()}
+    if flags is None:
+        return set(actions.FLAGS)
+    unknown = [ch for ch in flags if ch not in by_letter and ch != "a"]
+    if unknown:
+        raise CommandError(M.msg(M.INVALID_OPTION, option=f"A{flags}"), M.msg(M.usage("resolve")))
+    return {by_letter[ch] for ch in flags if ch in by_letter}
+
+
+def _scheduled(ctx: Context, include_resolved: bool, change: int | None, kinds: set[str],
+               matchers: list[Any]) -> list[tuple[str, int, str, int]]:
+    """Every scheduled resolve to visit, per target file: its name first, content last."""
+    def wanted(target: str) -> bool:
+        return any(m is None or m(target) for m in matchers)
+    items: list[tuple[str, int, str, int]] = []
+    if "content" in kinds:
+        q = "SELECT r.rowid rid, r.* FROM resolves r JOIN working w ON w.client=r.client AND w.depotFile=r.toFile " \
+            "WHERE r.client=?" + ("" if include_resolved else " AND r.resolved=0")
+        params: list[Any] = [ctx.client]
+        if change is not None:
+            q += " AND w.change=?"
+            params.append(change)
+        for r in ctx.db.execute(q, params).fetchall():
+            if r["how"] in ("branch from", "delete from") or not wanted(r["toFile"]):
+                continue
+            if actions.blocks_content(ctx, r["toFile"]):
+                continue
+            items.append((r["toFile"], actions.ORDER["content"], "content", r["rid"]))
+    for a in actions.pending(ctx, include_resolved, change):
+        if a["kind"] in kinds and wanted(a["toFile"]):
+            items.append((a["toFile"], actions.ORDER[a["kind"]], a["kind"], a["rid"]))
+    return sorted(items)
+
+
+def _resolve_one(ctx: Context, view: Any, rowid: int, mode: str | None, preview: bool) -> Iterator[Any]:
+    r = ctx.db.execute("SELECT r.*, w.type wtype FROM resolves r JOIN working w ON w.client=r.client AND "
+                       "w.depotFile=r.toFile WHERE r.rowid=?", (rowid,)).fetchone()
+    if r is None:
+        return
     target, source = r["toFile"], r["fromFile"]
     local = view.local_of(target)
     client_file = view.to_client(target)
@@ -119,8 +165,7 @@ def _resolve_one(ctx: Context, view: Any, r: Any, mode: str | None, preview: boo
         return
     how = _how(answer, result, theirs, yours, merged)
     write_local(local, result, writable=True)
-    ctx.db.execute("UPDATE resolves SET resolved=1, how=? WHERE client=? AND toFile=? AND fromFile=?",
-                   (how, ctx.client, target, source))
+    ctx.db.execute("UPDATE resolves SET resolved=1, how=? WHERE rowid=?", (how, rowid))
     yield M.msg(M.RESOLVED_FILE, toFile=client_file or local, how=how, fromFile=source)
 
 

@@ -15,6 +15,10 @@ from .core import (
 from .errors import CommandError
 
 
+# Actions on a file the workspace has (their shelved revision is the have revision).
+_FROM_HAVE = ("edit", "delete", "integrate", "move/delete")
+
+
 def _mark(ctx: Context, change: int) -> None:
     has = ctx.db.execute("SELECT 1 FROM shelved WHERE change=? LIMIT 1", (change,)).fetchone() is not None
     ctx.db.execute("UPDATE changes SET shelved=? WHERE change=?", (1 if has else 0, change))
@@ -24,6 +28,9 @@ def _mark(ctx: Context, change: int) -> None:
 def cmd_shelve(ctx: Context, args: list[str]) -> Iterator[Any]:
     opts, rest = parse_opts(args, {"-c": True, "-f": False, "-r": False, "-d": False, "-i": False,
                                    "-a": True, "-p": False}, "shelve")
+    if opts.get("-r") and rest:
+        # -r replaces the whole shelf with the change's opened files: no file arguments.
+        raise CommandError(M.msg(M.WRONG_ARGS).then(M.msg(M.USAGE_SHELVE_REPLACE)))
     if opts.get("-d"):
         if not opts.get("-c"):
             raise CommandError(M.msg(M.usage("shelve")))
@@ -66,26 +73,33 @@ def cmd_shelve(ctx: Context, args: list[str]) -> Iterator[Any]:
         if w["depotFile"] in existing and not (opts.get("-f") or opts.get("-r")):
             problems.append(M.msg(M.SHELF_EXISTS, depotFile=w["depotFile"]))
         unresolved = ctx.db.execute("SELECT * FROM resolves WHERE client=? AND toFile=? AND resolved=0",
-                                    (ctx.client, w["depotFile"])).fetchone()
+                                    (ctx.client, w["depotFile"])).fetchone() or ctx.db.execute(
+            "SELECT * FROM action_resolves WHERE client=? AND toFile=? AND resolved=0",
+            (ctx.client, w["depotFile"])).fetchone()
         if unresolved is not None:
             problems.append(M.msg(M.SHELVE_NEEDS_RESOLVE, depotFile=w["depotFile"], file=unresolved["fromFile"],
                                   srev=f"#{unresolved['endFromRev']}"))
-        if w["action"] != "delete" and read_local(view.local_of(w["depotFile"])) is None:
+        if not is_deleted(w["action"]) and read_local(view.local_of(w["depotFile"])) is None:
             problems.append(M.msg(M.LOCAL_MISSING, path=view.local_of(w["depotFile"])))
     if problems:
         raise CommandError(*problems, M.msg(M.SHELVE_ABORTED, change=change))
     if opts.get("-r"):
         ctx.db.execute("DELETE FROM shelved WHERE change=?", (change,))
         ctx.db.execute("DELETE FROM shelved_resolves WHERE change=?", (change,))
+        ctx.db.execute("DELETE FROM shelved_moves WHERE change=?", (change,))
     yield {"change": str(change)}
     for w in files:
         depot = w["depotFile"]
-        if w["action"] == "delete":
+        if is_deleted(w["action"]):
             digest, size = None, None
         else:
             digest, size = ctx.store.put(read_local(view.local_of(depot)) or b"")
         head = head_of(ctx, depot)
-        rev = w["haveRev"] if w["action"] in ("edit", "delete", "integrate") else (head["rev"] if head else 0) + 1
+        rev = w["haveRev"] if w["action"] in _FROM_HAVE else (head["rev"] if head else 0) + 1
+        # A move's pairing is shelved with it, so unshelve and submit -e keep the pair.
+        ctx.db.execute("DELETE FROM shelved_moves WHERE change=? AND depotFile=?", (change, depot))
+        ctx.db.execute("INSERT INTO shelved_moves(change, depotFile, movedFile) SELECT ?, depotFile, movedFile "
+                       "FROM moved WHERE client=? AND depotFile=?", (change, ctx.client, depot))
         ctx.db.execute("INSERT OR REPLACE INTO shelved(change, depotFile, action, type, digest, size, rev) "
                        "VALUES(?,?,?,?,?,?,?)", (change, depot, w["action"], w["type"], digest, size, rev))
         ctx.db.execute("DELETE FROM shelved_resolves WHERE change=? AND toFile=?", (change, depot))
@@ -110,6 +124,7 @@ def _delete_shelf(ctx: Context, change: int, rest: list[str]) -> Iterator[Any]:
     for r in rows:
         ctx.db.execute("DELETE FROM shelved WHERE change=? AND depotFile=?", (change, r["depotFile"]))
         ctx.db.execute("DELETE FROM shelved_resolves WHERE change=? AND toFile=?", (change, r["depotFile"]))
+        ctx.db.execute("DELETE FROM shelved_moves WHERE change=? AND depotFile=?", (change, r["depotFile"]))
     left = ctx.db.execute("SELECT COUNT(*) c FROM shelved WHERE change=?", (change,)).fetchone()["c"]
     _mark(ctx, change)
     yield M.msg(M.SHELVE_DELETED, change=change, count=left or None)
@@ -149,7 +164,7 @@ def cmd_unshelve(ctx: Context, args: list[str]) -> Iterator[Any]:
         if opts.get("-n"):
             yield {"depotFile": depot, "rev": str(s["rev"]), "action": s["action"]}
             continue
-        have = s["rev"] if s["action"] in ("edit", "delete", "integrate") else 0
+        have = s["rev"] if s["action"] in _FROM_HAVE else 0
         open_file(ctx, depot, target, s["action"], s["type"], have)
         if have:
             ctx.db.execute("INSERT INTO have(client, depotFile, rev) VALUES(?,?,?) ON CONFLICT(client, depotFile) "
@@ -162,4 +177,6 @@ def cmd_unshelve(ctx: Context, args: list[str]) -> Iterator[Any]:
         ctx.db.execute("INSERT INTO resolves(client, toFile, fromFile, startFromRev, endFromRev, baseFile, baseRev, "
                        "resolved, how) SELECT ?, toFile, fromFile, startFromRev, endFromRev, baseFile, baseRev, "
                        "resolved, how FROM shelved_resolves WHERE change=? AND toFile=?", (ctx.client, source, depot))
+        ctx.db.execute("INSERT OR REPLACE INTO moved(client, depotFile, movedFile) SELECT ?, depotFile, movedFile "
+                       "FROM shelved_moves WHERE change=? AND depotFile=?", (ctx.client, source, depot))
         yield {"depotFile": depot, "rev": str(s["rev"]), "action": s["action"]}

@@ -10,10 +10,10 @@ from . import forms
 from . import messages as M
 from .core import (
     Context, check_pending_change, client_unknown, command, describe_files, int_opt,
-    opened_rows, parse_opts,
+    name_filter, opened_rows, parse_opts,
 )
 from .errors import CommandError
-from .paths import validate_view
+from .paths import map_line, split_view_line, validate_view
 from .store import now
 
 NEW_CHANGE_DESC = "<enter description here>\n"
@@ -33,11 +33,13 @@ def cmd_info(ctx: Context, args: list[str]) -> Iterator[Any]:
         "serverDate": time.strftime("%Y/%m/%d %H:%M:%S %z %Z"),
         "serverVersion": "P4D/SANDBOX/2026.1/0000000 (2026/11/01)",
         "serverLicense": "none",
-        "caseHandling": "sensitive",
+        "caseHandling": "insensitive" if ctx.store.case_insensitive else "sensitive",
         "serverServices": "standard",
     }
+    if ctx.store.unicode:
+        rec["unicode"] = "enabled"  # Helix's tagged info adds this field in unicode mode only
     if spec:
-        rec["clientRoot"] = spec["Root"]
+        rec["clientRoot"] = forms.client_root(spec, ctx.cwd)
     yield rec
 
 
@@ -63,8 +65,11 @@ def cmd_client(ctx: Context, args: list[str]) -> Iterator[Any]:
                                    "-t": True}, "client")
     name = rest[0] if rest else ctx.client
     if opts.get("-d"):
-        if load_client(ctx, name) is None:
+        old = load_client(ctx, name)
+        if old is None:
             raise CommandError(client_unknown(name))
+        if _locked_against(ctx, old, opts):
+            raise CommandError(M.msg(M.SPEC_LOCKED_DELETE, type="Client", name=name))
         n = ctx.db.execute("SELECT COUNT(*) c FROM working WHERE client=?", (name,)).fetchone()["c"]
         if n:
             raise CommandError(M.msg(M.CLIENT_HAS_OPENED, client=name))
@@ -85,6 +90,8 @@ def cmd_client(ctx: Context, args: list[str]) -> Iterator[Any]:
         view = list(values.get("View") or [])
         validate_view(view, name, "client")
         old = load_client(ctx, name)
+        if old is not None and _locked_against(ctx, old, opts):
+            raise CommandError(M.msg(M.SPEC_LOCKED_UPDATE, type="client", name=name, user=old.get("Owner", "")))
         spec = {**(old or _default_client(ctx, name)), **values}
         spec["View"] = view
         spec["Update"] = forms.timestamp()
@@ -109,32 +116,43 @@ def cmd_client(ctx: Context, args: list[str]) -> Iterator[Any]:
     yield forms.new_spec(forms.CLIENT, spec)
 
 
+def _locked_against(ctx: Context, spec: dict[str, Any], opts: dict[str, Any]) -> bool:
+    """A locked workspace's spec is its owner's to change or delete; ``-f`` (an
+    administrator's force) overrides. The sandbox has no protections table, so it
+    does not ask whether the user of ``-f`` is an administrator."""
+    return forms.is_locked(spec) and spec.get("Owner", ctx.user) != ctx.user and not opts.get("-f")
+
+
 def _retarget(line: str, old: str, new: str) -> str:
-    lhs, rhs = line.split(None, 1)
-    return f"{lhs} {rhs.replace(f'//{old}/', f'//{new}/', 1)}"
+    lhs, rhs = split_view_line(line)
+    return map_line([lhs, rhs.replace(f"//{old}/", f"//{new}/", 1)])
+
+
+def listed_specs(ctx: Context, table: str, key: str, opts: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Specs as ``clients``/``branches`` list them: ``-u`` owner, ``-e``/``-E`` name filter, ``-m`` max."""
+    limit = int(opts["-m"]) if opts.get("-m") else None
+    wanted = name_filter(opts)
+    count = 0
+    for row in ctx.db.execute(f"SELECT spec FROM {table} ORDER BY name"):  # noqa: S608 - our table names
+        spec = json.loads(row["spec"])
+        if (opts.get("-u") and spec.get("Owner") != opts["-u"]) or not wanted(spec[key]):
+            continue
+        yield spec
+        count += 1
+        if limit and count >= limit:
+            return
 
 
 @command("clients", "workspaces")
 def cmd_clients(ctx: Context, args: list[str]) -> Iterator[Any]:
     opts, _ = parse_opts(args, {"-u": True, "-e": True, "-E": True, "-m": True}, "clients")
-    import fnmatch
-    limit = int(opts["-m"]) if opts.get("-m") else None
-    count = 0
-    for row in ctx.db.execute("SELECT spec FROM clients ORDER BY name"):
-        spec = json.loads(row["spec"])
-        if opts.get("-u") and spec.get("Owner") != opts["-u"]:
-            continue
-        pattern = opts.get("-e") or opts.get("-E")
-        if pattern and not fnmatch.fnmatchcase(spec["Client"], pattern.replace("...", "*")):
-            continue
+    for spec in listed_specs(ctx, "clients", "Client", opts):
         yield {"client": spec["Client"], "Update": str(now()), "Access": str(now()),
                "Owner": spec.get("Owner", ""), "Options": spec.get("Options", ""),
                "SubmitOptions": spec.get("SubmitOptions", ""), "LineEnd": spec.get("LineEnd", ""),
                "Root": spec.get("Root", ""), "Host": spec.get("Host", ""),
-               "Description": spec.get("Description", "")}
-        count += 1
-        if limit and count >= limit:
-            return
+               "Description": spec.get("Description", ""),
+               **({"Stream": spec["Stream"]} if spec.get("Stream") else {})}
 
 
 # --- branches ----------------------------------------------------------------------------
@@ -182,10 +200,7 @@ def cmd_branch(ctx: Context, args: list[str]) -> Iterator[Any]:
 @command("branches")
 def cmd_branches(ctx: Context, args: list[str]) -> Iterator[Any]:
     opts, _ = parse_opts(args, {"-u": True, "-e": True, "-E": True, "-m": True, "-t": False}, "branches")
-    for row in ctx.db.execute("SELECT spec FROM branches ORDER BY name"):
-        spec = json.loads(row["spec"])
-        if opts.get("-u") and spec.get("Owner") != opts["-u"]:
-            continue
+    for spec in listed_specs(ctx, "branches", "Branch", opts):
         yield {"branch": spec["Branch"], "Update": str(now()), "Access": str(now()),
                "Owner": spec.get("Owner", ""), "Options": spec.get("Options", ""),
                "Description": spec.get("Description", "")}

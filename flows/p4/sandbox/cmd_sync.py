@@ -6,7 +6,7 @@ from typing import Any, Iterator
 
 from . import messages as M
 from .core import (
-    Context, command, int_opt, is_deleted, parse_opts, resolve_rows, write_local,
+    Context, check_max_results, command, int_opt, is_deleted, parse_opts, resolve_rows, write_local,
     remove_local,
 )
 from .errors import CommandError
@@ -38,6 +38,7 @@ def cmd_sync(ctx: Context, args: list[str]) -> Iterator[Any]:
         if not targets and not haves:
             yield _nothing_there(ctx, raw, arg)
             continue
+        check_max_results(ctx, len(set(targets) | set(haves)))  # before any file is written
         opened = {r["depotFile"]: r for r in ctx.db.execute(
             "SELECT * FROM working WHERE client=?", (ctx.client,)) if r["depotFile"] in targets or r["depotFile"] in haves}
         plan: list[tuple[str, Any, int]] = []  # (depotFile, target row or None, have)

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator
 
 from . import messages as M
 from .errors import CommandError
+from .forms import check_client_use, client_root
 from .paths import ClientView, FileArg, Matcher, RevPoint, matcher_for, parse_file_arg
 from .store import Store, now
 
@@ -60,27 +62,68 @@ class Context:
                     raise CommandError(client_unknown(self.client))
                 return None
             self._client_spec = json.loads(row["spec"])
+        if required:
+            check_client_use(self._client_spec, self.user, self.host)
         return self._client_spec
 
     def view(self, required: bool = True) -> ClientView | None:
         spec = self.client_spec(required)
         if spec is None:
             return None
-        return ClientView(spec["Client"], spec["Root"], spec.get("View", []))
+        return ClientView(spec["Client"], client_root(spec, self.cwd), spec.get("View", []),
+                          fold=self.store.case_insensitive)
 
     def matcher(self, raw: str, *, need_client: bool = False) -> tuple[FileArg, Matcher]:
         arg = parse_file_arg(raw)
         view = self.view(required=need_client or not raw.startswith("//"))
-        return arg, matcher_for(arg, view, self.cwd, need_client=need_client)
+        return arg, matcher_for(arg, view, self.cwd, need_client=need_client, fold=self.store.case_insensitive)
 
     def default_path(self) -> str:
         return f"//{self.client}/..."
+
+
+# --- limits (a group's MaxResults) ------------------------------------------------
+
+# Commands whose whole answer is rows read from the depot: the limit is checked on
+# what they would return, before any of it is delivered. Commands that change the
+# workspace check it themselves before changing anything (``check_max_results``).
+RESULT_LIMITED = frozenset({"files", "fstat", "filelog", "print", "have", "opened", "changes",
+                            "changelists", "describe", "clients", "workspaces", "branches",
+                            "interchanges", "users"})
+
+
+def max_results(ctx: Context) -> int:
+    """The depot's MaxResults limit (0 = unset, unlimited)."""
+    row = ctx.db.execute("SELECT value FROM limits WHERE name='MaxResults'").fetchone()
+    return int(row["value"]) if row else 0
+
+
+def check_max_results(ctx: Context, rows: int) -> None:
+    limit = max_results(ctx)
+    if limit and rows > limit:
+        raise CommandError(M.msg(M.MAX_RESULTS, maxResults=limit))
 
 
 # --- options -------------------------------------------------------------------
 
 def client_unknown(name: str) -> M.Message:
     return M.msg(M.NO_SUCH_DOMAIN2, type="Client", name=name, command="client")
+
+
+def name_pattern(pattern: str, case_sensitive: bool = True) -> re.Pattern[str]:
+    """A spec name filter (``clients -e``, ``branches -e``, ``users``): ``*`` and ``...``
+    match any characters, everything else itself; ``-E`` filters ignore case."""
+    body = "".join(".*" if tok in ("*", "...") else re.escape(tok) for tok in re.split(r"(\.\.\.|\*)", pattern))
+    return re.compile(f"^{body}$", 0 if case_sensitive else re.IGNORECASE)
+
+
+def name_filter(opts: dict[str, Any]) -> Callable[[str], bool]:
+    """``-e nameFilter`` (case-sensitive) or ``-E nameFilter`` (case-insensitive); none = all."""
+    if opts.get("-e"):
+        return name_pattern(opts["-e"]).match  # type: ignore[return-value]
+    if opts.get("-E"):
+        return name_pattern(opts["-E"], case_sensitive=False).match  # type: ignore[return-value]
+    return lambda name: True
 
 
 def parse_opts(args: list[str], spec: dict[str, bool], cmd: str) -> tuple[dict[str, Any], list[str]]:

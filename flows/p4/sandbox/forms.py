@@ -6,6 +6,7 @@
 """
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 
@@ -31,7 +32,7 @@ class FormDef:
 CLIENT = FormDef(
     "client",
     ("Client", "Update", "Access", "Owner", "Host", "Description", "Root", "AltRoots",
-     "Options", "SubmitOptions", "LineEnd", "View"),
+     "Options", "SubmitOptions", "LineEnd", "Stream", "View"),
     frozenset({"AltRoots", "View"}), frozenset({"Description"}), ("Client", "Root"),
     "# A Perforce Client Specification.",
 )
@@ -153,3 +154,38 @@ def format_text(form: FormDef, spec: dict[str, object]) -> str:
             lines.append(f"{f}:\t{v}")
         lines.append("")
     return "\n".join(lines)
+
+
+# --- client rules ------------------------------------------------------------------
+
+def client_options(spec: dict[str, object]) -> list[str]:
+    return str(spec.get("Options") or "").split()
+
+
+def is_locked(spec: dict[str, object]) -> bool:
+    return "locked" in client_options(spec)
+
+
+def client_root(spec: dict[str, object], cwd: str) -> str:
+    """The root a command works under: Helix takes the first of Root and AltRoots
+    that holds the current directory (so one workspace serves hosts that name its
+    directory differently), and Root when none does."""
+    roots = [str(spec["Root"])] + [str(r) for r in spec.get("AltRoots") or []]  # type: ignore[union-attr]
+    here = os.path.normpath(cwd)
+    for root in roots:
+        top = os.path.normpath(root)
+        if here == top or here.startswith(top.rstrip(os.sep) + os.sep):
+            return root
+    return roots[0]
+
+
+def check_client_use(spec: dict[str, object], user: str, host: str) -> None:
+    """Helix refuses a command that uses a workspace from a host other than its
+    ``Host:`` (when set), and a locked workspace to anyone but its owner."""
+    name = str(spec["Client"])
+    want_host = str(spec.get("Host") or "")
+    if want_host and want_host != host:
+        raise CommandError(M.msg(M.CLIENT_WRONG_HOST, client=name, host=want_host))
+    owner = str(spec.get("Owner") or "")
+    if is_locked(spec) and owner and owner != user:
+        raise CommandError(M.msg(M.CLIENT_LOCKED_USE, client=name, user=owner))

@@ -93,3 +93,22 @@ def range_label(start_exclusive: int, end: int) -> str:
 def source_revs(ctx: Context, source: str, upto: int) -> list[Any]:
     return ctx.db.execute("SELECT * FROM revs WHERE depotFile=? AND rev<=? ORDER BY rev",
                           (source, upto)).fetchall()
+
+
+def last_delete_before(ctx: Context, source: str, rev: int) -> int:
+    """The source's last deleted revision below ``rev`` (0: none). Helix's integrate
+    considers only the revisions after it (a re-added file is a new file) unless -Di."""
+    row = ctx.db.execute("SELECT MAX(rev) m FROM revs WHERE depotFile=? AND rev<? AND action IN "
+                         "('delete', 'move/delete', 'purge', 'archive')", (source, rev)).fetchone()
+    return row["m"] or 0
+
+
+def changed_since_integrated(ctx: Context, source: str, target: str, target_rev: int) -> bool:
+    """Whether the target has revisions of its own that neither came from ``source`` nor
+    were integrated back into it (Helix's test before deleting a target or re-branching
+    onto a deleted one)."""
+    row = ctx.db.execute("SELECT MAX(endToRev) m FROM integed WHERE toFile=? AND fromFile=?",
+                         (target, source)).fetchone()
+    back = ctx.db.execute("SELECT MAX(endFromRev) m FROM integed WHERE toFile=? AND fromFile=?",
+                          (source, target)).fetchone()
+    return target_rev > max(row["m"] or 0, back["m"] or 0)

@@ -20,6 +20,7 @@ from typing import Iterator
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS counters(name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS config(name TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS users(
     user TEXT PRIMARY KEY, email TEXT, fullname TEXT, password TEXT,
     update_time INTEGER, access INTEGER);
@@ -56,6 +57,17 @@ CREATE TABLE IF NOT EXISTS resolves(
     startFromRev INTEGER NOT NULL, endFromRev INTEGER NOT NULL,
     baseFile TEXT, baseRev INTEGER NOT NULL, resolved INTEGER NOT NULL DEFAULT 0,
     how TEXT, PRIMARY KEY(client, toFile, fromFile));
+CREATE TABLE IF NOT EXISTS action_resolves(
+    client TEXT NOT NULL, toFile TEXT NOT NULL, kind TEXT NOT NULL, fromFile TEXT NOT NULL,
+    startFromRev INTEGER NOT NULL, endFromRev INTEGER NOT NULL, baseFile TEXT, baseRev INTEGER NOT NULL,
+    theirs TEXT NOT NULL, yours TEXT NOT NULL, base TEXT, resolved INTEGER NOT NULL DEFAULT 0, how TEXT,
+    PRIMARY KEY(client, toFile, kind));
+CREATE TABLE IF NOT EXISTS moved(
+    client TEXT NOT NULL, depotFile TEXT NOT NULL, movedFile TEXT NOT NULL,
+    PRIMARY KEY(client, depotFile));
+CREATE TABLE IF NOT EXISTS shelved_moves(
+    change INTEGER NOT NULL, depotFile TEXT NOT NULL, movedFile TEXT NOT NULL,
+    PRIMARY KEY(change, depotFile));
 CREATE TABLE IF NOT EXISTS shelved(
     change INTEGER NOT NULL, depotFile TEXT NOT NULL, action TEXT NOT NULL,
     type TEXT NOT NULL, digest TEXT, size INTEGER, rev INTEGER NOT NULL,
@@ -65,6 +77,7 @@ CREATE TABLE IF NOT EXISTS shelved_resolves(
     startFromRev INTEGER NOT NULL, endFromRev INTEGER NOT NULL,
     baseFile TEXT, baseRev INTEGER NOT NULL, resolved INTEGER NOT NULL, how TEXT,
     PRIMARY KEY(change, toFile, fromFile));
+CREATE TABLE IF NOT EXISTS limits(name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
 
 EMPTY_DIGEST = hashlib.md5(b"").hexdigest().upper()
@@ -88,11 +101,33 @@ class Store:
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("PRAGMA foreign_keys=OFF")
         self._depth = 0
+        self._settings: dict[str, str] | None = None
         # CREATE ... IF NOT EXISTS is safe to race: the loser waits on the busy timeout.
         self.db.executescript(SCHEMA)
 
     def close(self) -> None:
         self.db.close()
+
+    # --- server modes --------------------------------------------------------------
+    # Set once when the depot is made, like 'p4d -xi' (the 'unicode' configurable) and
+    # 'p4d -C1' (case handling); read once per connection.
+    @property
+    def unicode(self) -> bool:
+        return self._config().get("unicode") == "1"
+
+    @property
+    def case_insensitive(self) -> bool:
+        return self._config().get("caseHandling") == "insensitive"
+
+    def set_config(self, name: str, value: str) -> None:
+        self.db.execute("INSERT INTO config(name, value) VALUES(?, ?) "
+                        "ON CONFLICT(name) DO UPDATE SET value=excluded.value", (name, value))
+        self._settings = None
+
+    def _config(self) -> dict[str, str]:
+        if self._settings is None:
+            self._settings = {r["name"]: r["value"] for r in self.db.execute("SELECT name, value FROM config")}
+        return self._settings
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
