@@ -1,43 +1,61 @@
-"""The integration job as a Prefect flow: one task per stage, a pause for a person.
+"""The integration job as a Prefect flow: one task per stage, and a wait for a person
+that holds no process.
 
-Pause, not suspend (see docs/architecture.md): the flow process stays alive while
-it waits for a person, so it keeps holding the workspace lock, a cancel reaches it
-as SIGTERM and it cleans up in-process, and no stage runs twice. The price is one
-worker slot per paused job, which the host pool's limit accounts for.
+At NEEDS_RESOLVE the job publishes its conflicts and *suspends*: the flow process
+exits, so a waiting job holds neither memory nor a worker slot, and it survives any
+restart of workers, hosts or the server. When a person answers, Prefect reschedules
+the run; a worker on the job's host runs the flow again from the top, which finds the
+job's own pending change in Perforce by its tag line (``reservation.py``), skips what
+was done, applies the answer and goes on from RESOLVE_CHECK.
+
+The workspace stays reserved meanwhile by that same pending change: a second job on
+the workspace waits, naming the holder, until the holder's run is final; then the
+holder's leftovers are cleaned (``leftovers.py``). What no process is alive to clean
+(a cancel or a timeout while suspended, a crash) is cleaned by the ``cleanup`` flow,
+which a Prefect automation starts on the run's host (``flows/cleanup.py``).
+
+Once a person has chosen resolves, no failure throws them away: they are submitted,
+or kept in a shelved pending change named by the job's last line.
 """
 from __future__ import annotations
 
-import json
-import os
 import socket
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NONE
-from prefect.exceptions import FlowPauseTimeout
-from prefect.flow_runs import pause_flow_run
+from prefect.exceptions import Pause
+from prefect.flow_runs import suspend_flow_run
 from prefect.input import RunInput
 from prefect.runtime import flow_run as current_run
 from prefect.utilities.annotations import quote
-from pydantic import Field
+from pydantic import Field, ValidationError
 
+from . import leftovers, runs
 from . import stages as S
+from .checks import p4_host, trust_problem
+from .usernames import foreign_secret
 from .p4.errors import P4Error
+from .p4.pathnames import unescape
 from .p4.session import P4Session
+from .reservation import JobChange, job_changes, own_change
 from .runner import Redactor, SiteCommandError
 from .spec import FileChoice, JobSpec, Stage
 from .workspace_lock import workspace_lock
 
 T = TypeVar("T")
-RESUME_POLL_SECONDS = 1
+# How often a job waiting for another job's workspace looks again, and tells.
+HOLDER_POLL_SECONDS = 3.0
+HOLDER_REPORT_SECONDS = 30.0
+# Submit refused because the target moved: sync, resolve and try again this often.
+PUSH_ATTEMPTS = 3
 
 
 class ResolveInput(RunInput):
-    """What a person sends to a job paused at NEEDS_RESOLVE."""
+    """What a person sends to a job waiting at NEEDS_RESOLVE."""
 
     action: Literal["recheck", "apply", "abort"] = Field(
         default="recheck",
@@ -59,87 +77,13 @@ def _stage(stage: Stage, fn: Callable[..., T], retries: int = 2) -> Any:
                 retry_delay_seconds=2, retry_condition_fn=_transient, log_prints=False)
 
 
-# --- run state kept on the host, for the crash/cancel backstop -------------------------
-
-def _runs_dir() -> Path:
-    base = os.environ.get("P4INTEG_HOME") or os.path.join(os.path.expanduser("~"), ".p4integ")
-    path = Path(base) / "runs"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def _save_run_state(run_id: str, spec: JobSpec, change: int | None, cleaned: bool) -> None:
-    (_runs_dir() / f"{run_id}.json").write_text(json.dumps(
-        {"spec": spec.model_dump(mode="json"), "change": change, "cleaned": cleaned}))
-
-
-def _stale_runs(spec: JobSpec, run_id: str) -> list[tuple[Path, dict[str, Any]]]:
-    """Earlier runs on this workspace that ended without cleaning (killed, host died)."""
-    out = []
-    for path in _runs_dir().glob("*.json"):
-        if path.stem == run_id:
-            continue
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError):
-            continue
-        s = data.get("spec") or {}
-        if not data.get("cleaned") and data.get("change") and s.get("p4port") == spec.p4port \
-                and s.get("client") == spec.client:
-            out.append((path, data))
-    return out
-
-
-def _clean_leftovers(job: S.Job, run_id: str, log: Callable[[str], None]) -> None:
-    """Under the workspace lock: clean what a dead earlier run left behind."""
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.objects import StateType
-    from uuid import UUID
-
-    final = {StateType.COMPLETED, StateType.FAILED, StateType.CANCELLED, StateType.CRASHED}
-    for path, data in _stale_runs(job.spec, run_id):
-        try:
-            with get_client(sync_client=True) as client:
-                state = client.read_flow_run(UUID(path.stem)).state
-        except Exception:  # noqa: BLE001 - an unknown run is as dead as a final one
-            state = None
-        if state is not None and state.type not in final:
-            continue
-        old = S.Job(spec=job.spec, session=job.session, log=log, change=int(data["change"]))
-        report = S.cleanup(old)
-        log(f"cleaned what flow run {path.stem} left behind: {report.sentence()}")
-        data["cleaned"] = True
-        path.write_text(json.dumps(data))
-
-
-def _backstop(flow: Any, flow_run: Any, state: Any) -> None:  # noqa: ARG001 - hook signature
-    """on_crashed / on_cancellation: clean up when the flow process could not."""
-    from prefect.logging.loggers import flow_run_logger
-
-    path = _runs_dir() / f"{flow_run.id}.json"
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return
-    if data.get("cleaned") or not data.get("change"):
-        return
-    logger = flow_run_logger(flow_run)
-    spec = JobSpec.model_validate(data["spec"])
-    try:
-        with P4Session(spec.p4port, spec.p4user, spec.client, password=_load_secret(spec)) as session:
-            job = S.Job(spec=spec, session=session, log=logger.info, change=int(data["change"]))
-            report = S.cleanup(job)
-    except Exception as exc:  # noqa: BLE001 - the next job on this workspace retries
-        logger.error(f"CLEANUP after {state.name} failed ({exc}); the next job on {spec.client} will retry")
-        return
-    data["cleaned"] = True
-    path.write_text(json.dumps(data))
-    logger.info(f"CLEANUP after {state.name}: {report.sentence()}")
-
 
 def _load_secret(spec: JobSpec) -> str | None:
     if not spec.password_secret:
         return None
+    problem = foreign_secret(spec.p4user, spec.password_secret)
+    if problem:  # before the Secret is read or anything is touched
+        raise S.JobError(Stage.GET_LATEST_CL, problem)
     from prefect.blocks.system import Secret
 
     try:
@@ -149,9 +93,15 @@ def _load_secret(spec: JobSpec) -> str | None:
                          f"'{spec.password_secret}'; store the user's password under that name first") from None
 
 
-def _connect(spec: JobSpec, secret: str | None, log: Callable[[str], None]) -> P4Session:
+def _connect(spec: JobSpec, secret: str | None, log: Callable[[str], None],
+             on_ticket: Callable[[str], None] | None = None) -> P4Session:
+    """The job's session on this host: a stored password is exchanged for a ticket of this
+    host (``login -p`` here), so it works wherever the job runs; a stored ticket is used as is."""
+    if untrusted := trust_problem(spec):
+        raise S.JobError(Stage.GET_LATEST_CL, untrusted)
     for attempt in range(1, 4):
-        session = P4Session(spec.p4port, spec.p4user, spec.client, password=secret)
+        session = P4Session(spec.p4port, spec.p4user, spec.client, password=secret, host=p4_host(spec),
+                            on_ticket=on_ticket)
         try:
             return session.connect()
         except P4Error as exc:
@@ -162,19 +112,46 @@ def _connect(spec: JobSpec, secret: str | None, log: Callable[[str], None]) -> P
     raise AssertionError("unreachable")
 
 
+def _keep_ticket(job: S.Job, redact: Redactor) -> Callable[[str], None]:
+    """A ticket from logging in again: kept out of the logs, and handed to site commands."""
+    def keep(ticket: str) -> None:
+        redact.add(ticket)
+        job.ticket = ticket
+    return keep
+
+
+def _refusal_cleanup(spec: JobSpec, run_id: str) -> str:
+    """What a job that cannot start leaves: nothing, unless it had waited for a person."""
+    try:
+        waited = runs.pauses_so_far(run_id) if run_id != "local" else 0
+    except Exception:  # noqa: BLE001 - the run's record is unreadable: say what is certain
+        waited = 0
+    if not waited:
+        return "nothing to clean: no files had been opened"
+    return (f"none: without a login the job's pending change and its files stay in workspace {spec.client}; "
+            "the next job in that workspace cleans them up, keeping a person's resolves shelved")
+
+
 # --- artifacts ------------------------------------------------------------------------
 
 def _publish_conflicts(conflicts: list[S.Conflict], run_id: str) -> None:
     rows = [c.model_dump() for c in conflicts]
     create_table_artifact(key="conflicts", table=rows,
                           description=f"Files waiting for a person in flow run {run_id}")
-    lines = ["| file | from | base | binary |", "|---|---|---|---|"]
-    lines += [f"| {c.depot_file} | {c.from_file}{c.from_revs} | {c.base_name or '(none)'} | "
-              f"{'yes' if c.binary else 'no'} |" for c in conflicts]
+    lines = ["| file | resolve | from | theirs | yours |", "|---|---|---|---|---|"]
+    lines += [f"| {c.name or c.depot_file} | {c.kind} | {unescape(c.from_file)}{c.from_revs} | {_side(c, 'theirs')} | "
+              f"{_side(c, 'yours')} |" for c in conflicts]
     lines += ["", "Resolve on the host, then resume with `recheck`:", ""]
     lines += [f"    {c.resolve_command}" for c in conflicts]
     create_markdown_artifact(key="conflicts-summary", markdown="\n".join(lines),
                              description="Conflicts at NEEDS_RESOLVE")
+
+
+def _side(c: S.Conflict, side: str) -> str:
+    """What one side did: its action for an action resolve, else its content kind."""
+    if c.kind != "content":
+        return (c.theirs_action if side == "theirs" else c.yours_action) or "?"
+    return "binary" if c.binary else f"text (base {c.base_name or 'none'})"
 
 
 def _publish_summary(summary: dict[str, Any]) -> None:
@@ -196,8 +173,7 @@ def _run_name() -> str:
     return f"{spec.get('client', '?')}: {what}"
 
 
-@flow(name="integrate", flow_run_name=_run_name, persist_result=False, log_prints=False,
-      on_crashed=[_backstop], on_cancellation=[_backstop])
+@flow(name="integrate", flow_run_name=_run_name, persist_result=False, log_prints=False)
 def integrate(spec: JobSpec) -> dict[str, Any]:
     logger = get_run_logger()
     redact = Redactor()
@@ -207,106 +183,223 @@ def integrate(spec: JobSpec) -> dict[str, Any]:
         logger.info(redact(message))
 
     def refuse(exc: S.JobError) -> None:
-        logger.error(redact(f"ERROR at {exc.stage.value}: {exc.message}. CLEANUP: nothing to clean: "
-                            "no files had been opened"))
+        logger.error(redact(f"ERROR at {exc.stage.value}: {exc.message}. CLEANUP: {_refusal_cleanup(spec, run_id)}"))
 
     try:
         secret = _load_secret(spec)
+        redact.add(secret)
+        log(f"job on host {socket.gethostname()} ({spec.host}): {spec.mode} in workspace {spec.client}")
+        session = _connect(spec, secret, log, on_ticket=redact.add)
     except S.JobError as exc:
         refuse(exc)
         raise
-    redact.add(secret)
-    log(f"job on host {socket.gethostname()} ({spec.host}): {spec.mode} in workspace {spec.client}")
+    job = S.Job(spec=spec, session=session, log=log, redact=redact, run_id=run_id,
+                ticket=session.p4.password if secret else None)
+    redact.add(job.ticket)
+    session.on_ticket = _keep_ticket(job, redact)
+    owner = {"flow_run_id": run_id, "flow_run_name": str(current_run.name or "")}
+    try:
+        waited_since, next_report = time.monotonic(), 0.0
+        while True:
+            with workspace_lock(spec.p4port, spec.client, owner, on_wait=_lock_waiter(spec, log)):
+                holder = _settle(job, log, refuse)
+                if holder is None:
+                    return _Job(job, logger, redact).run()
+            # Another run holds the workspace (it may be suspended for days): wait without
+            # the lock, so that run can come back and finish.
+            waited = time.monotonic() - waited_since
+            if waited >= next_report:
+                log(_holder_sentence(spec, holder, waited))
+                next_report = waited + HOLDER_REPORT_SECONDS
+            time.sleep(HOLDER_POLL_SECONDS)
+    finally:
+        session.close()
 
+
+def _lock_waiter(spec: JobSpec, log: Callable[[str], None]) -> Callable[[dict[str, str] | None, float], None]:
     def waiting(holder: dict[str, str] | None, waited: float) -> None:
         who = f"flow run {holder.get('flow_run_name')} ({holder.get('flow_run_id')})" if holder else "another job"
         log(f"waiting for workspace {spec.client}: in use by {who} for {int(waited)} s")
+    return waiting
 
-    owner = {"flow_run_id": run_id, "flow_run_name": str(current_run.name or "")}
-    with workspace_lock(spec.p4port, spec.client, owner, on_wait=waiting):
+
+def _holder_sentence(spec: JobSpec, holder: JobChange, waited: float) -> str:
+    _, state = runs.read_state(holder.run_id)
+    what = "waiting for a person" if state == "Suspended" else state.lower()
+    return (f"waiting for workspace {spec.client}: flow run {holder.run_id} holds it with pending change "
+            f"{holder.change} ({what}) for {int(waited)} s; this job starts when that run ends")
+
+
+def _settle(job: S.Job, log: Callable[[str], None], refuse: Callable[[S.JobError], None]) -> JobChange | None:
+    try:
+        return leftovers.settle(job, log)
+    except P4Error as exc:
+        err = S.JobError(Stage.GET_LATEST_CL, f"cannot check workspace {job.spec.client} for earlier jobs: {exc}")
+        refuse(err)
+        raise err from None
+
+
+class _Job:
+    """One start of the job's flow run: fresh, or resumed after a suspension."""
+
+    def __init__(self, job: S.Job, logger: Any, redact: Redactor) -> None:
+        self.job, self.logger, self.redact = job, logger, redact
+        self.stage = Stage.GET_LATEST_CL
+        self.person = False  # has a person chosen resolves? then their work is never thrown away
+        self.summary: dict[str, Any] = {"host": socket.gethostname(), "workspace": job.spec.client,
+                                        "mode": job.spec.mode}
+
+    def step(self, stage: Stage, fn: Callable[..., T], *args: Any, retries: int = 2) -> T:
+        self.stage = stage
+        return _stage(stage, fn, retries=retries)(quote(self.job), *args)
+
+    def run(self) -> dict[str, Any]:
+        job = self.job
         try:
-            session = _connect(spec, secret, log)
-        except S.JobError as exc:
-            refuse(exc)
-            raise
-        job = S.Job(spec=spec, session=session, log=log, redact=redact,
-                    ticket=session.p4.password if secret else None)
-        redact.add(job.ticket)
-        _save_run_state(run_id, spec, None, cleaned=False)
-        stage = Stage.GET_LATEST_CL
-        summary: dict[str, Any] = {"host": socket.gethostname(), "workspace": spec.client, "mode": spec.mode}
-        try:
-            _clean_leftovers(job, run_id, log)
-            summary["source changelist"] = _stage(Stage.GET_LATEST_CL, S.get_latest_cl)(quote(job))
-            stage = Stage.SYNC
-            _stage(Stage.SYNC, S.sync, retries=0 if spec.sync_command else 2)(quote(job))
-            stage = Stage.INTEGRATE
-            result = _stage(Stage.INTEGRATE, S.integrate, retries=0)(quote(job))
-            _save_run_state(run_id, spec, job.change, cleaned=False)
-            summary["pending change"] = job.change
-            summary["integrated"] = ", ".join(f"{n} {a}" for a, n in sorted(result.by_action.items())) or "nothing"
-            if result.already_integrated or result.total == 0:
-                report = S.cleanup(job)
-                log(f"DONE: nothing to integrate (all revisions already integrated); {report.sentence()}")
-                summary["outcome"] = "DONE: nothing to integrate"
-                _publish_summary(summary)
-                _save_run_state(run_id, spec, job.change, cleaned=True)
-                return {"outcome": "DONE", "nothing_to_integrate": True, **summary}
-            stage = Stage.RESOLVE_PASS_1
-            auto = _stage(Stage.RESOLVE_PASS_1, S.resolve_pass_1)(quote(job))
-            summary["auto-resolved"] = ", ".join(f"{n} {h}" for h, n in sorted(auto.by_how.items())) or "none"
-            stage = Stage.RESOLVE_CHECK
-            conflicts = _stage(Stage.RESOLVE_CHECK, S.resolve_check)(quote(job))
-            summary["conflicts"] = len(conflicts)
-            while conflicts:
-                stage = Stage.NEEDS_RESOLVE
-                _publish_conflicts(conflicts, run_id)
-                log(f"NEEDS_RESOLVE: {len(conflicts)} file(s) need a person; resume with 'recheck' after "
-                    "resolving on the host, or with per-file choices")
-                try:
-                    answer = pause_flow_run(wait_for_input=ResolveInput, timeout=spec.pause_timeout,
-                                            poll_interval=RESUME_POLL_SECONDS)
-                except FlowPauseTimeout:
-                    kept = S.shelve_resolved_work(job)
-                    where = f"; resolved work shelved in change {kept.change}" if kept else ""
-                    raise S.JobError(Stage.NEEDS_RESOLVE, f"nobody resumed within {spec.pause_timeout} s{where}") from None
-                log(f"resumed with '{answer.action}'" + (f" for {len(answer.files)} file(s)" if answer.files else ""))
-                if answer.action == "abort":
-                    raise S.JobError(Stage.NEEDS_RESOLVE, "aborted by the person resolving")
-                if answer.action == "apply":
-                    _stage(Stage.NEEDS_RESOLVE, S.apply_choices, retries=0)(quote(job), answer.files)
-                stage = Stage.RESOLVE_CHECK
-                conflicts = _stage(Stage.RESOLVE_CHECK, S.resolve_check)(quote(job))
-            stage = Stage.PRE_SUBMIT
-            _stage(Stage.PRE_SUBMIT, S.pre_submit, retries=0)(quote(job))
-            stage = Stage.SHELVE
-            shelf = _stage(Stage.SHELVE, S.shelve, retries=0)(quote(job))
-            summary["shelved change"] = shelf.change
-            stage = Stage.P4PUSH
-            push = _stage(Stage.P4PUSH, S.p4push, retries=0)(quote(job))
-            summary["submitted change"] = push.submitted if push.submitted else ("trial: not submitted" if push.trial
-                                                                                else "pending")
-            summary["outcome"] = "DONE"
-            _save_run_state(run_id, spec, job.change, cleaned=True)
-            log(f"DONE: {summary['integrated']}; submitted change {push.submitted}" if push.submitted else
-                f"DONE: shelved change {shelf.change} ({'trial' if push.trial else 'pushed by the site tool'})")
-            _publish_summary(summary)
-            return {"outcome": "DONE", **summary}
+            pauses = runs.pauses_so_far(job.run_id)
+            mine = own_change(job_changes(job.session, job.spec.client), job.run_id)
+            if mine is None and pauses:
+                raise S.JobError(Stage.NEEDS_RESOLVE, "the job's pending change is gone from the workspace "
+                                 "(reverted or deleted by hand while it waited); start the job again")
+            if mine is None:
+                if self.start() is False:
+                    return self.done_nothing()
+            else:
+                self.resume(mine, pauses)
+            return self.finish(pauses)
+        except Pause:
+            raise  # suspended: the process ends here, the workspace stays reserved by the change
         except BaseException as exc:
-            reason = _reason(stage, exc)
-            report = _cleanup(job, log)
-            _save_run_state(run_id, spec, job.change, cleaned=report is not None)
-            summary["outcome"] = f"ERROR at {stage.value}"
-            summary["reason"] = reason
-            summary["cleanup"] = report.sentence() if report else "cleanup failed; see the log"
-            try:
-                _publish_summary(summary)
-            except Exception:  # noqa: BLE001 - a cancelled run may not write artifacts
-                pass
-            logger.error(redact(f"ERROR at {stage.value}: {reason}. CLEANUP: {summary['cleanup']}"))
+            self.fail(exc)
             raise
-        finally:
-            session.close()
+
+    # --- the first start ------------------------------------------------------------
+    def start(self) -> bool:
+        job = self.job
+        self.summary["source changelist"] = self.step(Stage.GET_LATEST_CL, S.get_latest_cl)
+        self.step(Stage.SYNC, S.sync, retries=0 if job.spec.sync_command else 2)
+        result = self.step(Stage.INTEGRATE, S.integrate, retries=0)
+        self.summary["pending change"] = job.change
+        self.summary["integrated"] = ", ".join(f"{n} {a}" for a, n in sorted(result.by_action.items())) or "nothing"
+        if result.already_integrated or result.total == 0:
+            _check_nothing_is_pending(job)
+            return False
+        auto = self.step(Stage.RESOLVE_PASS_1, S.resolve_pass_1)
+        self.summary["auto-resolved"] = ", ".join(f"{n} {h}" for h, n in sorted(auto.by_how.items())) or "none"
+        return True
+
+    def done_nothing(self) -> dict[str, Any]:
+        report = S.cleanup(self.job)
+        self.job.log(f"DONE: nothing to integrate (all revisions already integrated); {report.sentence()}")
+        self.summary["outcome"] = "DONE: nothing to integrate"
+        _publish_summary(self.summary)
+        return {"outcome": "DONE", "nothing_to_integrate": True, **self.summary}
+
+    # --- a start after a person answered --------------------------------------------
+    def resume(self, mine: JobChange, pauses: int) -> None:
+        job = self.job
+        job.change, job.cl = mine.change, mine.cl
+        self.stage = Stage.NEEDS_RESOLVE
+        S.preflight(job)
+        self.summary.update({"source changelist": mine.cl, "pending change": mine.change})
+        self.person = runs.person_chose(job.run_id)
+        raw = runs.answer(job.run_id, pauses)
+        job.log(f"resumed: going on with pending change {mine.change} after wait {pauses} for a person")
+        try:
+            answer = ResolveInput.model_validate(raw if raw is not None else {})
+        except ValidationError as exc:
+            job.log("the answer was refused, nothing was applied: " + _validation_text(exc)
+                    + "; still waiting for a person")
+            return
+        job.log(f"answer: '{answer.action}'" + (f" for {len(answer.files)} file(s)" if answer.files else ""))
+        if answer.action == "abort":
+            self.person = False  # the person chose to throw the work away
+            raise S.JobError(Stage.NEEDS_RESOLVE, "aborted by the person resolving")
+        if answer.action == "apply":
+            conflicts = self.step(Stage.RESOLVE_CHECK, S.resolve_check)
+            problems = S.check_choices(answer.files, conflicts)
+            if problems:
+                job.log("the answer was refused, nothing was applied: " + "; ".join(problems)
+                        + "; still waiting for a person")
+                return
+            self.step(Stage.NEEDS_RESOLVE, S.apply_choices, answer.files, retries=0)
+
+    # --- from RESOLVE_CHECK to DONE -------------------------------------------------
+    def finish(self, pauses: int) -> dict[str, Any]:
+        job = self.job
+        for attempt in range(1, PUSH_ATTEMPTS + 1):
+            conflicts = self.step(Stage.RESOLVE_CHECK, S.resolve_check)
+            self.summary["conflicts"] = len(conflicts)
+            if conflicts:
+                self.wait_for_person(conflicts, pauses + 1)
+            self.step(Stage.PRE_SUBMIT, S.pre_submit, retries=0)
+            shelf = self.step(Stage.SHELVE, S.shelve, retries=0)
+            self.summary["shelved change"] = shelf.change
+            try:
+                push = self.step(Stage.P4PUSH, S.p4push, retries=0)
+            except S.TargetMoved as moved:
+                if attempt == PUSH_ATTEMPTS:
+                    raise
+                job.log(f"{moved.message}; syncing and resolving again (attempt {attempt + 1} of {PUSH_ATTEMPTS})")
+                self.step(Stage.SYNC, S.sync, retries=0)
+                self.step(Stage.RESOLVE_PASS_1, S.resolve_pass_1)
+                continue
+            self.summary["submitted change"] = push.submitted if push.submitted else (
+                "trial: not submitted" if push.trial else "pending")
+            self.summary["outcome"] = "DONE"
+            job.log(f"DONE: {self.summary.get('integrated', 'integrated')}; submitted change {push.submitted}"
+                    if push.submitted else
+                    f"DONE: shelved change {shelf.change} ({'trial' if push.trial else 'pushed by the site tool'})")
+            _publish_summary(self.summary)
+            return {"outcome": "DONE", **self.summary}
+        raise AssertionError("unreachable")
+
+    def wait_for_person(self, conflicts: list[S.Conflict], n: int) -> None:
+        """Publish the conflicts and suspend; this process ends here (Pause)."""
+        job = self.job
+        self.stage = Stage.NEEDS_RESOLVE
+        _publish_conflicts(conflicts, job.run_id)
+        job.log(f"NEEDS_RESOLVE: {len(conflicts)} file(s) need a person; the job waits without a process, "
+                f"holding workspace {job.spec.client} with pending change {job.change}; resume with 'recheck' "
+                "after resolving on the host, or with per-file choices")
+        suspend_flow_run(wait_for_input=ResolveInput, timeout=job.spec.pause_timeout, key=runs.pause_key(n))
+        # Only reached if Prefect says this wait was already answered, which a fresh
+        # key never is: treat it as a bug rather than go on without the person.
+        raise S.JobError(Stage.NEEDS_RESOLVE, f"wait {n} was answered before it began")
+
+    # --- failures -------------------------------------------------------------------
+    def fail(self, exc: BaseException) -> None:
+        job = self.job
+        reason = _reason(self.stage, exc)
+        report = _cleanup(job, self.person, job.log)
+        self.summary["outcome"] = f"ERROR at {self.stage.value}"
+        self.summary["reason"] = reason
+        self.summary["cleanup"] = report.sentence() if report else "cleanup failed; see the log"
+        try:
+            _publish_summary(self.summary)
+        except Exception:  # noqa: BLE001 - a cancelled run may not write artifacts
+            pass
+        self.logger.error(self.redact(f"ERROR at {self.stage.value}: {reason}. CLEANUP: {self.summary['cleanup']}"))
+
+
+def _check_nothing_is_pending(job: S.Job) -> None:
+    """'Nothing to integrate' only when no other pending change in the workspace holds
+    the target's files: Perforce counts pending integrations as integrated."""
+    held: dict[str, list[str]] = {}
+    for row in job.session.run("opened", "-C", job.spec.client, *job.targets):
+        if isinstance(row, dict) and str(row.get("change")) != str(job.change):
+            held.setdefault(str(row.get("change")), []).append(str(row.get("depotFile")))
+    if held:
+        which = "; ".join(f"change {c}: {', '.join(files[:3])}{' ...' if len(files) > 3 else ''}"
+                          for c, files in sorted(held.items()))
+        raise S.JobError(Stage.INTEGRATE, f"nothing was integrated, because target files are already opened in "
+                         f"other pending changes of workspace {job.spec.client} ({which}); submit or revert "
+                         "them, then run the job again")
+
+
+def _validation_text(exc: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'answer'}: {e['msg'].removeprefix('Value error, ')}"
+                     for e in exc.errors())
 
 
 def _reason(stage: Stage, exc: BaseException) -> str:
@@ -321,13 +414,13 @@ def _reason(stage: Stage, exc: BaseException) -> str:
     return f"{name}: {exc}"
 
 
-def _cleanup(job: S.Job, log: Callable[[str], None]) -> S.CleanupReport | None:
+def _cleanup(job: S.Job, keep_work: bool, log: Callable[[str], None]) -> S.CleanupReport | None:
     """CLEANUP as a task when the engine still takes tasks, in-process otherwise."""
     try:
-        return _stage(Stage.CLEANUP, S.cleanup)(quote(job))
+        return _stage(Stage.CLEANUP, S.cleanup)(quote(job), keep_work=keep_work)
     except BaseException:  # noqa: BLE001 - cancelling: the task machinery may refuse
         try:
-            report = S.cleanup(job)
+            report = S.cleanup(job, keep_work=keep_work)
             log(f"CLEANUP: {report.sentence()}")
             return report
         except Exception as exc:  # noqa: BLE001

@@ -1,7 +1,7 @@
 """Telling a job's owner that it needs them, failed, or finished.
 
 Runs as its own small flow, started by a Prefect automation on the integration
-flow's Paused / Failed / Completed events, so Prefect decides *when*; this code
+flow's Suspended / Failed / Completed events, so Prefect decides *when*; this code
 only decides *whom* and *how*. Each owner hears once per run and kind of event
 (a run that pauses again after a recheck does not mail again).
 """
@@ -17,7 +17,12 @@ from uuid import UUID
 
 from prefect import flow, get_run_logger
 
+from .usernames import encode_user
+
 KINDS = {
+    # A job waiting for a person is Suspended (no process); Paused is kept for runs
+    # paused in-process by older versions.
+    "prefect.flow-run.Suspended": "needs you: files wait for a resolve",
     "prefect.flow-run.Paused": "needs you: files wait for a resolve",
     "prefect.flow-run.Failed": "failed",
     "prefect.flow-run.Completed": "finished",
@@ -25,9 +30,8 @@ KINDS = {
 
 
 def settings_variable(user: str) -> str:
-    import re
-
-    return "p4_notify_" + (re.sub(r"[^a-z0-9]+", "_", user.lower()).strip("_") or "user")
+    """The Prefect variable holding a user's settings; distinct for every user name."""
+    return "p4_notify_" + encode_user(user)
 
 
 def _first_time(run_id: str, event: str) -> bool:

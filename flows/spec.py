@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import re
 from enum import Enum
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from .p4.integ_messages import INTEGRATE_OPTIONS, IntegrateOption
+from .ports import check_p4port
 
 _NAME = re.compile(r"^[A-Za-z0-9_.][A-Za-z0-9_.+=-]*$")
 _ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -37,6 +40,7 @@ class Stage(str, Enum):
 
 
 Command = list[str]
+COMMAND_FIELDS = ("sync_command", "build_command", "name_check", "push_command")  # besides pre_submit
 
 
 def _check_command(value: Command | None, field: str) -> Command | None:
@@ -85,6 +89,9 @@ class JobSpec(BaseModel):
     description: str | None = Field(default=None, description="Changelist description")
     trial: bool = Field(default=False, description="Shelve but do not submit (push in trial mode)")
     automerge: Literal["am", "as"] = Field(default="am", description="Automatic resolve mode for pass 1")
+    integrate_options: list[IntegrateOption] = Field(
+        default_factory=list, description="Perforce's own integrate options the job passes: "
+        + "; ".join(f"{k} {v}" for k, v in INTEGRATE_OPTIONS.items()))
     sync_command: Command | None = Field(default=None, description="Site sync wrapper; default p4 sync")
     pre_submit: list[Command] = Field(default_factory=list, description="Hooks run before shelving")
     build_command: Command | None = Field(default=None, description="Build run before shelving")
@@ -98,16 +105,7 @@ class JobSpec(BaseModel):
     @field_validator("p4port")
     @classmethod
     def _port(cls, v: str) -> str:
-        v = v.strip()
-        if not v:
-            raise ValueError("p4port: empty; give the server as ssl:host:1666, host:1666 or sandbox:/path")
-        if v.startswith("sandbox:"):
-            if not v[len("sandbox:"):].startswith("/"):
-                raise ValueError("p4port: a sandbox port needs an absolute directory, e.g. sandbox:/srv/depot")
-            return v
-        if " " in v or ":" not in v and not v.isdigit():
-            raise ValueError(f"p4port: '{v}' is not a Perforce port; use ssl:host:1666 or host:1666")
-        return v
+        return check_p4port(v)
 
     @field_validator("p4user", "client", "host")
     @classmethod
@@ -141,6 +139,22 @@ class JobSpec(BaseModel):
                              "digits, dashes), never the password itself")
         return v
 
+    @field_validator("integrate_options", mode="before")
+    @classmethod
+    def _integrate_options(cls, v: object) -> object:
+        if v is None:
+            return []
+        if isinstance(v, str) or not isinstance(v, (list, tuple)):
+            raise ValueError(f"integrate_options: give a list of options, e.g. [\"-i\"], not {v!r}")
+        known = ", ".join(INTEGRATE_OPTIONS)
+        for o in v:
+            if o not in INTEGRATE_OPTIONS:
+                raise ValueError(f"integrate_options: {o!r} is not one of Perforce's integrate options a job "
+                                 f"may choose ({known}); remove it")
+        if twice := sorted({o for o in v if list(v).count(o) > 1}):
+            raise ValueError(f"integrate_options: {', '.join(twice)} given twice; give each option once")
+        return list(v)
+
     @field_validator("changelist")
     @classmethod
     def _changelist(cls, v: int | None) -> int | None:
@@ -149,7 +163,7 @@ class JobSpec(BaseModel):
                              "empty for the latest submitted change")
         return v
 
-    @field_validator("sync_command", "build_command", "name_check", "push_command")
+    @field_validator(*COMMAND_FIELDS)
     @classmethod
     def _command(cls, v: Command | None, info) -> Command | None:  # noqa: ANN001
         return _check_command(v, info.field_name)
@@ -196,17 +210,51 @@ class JobSpec(BaseModel):
         return self.description or f"Integrate {what} @{cl}\n\nAutomated by p4-integration."
 
 
+# Lines that only a merge that still has conflicts writes: Helix's own markers
+# (">>>> ORIGINAL", "==== THEIRS", "==== YOURS", "<<<<") and the classic diff3 ones
+# ("<<<<<<<", "=======", ">>>>>>>"). A bare "=======" line alone is ordinary text
+# (reStructuredText underlines); it counts only beside the others.
+_MARKER_STARTS = (">>>> ORIGINAL", "==== THEIRS", "==== YOURS", "<<<<", ">>>>>>>")
+
+
+def conflict_marker_lines(text: str) -> list[int]:
+    """1-based numbers of the lines in ``text`` that are conflict markers."""
+    lines = text.splitlines()
+    hits = [i + 1 for i, line in enumerate(lines) if line.startswith(_MARKER_STARTS)]
+    if hits:
+        hits += [i + 1 for i, line in enumerate(lines) if line.rstrip() == "======="]
+    return sorted(set(hits))
+
+
+# What a pending resolve decides: the file's content, or one of Helix's action resolves
+# (P4Python hands those to ``Resolver.actionResolve``; they take theirs or yours only).
+ResolveKind = Literal["content", "filetype", "move", "delete", "branch"]
+ACTION_KINDS: tuple[str, ...] = tuple(k for k in get_args(ResolveKind) if k != "content")
+
+
 class FileChoice(BaseModel):
-    """A person's decision for one conflicting file."""
+    """A person's decision for one conflicting file: its content, or one action resolve of it."""
 
     model_config = ConfigDict(extra="forbid")
 
-    path: str = Field(description="Local path or depot path of the conflicting file")
+    path: str = Field(min_length=1, description="Local path or depot path of the conflicting file")
     choice: Literal["theirs", "yours", "merged", "edited"]
     text: str | None = Field(default=None, description="The result, when choice is 'edited'")
+    kind: ResolveKind = Field(default="content", description="Which resolve of the file this decides: content, "
+                              "or the action resolve filetype, move, delete or branch (theirs or yours only)")
 
     @model_validator(mode="after")
     def _text(self) -> "FileChoice":
-        if self.choice == "edited" and self.text is None:
-            raise ValueError("text: choice 'edited' needs the text of the result")
+        if self.kind in ACTION_KINDS and self.choice in ("merged", "edited"):
+            raise ValueError(f"choice: the {self.kind} resolve of {self.path} takes 'theirs' or 'yours', "
+                             f"not '{self.choice}'")
+        if self.choice == "edited":
+            if self.text is None:
+                raise ValueError(f"text: choice 'edited' for {self.path} needs the text of the result")
+            marks = conflict_marker_lines(self.text)
+            if marks:
+                raise ValueError(f"text: the edited result for {self.path} still has conflict markers on line(s) "
+                                 f"{', '.join(map(str, marks[:10]))}; remove them, or choose theirs or yours")
+        elif self.text is not None:
+            raise ValueError(f"text: only choice 'edited' takes a text ({self.path} has '{self.choice}')")
         return self

@@ -7,6 +7,7 @@ one in a task; the benchmark and unit tests call them directly.
 from __future__ import annotations
 
 import os
+import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,11 +15,17 @@ from typing import Any
 import P4 as _p4
 from pydantic import BaseModel, Field
 
+from .checks import client_problems, p4_host, server_problems, site_commands_exist, workspace_root
 from .p4.errors import P4Error
-from .p4.records import IntegrateResult, ResolveSummary, ShelveResult, SyncResult
+from .p4.integ_messages import INTEGRATE_OPTIONS, accepted_by
+from .p4.pathnames import as_argument, escape, unescape
+from .p4.textcodec import encoding_of, looks_binary
+from .p4.records import IntegrateResult, RefusedFile, ResolveSummary, ShelveResult, SyncResult
+from . import reservation
+from .p4.resolvers import action_kind
 from .p4.session import P4Session
 from .runner import CommandResult, Redactor, SiteCommandError, expand, run_command
-from .spec import FileChoice, JobSpec, Stage
+from .spec import ACTION_KINDS, FileChoice, JobSpec, Stage, conflict_marker_lines
 
 TEXT_CAP = 256 * 1024
 
@@ -31,6 +38,15 @@ class JobError(RuntimeError):
         super().__init__(f"{stage.value}: {message}")
 
 
+class TargetMoved(JobError):
+    """Submit refused because the target changed while the job waited: sync and resolve again."""
+
+
+# Helix's submit refusals that mean "someone submitted to these files meanwhile"
+# (MsgDm::OpenMustResolve, MsgServer::ResolveOrRevert).
+_OUT_OF_DATE = ("before submitting", "out of date files must be resolved or reverted")
+
+
 @dataclass
 class Job:
     spec: JobSpec
@@ -41,10 +57,12 @@ class Job:
     root: str = ""
     change: int | None = None
     cl: int | None = None
+    run_id: str = "local"
+    targets: list[str] = field(default_factory=list)
 
     def env(self) -> dict[str, str]:
         """The job's Perforce environment for site commands (ticket via env, never argv)."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("P4", "PREFECT_API_KEY"))}
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("P4", "PREFECT_API_KEY", "PREFECT_API_AUTH_STRING"))}
         env.update(self.spec.env)
         env.update(P4PORT=self.spec.p4port, P4USER=self.spec.p4user, P4CLIENT=self.spec.client)
         if self.ticket:
@@ -66,10 +84,17 @@ class Preflight(BaseModel):
 
 
 class Conflict(BaseModel):
+    """One pending resolve a person decides: a file's content (four texts), or one of its
+    action resolves (``kind`` filetype/move/delete/branch: both sides' actions, no texts)."""
+
     local_path: str
     depot_file: str
     from_file: str
     from_revs: str
+    kind: str = "content"
+    theirs_action: str = ""
+    yours_action: str = ""
+    merge_action: str = ""
     base_name: str = ""
     binary: bool = False
     truncated: bool = False
@@ -78,6 +103,8 @@ class Conflict(BaseModel):
     yours: str = ""
     merged: str = ""
     resolve_command: str = ""
+    name: str = ""  # depot_file as people read it: Helix's %40 %23 %25 %2A unescaped
+    fold_case: bool = False  # the server compares file names case-insensitively
 
 
 class ShelveReport(BaseModel):
@@ -99,6 +126,8 @@ class CleanupReport(BaseModel):
     change_deleted: bool = False
     shelf_kept: bool = False
     submitted: bool = False
+    kept_files: int = 0
+    client: str = ""
 
     def sentence(self) -> str:
         if self.change is None:
@@ -106,7 +135,11 @@ class CleanupReport(BaseModel):
         if self.submitted:
             return f"nothing to clean: change {self.change} was submitted"
         parts = [f"reverted {len(self.reverted)} file(s) of change {self.change}"]
-        if self.shelf_kept:
+        if self.kept_files:
+            parts.append(f"the resolved work ({self.kept_files} file(s)) is kept in shelved change {self.change}: "
+                         f"'p4 -c {self.client} unshelve -s {self.change} -c {self.change}' brings it back, "
+                         "then resolve what is left and submit")
+        elif self.shelf_kept:
             parts.append(f"kept change {self.change}: it holds the shelved files")
         elif self.change_deleted:
             parts.append(f"deleted empty change {self.change}")
@@ -122,11 +155,12 @@ def preflight(job: Job) -> Preflight:
     if "Access" not in client and "Update" not in client:
         raise JobError(Stage.GET_LATEST_CL, f"client: workspace '{spec.client}' does not exist on "
                        f"{spec.p4port}; create it or fix the name")
-    root = os.path.normpath(client["Root"])
-    if not os.path.isdir(root):
-        raise JobError(Stage.GET_LATEST_CL, f"client: the root '{root}' of workspace '{spec.client}' does not "
-                       f"exist on this host ({spec.host}); run the job on the host that owns the workspace")
-    view = _p4.Map(client.get("View", []))
+    if problems := client_problems(client, spec, p4_host(spec)):
+        raise JobError(Stage.GET_LATEST_CL, "; ".join(problems.values()))
+    root = workspace_root(client) or ""
+    p4.cwd = root  # Helix picks the root among Root/AltRoots by the current directory
+    fold = _case_insensitive(job)
+    view = _p4.Map([l.lower() for l in client.get("View", [])] if fold else client.get("View", []))
     if spec.branch:
         branch = p4.fetch_branch(spec.branch)
         if "Access" not in branch and "Update" not in branch:
@@ -137,10 +171,13 @@ def preflight(job: Job) -> Preflight:
     else:
         sources, targets = [spec.source], [spec.target]
     for t in targets:
-        if view.translate(t) is None:
+        if view.translate(t.lower() if fold else t) is None:
             raise JobError(Stage.GET_LATEST_CL, f"target: {t} is outside the view of workspace '{spec.client}'; "
                            "add it to the client view or pick the workspace that maps it")
+    if problems := {**server_problems(job.session, spec), **site_commands_exist(spec, root, job.env())}:
+        raise JobError(Stage.GET_LATEST_CL, "; ".join(problems.values()))
     job.root = root
+    job.targets = [t for t in targets if t]
     return Preflight(root=root, source_paths=[s for s in sources if s])
 
 
@@ -178,10 +215,16 @@ def sync(job: Job) -> SyncResult | CommandResult:
 def integrate(job: Job) -> IntegrateResult:
     spec = job.spec
     if job.change is None:  # a retry after a dropped connection reuses the change
-        job.change = job.session.create_change(spec.default_description(job.cl or 0))
+        # The tag line is the job's record in Perforce: a resumed run finds its change by it.
+        job.change = job.session.create_change(
+            reservation.with_tag(spec.default_description(job.cl or 0), job.run_id, job.cl or 0))
         job.log(f"created pending change {job.change}")
     result = job.session.integrate(change=job.change, source=spec.source, target=spec.target,
-                                   branch=spec.branch, reverse=spec.reverse, at_change=job.cl)
+                                   branch=spec.branch, reverse=spec.reverse, at_change=job.cl,
+                                   extra=spec.integrate_options)
+    if problems := integrate_problems(result, spec.integrate_options):
+        # Before anything is resolved or submitted: CLEANUP reverts what this integrate opened.
+        raise JobError(Stage.INTEGRATE, problems)
     if result.already_integrated:
         job.log("nothing to integrate: all revisions are already integrated")
     else:
@@ -189,19 +232,63 @@ def integrate(job: Job) -> IntegrateResult:
     return result
 
 
+def integrate_problems(result: IntegrateResult, chosen: list[str]) -> str:
+    """Why the job cannot go on after integrate: each refused file with Perforce's reason and
+    the option that would accept it, each message not understood quoted ('' = go on)."""
+    parts = []
+    if result.refused:
+        lines = [_refusal_line(r, set(chosen)) for r in result.refused]
+        parts.append(f"Perforce refused to integrate {len(lines)} file(s), nothing was submitted: "
+                     + "; ".join(lines))
+    if result.unknown:
+        parts.append("integrate said what the job does not understand, so it stopped: "
+                     + "; ".join(f"'{u}'" for u in result.unknown))
+    if not parts and not result.total and not result.already_integrated:
+        parts.append("integrate opened no files and did not say all revisions are already integrated"
+                     + (f" (it said: {'; '.join(repr(m) for m in result.messages)})" if result.messages else ""))
+    return ". ".join(parts)
+
+
+def _refusal_line(r: RefusedFile, chosen: set[str]) -> str:
+    line = f"{r.depot_file or 'the command'}: '{r.reason}' ({r.message.split('::')[-1]})"
+    if r.option and accepted_by(r.option, chosen):
+        return f"{line}; Perforce refused it although integrate_options has '{r.option}'"
+    if r.option:
+        also = " (or -d)" if r.option in ("-Ds", "-Dt") else ""
+        meaning = INTEGRATE_OPTIONS.get(r.option, "")  # type: ignore[call-overload]
+        return (f"{line}; add '{r.option}'{also} to integrate_options to accept it"
+                + (f" ({meaning})" if meaning else ""))
+    return f"{line}; {r.fix}" if r.fix else line
+
+
 def resolve_pass_1(job: Job) -> ResolveSummary:
-    summary = job.session.auto_resolve(job.spec.automerge)
-    job.log(f"resolve -{job.spec.automerge}: " + (", ".join(f"{n} {h}" for h, n in sorted(summary.by_how.items()))
-                                                  or "nothing resolved") + f"; {len(summary.skipped)} left")
+    summary = job.session.auto_resolve(job.spec.automerge, change=job.change)
+    job.log(f"resolve -{job.spec.automerge} -c {job.change}: "
+            + (", ".join(f"{n} {h}" for h, n in sorted(summary.by_how.items())) or "nothing resolved")
+            + f"; {len(set(summary.skipped))} file(s) left")
+    if summary.actions_left:
+        job.log(f"{len(summary.actions_left)} action resolve(s) left for a person: " + ", ".join(summary.actions_left))
+    if summary.actions_accepted:
+        job.log("took action resolve(s) where only one side changed: " + ", ".join(summary.actions_accepted))
     return summary
 
 
 class _Capture(_p4.Resolver):
-    """Reads base/theirs/yours/merged for each file, then skips it (changes nothing)."""
+    """Reads base/theirs/yours/merged for each file, then skips it (changes nothing).
+    Action resolves are read and skipped too: P4Python's default ``actionResolve``
+    would accept them."""
 
     def __init__(self) -> None:
         super().__init__()
         self.seen: list[dict[str, Any]] = []
+        self.actions: list[dict[str, str]] = []
+
+    def actionResolve(self, md: Any) -> str:  # noqa: N802 - P4Python's name
+        info = getattr(md, "info", None) or {}
+        self.actions.append({"client_file": str(info.get("clientFile", "")), "kind": action_kind(md),
+                             "theirs_action": str(md.their_action or ""), "yours_action": str(md.yours_action or ""),
+                             "merge_action": str(md.merge_action or "")})
+        return "s"
 
     def resolve(self, md: Any) -> str:
         def read(path: str) -> bytes:
@@ -217,23 +304,38 @@ class _Capture(_p4.Resolver):
 
 
 def _text(data: bytes) -> tuple[str, bool]:
-    return data[:TEXT_CAP].decode("utf-8", "replace"), len(data) > TEXT_CAP
+    """A merge file for a person, decoded as the workspace stores it (UTF-16 with its
+    mark for a ``utf16`` file, UTF-8 otherwise)."""
+    return encoding_of(data).decode(data[:TEXT_CAP]), len(data) > TEXT_CAP
 
 
 def resolve_check(job: Job) -> list[Conflict]:
-    pending = job.session.pending_resolves()
+    pending = job.session.pending_resolves(change=job.change)
     if not pending:
         job.log("no conflicts left")
         return []
     capture = _Capture()
-    job.session.run("resolve", resolver=capture)
+    job.session.resolve_with(capture, change=job.change)
     details = {c["your_name"]: c for c in capture.seen}
+    command = f"p4 -c {job.spec.client} resolve" + (f" -c {job.change}" if job.change is not None else "")
     conflicts = []
+    fold = _case_insensitive(job)
     for p in pending:
         depot = _depot_of(job, p.local_path)
-        d = next((v for k, v in details.items() if k in (p.local_path, depot) or
-                  k.endswith(p.local_path[len(job.root):].replace(os.sep, "/"))), {})
-        binary = p.binary or any(b"\0" in d.get(k, b"") for k in ("base", "theirs", "yours"))
+        hint = f"{command} {shlex.quote(escape(p.local_path))}"
+        if p.is_action:
+            a = next((x for x in capture.actions if x["kind"] == p.resolve_type
+                      and _same_file(x["client_file"], p.local_path)), {})
+            conflicts.append(Conflict(
+                local_path=p.local_path, depot_file=depot, from_file=p.from_file,
+                from_revs=_revs(p.start_from_rev, p.end_from_rev) if p.end_from_rev else "", kind=p.resolve_type,
+                theirs_action=a.get("theirs_action", ""), yours_action=a.get("yours_action", ""),
+                merge_action=a.get("merge_action", ""), resolve_command=hint, name=unescape(depot), fold_case=fold))
+            continue
+        # Merge data names the file in client syntax, escaped; the local path is the name on disk.
+        tail = escape(p.local_path[len(job.root):].replace(os.sep, "/"))
+        d = next((v for k, v in details.items() if k in (p.local_path, depot) or k.endswith(tail)), {})
+        binary = p.binary or any(looks_binary(d.get(k, b"")) for k in ("base", "theirs", "yours"))
         texts: dict[str, str] = {}
         truncated = False
         if not binary:
@@ -244,9 +346,15 @@ def resolve_check(job: Job) -> list[Conflict]:
             local_path=p.local_path, depot_file=depot, from_file=p.from_file,
             from_revs=_revs(p.start_from_rev, p.end_from_rev),
             base_name=str(d.get("base_name") or ""), binary=binary, truncated=truncated, **texts,
-            resolve_command=f"p4 -c {job.spec.client} resolve {p.local_path}"))
-    job.log(f"{len(conflicts)} file(s) need a person: " + ", ".join(c.depot_file for c in conflicts))
+            resolve_command=hint, name=unescape(depot), fold_case=fold))
+    job.log(f"{len(conflicts)} resolve(s) need a person: " + ", ".join(
+        c.name + ("" if c.kind == "content" else f" ({c.kind}: theirs {c.theirs_action or '?'}, "
+                  f"yours {c.yours_action or '?'})") for c in conflicts))
     return conflicts
+
+
+def _same_file(a: str, b: str) -> bool:
+    return bool(a) and os.path.normpath(a) == os.path.normpath(b)
 
 
 def _revs(start_exclusive: str, end: str) -> str:
@@ -256,26 +364,92 @@ def _revs(start_exclusive: str, end: str) -> str:
 
 def _depot_of(job: Job, local_path: str) -> str:
     try:
-        rows = job.session.run("fstat", "-T", "depotFile", local_path)
+        rows = job.session.run("fstat", "-T", "depotFile", escape(local_path))
         return rows[0]["depotFile"] if rows and isinstance(rows[0], dict) else local_path
     except P4Error:
         return local_path
 
 
+def check_choices(choices: list[FileChoice], conflicts: list[Conflict]) -> list[str]:
+    """Every reason the person's answer cannot be applied as a whole (empty: apply it).
+
+    Checked against what Perforce says is waiting now, before any file is touched, so
+    one bad entry never leaves the answer half applied."""
+    if not choices:
+        return ["files: the answer lists no files, so nothing was applied; give a choice per file, "
+                "or resume with 'recheck' after resolving on the host"]
+    key = _path_key(any(c.fold_case for c in conflicts))
+    by_path: dict[tuple[str, str], Conflict] = {}
+    for c in conflicts:
+        # A person may name the file as Helix prints it (escaped) or as it reads (c.name).
+        for path in (c.depot_file, c.local_path, c.name or c.depot_file):
+            by_path[key(path), c.kind] = c
+    problems, seen = [], set()
+    for ch in choices:
+        c = by_path.get((key(ch.path), ch.kind))
+        if c is None:
+            others = sorted({x.kind for x in conflicts if ch.path in (x.depot_file, x.local_path)})
+            if others:
+                problems.append(f"files: {ch.path} has no {ch.kind} resolve waiting, only {', '.join(others)}; "
+                                "give that kind with the choice (an action resolve takes theirs or yours)")
+            else:
+                problems.append(f"files: '{ch.path}' is not a file waiting for a resolve (waiting: "
+                                f"{', '.join(_named(x) for x in conflicts) or 'none'})")
+            continue
+        if (c.depot_file, c.kind) in seen:
+            problems.append(f"files: {_named(c)} is listed twice; give one choice per file and resolve")
+        seen.add((c.depot_file, c.kind))
+        if c.kind in ACTION_KINDS and ch.choice not in ("theirs", "yours"):
+            problems.append(f"files: the {c.kind} resolve of {c.depot_file} takes theirs or yours, "
+                            f"not '{ch.choice}'")
+            continue
+        if ch.choice == "merged" and (c.binary or conflict_marker_lines(c.merged)):
+            problems.append(f"files: {c.depot_file} cannot take 'merged': the merge still has conflicts; "
+                            "choose theirs or yours, or send the edited result")
+        if ch.choice == "edited" and c.binary:
+            problems.append(f"files: {c.depot_file} is binary; choose theirs or yours")
+    return problems
+
+
+def _named(c: Conflict) -> str:
+    return c.depot_file if c.kind == "content" else f"{c.depot_file} ({c.kind})"
+
+
+# A person's choices are applied content first and moves last: a move renames the file,
+# so every other resolve of it is done while it still has the name it was listed by.
+_APPLY_ORDER = {"content": 0, "filetype": 1, "delete": 2, "branch": 3, "move": 4}
+
+
 def apply_choices(job: Job, choices: list[FileChoice]) -> dict[str, str]:
-    pending = {p.local_path for p in job.session.pending_resolves()}
+    """Apply each choice to its own resolve of its file, in the job's change only."""
+    key = _path_key(_case_insensitive(job))
+    pending = {(key(p.local_path), p.resolve_type): p.local_path
+               for p in job.session.pending_resolves(change=job.change)}
     done: dict[str, str] = {}
-    for c in choices:
+    for c in sorted(choices, key=lambda ch: _APPLY_ORDER.get(ch.kind, 9)):
         path = c.path
         if path.startswith("//"):
-            local = job.session.where_local(path)
+            local = job.session.where_local(as_argument(path))
             path = local or path
-        if path not in pending:
-            raise JobError(Stage.NEEDS_RESOLVE, f"files: '{c.path}' is not a file waiting for a resolve "
-                           f"(waiting: {', '.join(sorted(pending)) or 'none'})")
-        done[c.path] = job.session.resolve_file(path, c.choice, c.text)
-        job.log(f"{c.path}: {c.choice} -> {done[c.path]}")
+        if (key(path), c.kind) not in pending:
+            waiting = sorted(f"{local} ({kind})" for (_, kind), local in pending.items())
+            raise JobError(Stage.NEEDS_RESOLVE, f"files: '{c.path}' has no {c.kind} resolve waiting "
+                           f"(waiting: {', '.join(waiting) or 'none'})")
+        label = c.path if c.kind == "content" else f"{c.path} ({c.kind})"
+        # Helix reads '@ # % *' in an argument as syntax: the name on disk goes back escaped.
+        done[label] = job.session.resolve_file(escape(pending[key(path), c.kind]), c.choice, c.text, kind=c.kind,
+                                               change=job.change)
+        job.log(f"{label}: {c.choice} -> {done[label]}")
     return done
+
+
+def _case_insensitive(job: Job) -> bool:
+    """Whether the server compares file names case-insensitively ('p4 info' caseHandling)."""
+    return bool(job.session.p4.server_case_insensitive)
+
+
+def _path_key(fold: bool) -> Callable[[str], str]:
+    return str.lower if fold else str
 
 
 def pre_submit(job: Job) -> list[CommandResult]:
@@ -331,7 +505,13 @@ def p4push(job: Job) -> PushReport:
     # Helix refuses to submit a change holding a shelf: drop the shelf (its files are
     # still opened in the change), then submit the change itself.
     job.session.delete_shelf(job.change)
-    result = job.session.submit(job.change)
+    try:
+        result = job.session.submit(job.change)
+    except P4Error as exc:
+        if any(m in e.lower() for e in exc.errors for m in _OUT_OF_DATE):
+            raise TargetMoved(Stage.P4PUSH, "the target changed while the job waited: "
+                              + "; ".join(exc.errors)) from None
+        raise
     job.log(f"submitted change {result.change} ({result.files} files)"
             + (f", renumbered from {job.change}" if result.renamed_from else ""))
     pending, job.change = job.change, result.change
@@ -346,8 +526,10 @@ def _exists(job: Job, change: int) -> bool:
         return False
 
 
-def cleanup(job: Job, *, keep_shelf: bool = True) -> CleanupReport:
-    """Revert the job's files and remove its empty changelist. Idempotent."""
+def cleanup(job: Job, *, keep_work: bool = False) -> CleanupReport:
+    """Leave the workspace clean: revert the job's files, remove its change unless it holds
+    a shelf. With ``keep_work`` (a person chose resolves) the resolved files are shelved in
+    the change first, so nothing a person decided is lost. Idempotent."""
     change = job.change
     if change is None:
         return CleanupReport(change=None)
@@ -356,35 +538,37 @@ def cleanup(job: Job, *, keep_shelf: bool = True) -> CleanupReport:
     info = job.session.describe(change)
     if info.status == "submitted":
         return CleanupReport(change=change, submitted=True)
+    kept = keep_resolved_work(job) if keep_work else 0
     reverted: list[str] = []
     if job.session.opened(change):
         reverted = job.session.revert(change=change).files
     shelved = job.session.describe(change, shelved=True).shelved
-    if shelved and not keep_shelf:
-        job.session.delete_shelf(change)
-        shelved = False
     if not shelved:
         job.session.delete_change(change)
-    return CleanupReport(change=change, reverted=reverted, change_deleted=not shelved, shelf_kept=shelved)
+    return CleanupReport(change=change, reverted=reverted, change_deleted=not shelved, shelf_kept=bool(shelved),
+                         kept_files=kept, client=job.spec.client)
 
 
-def shelve_resolved_work(job: Job) -> ShelveReport | None:
-    """Before giving up on a paused job, keep what a person already resolved."""
+def keep_resolved_work(job: Job) -> int:
+    """Shelve every resolved file of the job's change (Helix refuses to shelve unresolved
+    ones: MsgDm::ShelveNeedsResolve). Returns how many files the shelf holds for it."""
     if job.change is None:
-        return None
-    unresolved = {p.local_path for p in job.session.pending_resolves()}
+        return 0
+    unresolved = {p.local_path for p in job.session.pending_resolves(change=job.change)}
     opened = job.session.opened(job.change)
     keep = [o.depot_file for o in opened if (job.session.where_local(o.depot_file) or "") not in unresolved]
     if not keep:
-        return None
-    out = job.session.run("shelve", "-r", "-c", str(job.change), *keep)
+        return 0
+    # -f replaces those files in an existing shelf; -r would take no file arguments.
+    out = job.session.run("shelve", "-f", "-c", str(job.change), *keep)
     files = sum(1 for r in out if isinstance(r, dict) and "depotFile" in r)
-    job.log(f"shelved {files} resolved file(s) in change {job.change} before stopping")
-    return ShelveReport(change=job.change, files=files)
+    job.log(f"shelved {files} resolved file(s) in change {job.change} to keep them")
+    return files
 
 
 __all__ = [
     "Job", "JobError", "Preflight", "Conflict", "ShelveReport", "PushReport", "CleanupReport",
-    "preflight", "get_latest_cl", "sync", "integrate", "resolve_pass_1", "resolve_check", "apply_choices",
-    "pre_submit", "shelve", "p4push", "cleanup", "shelve_resolved_work", "SiteCommandError",
+    "preflight", "get_latest_cl", "sync", "integrate", "resolve_pass_1", "resolve_check", "check_choices",
+    "apply_choices",
+    "pre_submit", "shelve", "p4push", "cleanup", "keep_resolved_work", "SiteCommandError", "TargetMoved",
 ]

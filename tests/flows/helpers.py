@@ -1,4 +1,4 @@
-"""Reading what a flow run did, through the Prefect API, with deadlines."""
+"""Starting runs as Prefect does and reading what they did, through the Prefect API, with deadlines."""
 from __future__ import annotations
 
 import os
@@ -11,11 +11,21 @@ from uuid import UUID
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, LogFilter, LogFilterFlowRunId
 from prefect.client.schemas.objects import StateType
+from prefect.deployments import run_deployment
 
 from deployments import jobs
 from flows.p4.session import P4Session
+from flows.spec import JobSpec
 
 PAUSED_OR_FINAL = {StateType.PAUSED} | jobs.FINAL
+
+
+def start_unchecked(spec: JobSpec, deployment: str = "integrate/local") -> UUID:
+    """A run made the way a schedule or `prefect deployment run` makes one: nothing is checked
+    before it exists, so what it meets is the job's own first stage."""
+    run = run_deployment(name=deployment, parameters={"spec": spec.model_dump(mode="json", exclude_defaults=True)},
+                         timeout=0, as_subflow=False, tags=jobs.run_tags(spec), _sync=True)
+    return run.id
 
 
 def logs(run_id: UUID) -> list[str]:
@@ -78,3 +88,47 @@ def all_cmdlines() -> list[str]:
             except OSError:
                 continue
     return out
+
+
+def add_action_changes(ex: Any, *, rename: bool = True) -> None:
+    """On top of ``make_example``: config.ini's filetype changed on both sides (main
+    ``+x``, rel ``+w``: a filetype resolve a person decides, next to its content conflict)
+    and, with ``rename``, app.py renamed on main only (``src/application.py``: a one-sided
+    filename resolve)."""
+    from flows.p4.example import AUTHOR_CLIENT
+    from flows.p4.sandbox import P4
+
+    root = Path(ex.workspace).parent / AUTHOR_CLIENT
+    p4 = P4(port=ex.port, user=ex.user, client=AUTHOR_CLIENT, cwd=str(root))
+    p4.connect()
+    try:
+        p4.run_edit("-t", "+w", "//depot/rel/src/config.ini")
+        p4.run_submit("-d", "rel: config.ini writable")
+        p4.run_edit("-t", "+x", "//depot/main/src/config.ini")
+        if rename:
+            p4.run_edit("//depot/main/src/app.py")
+            p4.run_move("//depot/main/src/app.py", "//depot/main/src/application.py")
+        p4.run_submit("-d", "main: config.ini executable" + (", app.py renamed application.py" if rename else ""))
+    finally:
+        p4.disconnect()
+
+
+def second_user(ex: Any, user: str, directory: Path, password: str | None = None) -> str:
+    """Another Perforce user on the example depot with a workspace of their own on rel (its name is returned);
+    with ``password``, the depot asks them for it."""
+    from flows.p4.sandbox import P4, set_password
+
+    client = f"{user}-ws"
+    directory.mkdir(parents=True, exist_ok=True)
+    p4 = P4(port=ex.port, user=user, client=client, cwd=str(directory))
+    p4.connect()
+    try:
+        spec = p4.fetch_client(client)
+        spec["Root"] = str(directory)
+        spec["View"] = [f"//depot/rel/... //{client}/..."]
+        p4.save_client(spec)
+    finally:
+        p4.disconnect()
+    if password:
+        set_password(ex.depot_dir, user, password)
+    return client

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import time
 from pathlib import Path
@@ -18,9 +19,11 @@ from flows.p4.errors import P4ConnectionError, P4Error
 from flows.p4.example import Example, make_example
 from flows.p4.sandbox import set_password
 from flows.spec import FileChoice, JobSpec, Stage
+from flows.usernames import secret_name
 
 from .helpers import (
-    PAUSED_OR_FINAL, all_cmdlines, logs, opened_and_pending, processes_with, task_runs, until, wait_for_log,
+    PAUSED_OR_FINAL, all_cmdlines, logs, opened_and_pending, processes_with, start_unchecked, task_runs, until,
+    wait_for_log,
 )
 
 pytestmark = pytest.mark.usefixtures("local_worker")
@@ -94,37 +97,92 @@ def test_unknown_host_is_refused_before_a_run_exists(tmp_path: Path) -> None:
         assert len(client.read_flow_runs(limit=200)) == before
 
 
-@pytest.mark.parametrize("case,expected", [
-    ("changelist", "changelist: 999 does not exist"),
-    ("outside view", "target: //depot/other/... is outside the view of workspace 'rel-integ'"),
-    ("missing secret", "password_secret: no Prefect Secret block named 'nobody-has-this'"),
-    ("missing client", "client: workspace 'no-such-ws' does not exist"),
+@pytest.mark.parametrize("case,expected,at_submit", [
+    ("changelist", "changelist: 999 does not exist", True),
+    ("pending changelist", "is pending, not submitted on", True),
+    ("outside view", "target: //depot/other/... is outside the view of workspace 'rel-integ'", False),
+    ("missing secret", "password_secret: no Prefect Secret block named 'p4-password-nobodyhasthis'", True),
+    ("someone else's secret", "password_secret: 'p4-password-boss' is not the stored password of p4user", True),
+    ("missing client", "client: workspace 'no-such-ws' does not exist", True),
+    ("missing branch", "branch: branch spec 'main-to-nowhere' does not exist", True),
+    ("unknown user", "p4user: 'ghost' is not a user on", True),
 ])
-def test_specs_wrong_for_the_server_fail_early_and_touch_nothing(tmp_path: Path, case: str, expected: str) -> None:
+def test_specs_wrong_for_the_server_fail_early_and_touch_nothing(tmp_path: Path, case: str, expected: str,
+                                                                 at_submit: bool) -> None:
     ex = make_example(tmp_path / "ex")
     spec = {
         "changelist": lambda: spec_for(ex, changelist=999),
+        "pending changelist": lambda: spec_for(ex, changelist=_pending_change(ex)),
         "outside view": lambda: JobSpec(p4port=ex.port, p4user=ex.user, client=ex.client,
                                         source="//depot/main/...", target="//depot/other/..."),
-        "missing secret": lambda: spec_for(ex, password_secret="nobody-has-this"),
+        "missing secret": lambda: JobSpec(p4port=ex.port, p4user="nobodyhasthis", client=ex.client,
+                                          branch=ex.branch, password_secret=secret_name("nobodyhasthis")),
+        "someone else's secret": lambda: spec_for(ex, password_secret=_boss_secret()),
         "missing client": lambda: JobSpec(p4port=ex.port, p4user=ex.user, client="no-such-ws", branch=ex.branch),
+        "missing branch": lambda: JobSpec(p4port=ex.port, p4user=ex.user, client=ex.client,
+                                          branch="main-to-nowhere"),
+        "unknown user": lambda: JobSpec(p4port=ex.port, p4user="ghost", client=ex.client, branch=ex.branch,
+                                        trial=True),
     }[case]()
-    run_id = jobs.submit(spec)
+    with get_client(sync_client=True) as client:
+        before = len(client.read_flow_runs(limit=200))
+    if at_submit:  # refused where the job is made: no run exists
+        with pytest.raises(jobs.SpecRefused, match=re.escape(expected)):
+            jobs.submit(spec)
+        with get_client(sync_client=True) as client:
+            assert len(client.read_flow_runs(limit=200)) == before
+    # Made as a schedule or `prefect deployment run` makes it: the first stage refuses it.
+    run_id = start_unchecked(spec)
     assert jobs.wait(run_id, timeout=120).state.type == StateType.FAILED
     until(lambda: any(expected in l for l in logs(run_id)), 30, f"log naming {expected!r}")
     assert opened_and_pending(ex.port, ex.user, ex.client) == ([], [])
     assert not list(Path(ex.workspace).rglob("*"))  # not even synced
 
 
+def _pending_change(ex: Example) -> int:
+    from flows.p4.session import P4Session
+
+    with P4Session(ex.port, ex.user, "authoring") as s:
+        return s.create_change("work in progress")
+
+
+@pytest.mark.parametrize("field,command,expected", [
+    ("pre_submit", ["no-such-hook-7f3"], "pre_submit[0]: 'no-such-hook-7f3' is not on the PATH of host local"),
+    ("push_command", ["/nonexistent/push-tool"], "push_command: '/nonexistent/push-tool' does not exist on host"),
+    ("build_command", ["./tools/build.sh"], "build_command: './tools/build.sh' does not exist on host local "
+                                            "(under the workspace root"),
+    ("name_check", ["{root}/not-executable"], "/not-executable' on host local is not executable; chmod +x it"),
+])
+def test_a_site_command_missing_on_the_host_fails_the_first_stage(tmp_path: Path, field: str, command: list[str],
+                                                                  expected: str) -> None:
+    ex = make_example(tmp_path / "ex")
+    if field == "name_check":  # a file that is there, but cannot be run
+        (Path(ex.workspace) / "not-executable").write_text("#!/bin/sh\n")
+    value = [command] if field == "pre_submit" else command
+    run_id = jobs.submit(spec_for(ex, **{field: value}))
+    assert jobs.wait(run_id, timeout=120).state.type == StateType.FAILED
+    lines = until(lambda: (lambda ls: ls if any("ERROR at GET_LATEST_CL" in l for l in ls) else None)(logs(run_id)),
+                  30, "the first stage's error")
+    assert any(expected in l for l in lines), lines
+    assert opened_and_pending(ex.port, ex.user, ex.client) == ([], [])
+    assert not [t for t in task_runs(run_id) if t.name.startswith("SYNC")]  # nothing after the first stage
+
+
+def _boss_secret() -> str:
+    """A Secret that exists and holds a password the job's own user must not borrow."""
+    Secret(value="boss-password").save(secret_name("boss"), overwrite=True)
+    return secret_name("boss")
+
+
 def test_password_never_in_parameters_logs_artifacts_or_command_lines(tmp_path: Path) -> None:
     ex = make_example(tmp_path / "ex")
     password = "Sup3r-Secret-Pw-7c1"
     set_password(ex.depot_dir, ex.user, password)
-    Secret(value=password).save("release-bot-p4", overwrite=True)
+    Secret(value=password).save(secret_name(ex.user), overwrite=True)
     leaked = tmp_path / "tool-output.txt"  # stands for a tool that prints what it was given
     leaked.write_text(f"and the password {password}\n")
     hook = ["sh", "-c", f"echo \"hook sees P4PASSWD=$P4PASSWD\"; cat {leaked}; " + _wait_file_hook(tmp_path, "pw")[2]]
-    run_id = jobs.submit(spec_for(ex, password_secret="release-bot-p4", pre_submit=[hook]))
+    run_id = jobs.submit(spec_for(ex, password_secret=secret_name(ex.user), pre_submit=[hook]))
     assert jobs.wait(run_id, until=PAUSED_OR_FINAL, timeout=120).state.type == StateType.PAUSED
     jobs.resume(run_id, "apply", [FileChoice(path="//depot/rel/src/config.ini", choice="theirs")])
     until(lambda: (tmp_path / "pw.started").exists(), 60, "hook start")
@@ -139,10 +197,10 @@ def test_password_never_in_parameters_logs_artifacts_or_command_lines(tmp_path: 
         params = client.read_flow_run(run_id).parameters
     blob = "\n".join(lines) + repr(params) + "".join(str(a.data) + str(a.description) for a in artifacts)
     assert password not in blob
-    assert "release-bot-p4" in repr(params)
+    assert secret_name(ex.user) in repr(params)
 
 
-def test_a_killed_flow_process_is_cleaned_by_the_crash_hook(tmp_path: Path) -> None:
+def test_a_killed_flow_process_is_cleaned_on_its_host(tmp_path: Path) -> None:
     ex = make_example(tmp_path / "ex", conflict=False)
     run_id = jobs.submit(spec_for(ex, pre_submit=[["sh", "-c", "exec sleep 602"]]))
     pids = until(lambda: processes_with(["sleep", "602"]), 120, "the hook")
@@ -151,8 +209,8 @@ def test_a_killed_flow_process_is_cleaned_by_the_crash_hook(tmp_path: Path) -> N
     os.killpg(pids[0], signal.SIGKILL)  # its hook went into a session of its own
     run = jobs.wait(run_id, timeout=120)
     assert run.state.type == StateType.CRASHED
-    until(lambda: opened_and_pending(ex.port, ex.user, ex.client) == ([], []), 60, "crash hook cleanup")
-    wait_for_log(run_id, "CLEANUP after Crashed")
+    until(lambda: opened_and_pending(ex.port, ex.user, ex.client) == ([], []), 90, "the cleanup flow")
+    wait_for_log(run_id, "CLEANUP after the run ended Crashed")
 
 
 def test_only_transient_perforce_errors_are_retried(prefect_server: str) -> None:

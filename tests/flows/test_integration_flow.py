@@ -87,7 +87,7 @@ def test_recheck_without_resolving_pauses_again_then_abort_cleans(tmp_path: Path
     run_id = jobs.submit(spec_for(ex))
     assert jobs.wait(run_id, until=PAUSED_OR_FINAL, timeout=120).state.type == StateType.PAUSED
     jobs.resume(run_id, "recheck")
-    wait_for_log(run_id, "resumed with 'recheck'")
+    wait_for_log(run_id, "answer: 'recheck'")
     run = jobs.wait(run_id, until=PAUSED_OR_FINAL, timeout=60)
     assert run.state.type == StateType.PAUSED
     jobs.resume(run_id, "abort")
@@ -109,11 +109,8 @@ def _delete_branch_script(ex: Example) -> list[str]:
 def test_failures_end_in_error_with_a_clean_workspace(tmp_path: Path, case: str) -> None:
     ex = make_example(tmp_path / "ex")
     if case == "failing hook":
-        spec = spec_for(ex, pre_submit=[["sh", "-c", "echo checking; echo 'lint: 3 problems' >&2; exit 3"]])
-        # Resolve the conflict so the run reaches PRE_SUBMIT.
-        run_id = jobs.submit(spec)
-        assert jobs.wait(run_id, until=PAUSED_OR_FINAL, timeout=120).state.type == StateType.PAUSED
-        jobs.resume(run_id, "apply", [FileChoice(path="//depot/rel/src/config.ini", choice="theirs")])
+        ex = make_example(tmp_path / "ex2", conflict=False)  # no person involved: nothing to keep
+        run_id = jobs.submit(spec_for(ex, pre_submit=[["sh", "-c", "echo checking; echo 'lint: 3 problems' >&2; exit 3"]]))
         stage, detail = "PRE_SUBMIT", "lint: 3 problems"
     elif case == "failing sync command":
         run_id = jobs.submit(spec_for(ex, sync_command=["sh", "-c", "echo syncing; exit 7"]))
@@ -145,26 +142,32 @@ def test_cancel_during_a_long_hook_kills_its_tree_and_cleans(tmp_path: Path) -> 
     assert opened_and_pending(ex.port, ex.user, ex.client) == ([], [])
 
 
-def test_cancel_while_paused_cleans_up(tmp_path: Path) -> None:
+def test_cancel_while_suspended_cleans_up_on_the_host(tmp_path: Path) -> None:
     ex = make_example(tmp_path / "ex")
     run_id = jobs.submit(spec_for(ex))
-    assert jobs.wait(run_id, until=PAUSED_OR_FINAL, timeout=120).state.type == StateType.PAUSED
+    assert jobs.wait(run_id, until=PAUSED_OR_FINAL, timeout=120).state.name == "Suspended"
     jobs.cancel(run_id)
     assert jobs.wait(run_id, timeout=90).state.type == StateType.CANCELLED
-    lines = wait_for_log(run_id, "ERROR at NEEDS_RESOLVE: cancelled")
-    assert any("reverted 4 file(s)" in l for l in lines)
+    # No process of the job is alive: the cleanup flow, started by an automation, writes here.
+    lines = wait_for_log(run_id, "CLEANUP after the run ended Cancelled", timeout=90)
+    assert any("reverted 4 file(s)" in l and "deleted empty change" in l for l in lines), lines
     assert opened_and_pending(ex.port, ex.user, ex.client) == ([], [])
 
 
-def test_pause_timeout_shelves_resolved_work_before_failing(tmp_path: Path) -> None:
+def test_a_wait_that_times_out_keeps_what_the_person_resolved(tmp_path: Path) -> None:
     ex = make_example(tmp_path / "ex")
-    run_id = jobs.submit(spec_for(ex, pause_timeout=5))
-    run = jobs.wait(run_id, timeout=180)
+    run_id = jobs.submit(spec_for(ex, pause_timeout=20))
+    assert jobs.wait(run_id, until=PAUSED_OR_FINAL, timeout=120).state.type == StateType.PAUSED
+    jobs.resume(run_id, "recheck")  # "I resolved on the host": from now on the work is the person's
+    wait_for_log(run_id, "answer: 'recheck'")
+    assert jobs.wait(run_id, until=PAUSED_OR_FINAL, timeout=120).state.type == StateType.PAUSED
+    run = jobs.wait(run_id, timeout=120)  # nobody answers the second wait
     assert run.state.type == StateType.FAILED
-    lines = wait_for_log(run_id, "ERROR at NEEDS_RESOLVE")
-    error = next(l for l in lines if l.startswith("ERROR at NEEDS_RESOLVE"))
-    change = int(error.split("resolved work shelved in change ")[1].split(".")[0].split(";")[0])
-    assert f"kept change {change}: it holds the shelved files" in error
+    lines = wait_for_log(run_id, "CLEANUP after the run ended Failed", timeout=90)
+    last = next(l for l in lines if "CLEANUP after the run ended Failed" in l)
+    assert "nobody answered within 20 s" in last
+    change = int(last.split("kept in shelved change ")[1].split(":")[0])
+    assert f"unshelve -s {change}" in last
     with P4Session(ex.port, ex.user, ex.client) as s:
         shelf = s.describe(change, shelved=True)
         assert s.opened() == []

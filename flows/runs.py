@@ -1,0 +1,81 @@
+"""What Prefect knows about a job's run: its state, its pauses, the answers it was given.
+
+The one place the flow side reads run records from the Prefect API. Suspension keys
+and resume answers are Prefect's own records, so a run that restarts in a new process
+(or after the whole service restarted) reads them back from the server.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+from uuid import UUID
+
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.objects import StateType
+from prefect.exceptions import ObjectNotFound
+
+FINAL = frozenset({StateType.COMPLETED, StateType.FAILED, StateType.CANCELLED, StateType.CRASHED})
+
+# Each wait for a person is one suspension with its own key, so a run that is resumed
+# and waits again gets a new one; Prefect refuses a key it has seen (that is how a
+# restarted run knows its earlier pauses happened).
+PAUSE_PREFIX = "resolve-"
+# Prefect stores a suspended run's input under "<state name lowered>-<key>-response".
+_INPUT_PREFIX = "suspended-"
+
+
+def pause_key(n: int) -> str:
+    return f"{PAUSE_PREFIX}{n}"
+
+
+def read_state(run_id: str) -> tuple[StateType | None, str]:
+    """(state type, state name) of a run; (None, "gone") when the server has no such run."""
+    try:
+        with get_client(sync_client=True) as client:
+            run = client.read_flow_run(UUID(run_id))
+    except (ObjectNotFound, ValueError):
+        return None, "gone"
+    return (run.state.type, run.state.name or run.state.type.value) if run.state else (None, "no state")
+
+
+def is_over(run_id: str) -> bool:
+    """True when the run will never run again: final, deleted, or not a run id at all."""
+    state, _ = read_state(run_id)
+    return state is None or state in FINAL
+
+
+def pauses_so_far(run_id: str) -> int:
+    """How many times this run has suspended for a person (from the run's own policy)."""
+    with get_client(sync_client=True) as client:
+        run = client.read_flow_run(UUID(run_id))
+    keys = run.empirical_policy.pause_keys or set()
+    return max((int(k[len(PAUSE_PREFIX):]) for k in keys
+                if k.startswith(PAUSE_PREFIX) and k[len(PAUSE_PREFIX):].isdigit()), default=0)
+
+
+def answer(run_id: str, n: int) -> Any:
+    """The raw answer given to suspension ``n`` (a dict), or None if none was given."""
+    key = f"{_INPUT_PREFIX}{pause_key(n)}-response"
+    try:
+        with get_client(sync_client=True) as client:
+            raw = client.read_flow_run_input(UUID(run_id), key)
+    except ObjectNotFound:
+        return None
+    return json.loads(raw) if isinstance(raw, str) else raw
+
+
+def answers(run_id: str) -> list[Any]:
+    """Every answer the run was given, oldest first."""
+    with get_client(sync_client=True) as client:
+        rows = client.filter_flow_run_input(UUID(run_id), key_prefix=f"{_INPUT_PREFIX}{PAUSE_PREFIX}",
+                                            limit=1000, exclude_keys=set())
+    out = []
+    for row in sorted(rows, key=lambda r: r.created or 0):
+        if row.key.endswith("-response"):
+            out.append(json.loads(row.value) if isinstance(row.value, str) else row.value)
+    return out
+
+
+def person_chose(run_id: str) -> bool:
+    """Did a person answer this run with anything but 'abort'? Then their work is kept."""
+    return any(isinstance(a, dict) and a.get("action") in ("apply", "recheck") for a in answers(run_id))
