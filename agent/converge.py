@@ -11,11 +11,13 @@ import time
 from datetime import datetime, timezone
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 from uuid import UUID
 
-from deployments.settings import FLOW_NAME, pool_name
+from deployments.settings import FLOW_NAME, HEARTBEAT_SECONDS, api_auth_string, pool_name
 
 from . import wheelhouse
+from .p4trust import pin_on_host
 from .records import HostRecord
 from .ssh import Connection, HostError
 
@@ -104,6 +106,8 @@ def converge(host: HostRecord, api_url: str, log: Callable[[str], None] = lambda
             report.changes.append(f"venv {lay.venv}")
         if _write_env(c, lay, host, api_url):
             report.changes.append("worker environment")
+        if pin_on_host(c, host):
+            report.changes.append(f"P4TRUST ({', '.join(sorted(host.p4_trust))})")
         running = _worker_pid(c, lay)
         started_at = None
         if running is None:
@@ -154,10 +158,12 @@ def _install(c: Connection, lay: Layout, wh: wheelhouse.Wheelhouse, python: str,
 def _env_text(lay: Layout, host: HostRecord, api_url: str) -> bytes:
     values = {
         "PREFECT_API_URL": host.api_url or api_url,
+        "PREFECT_API_AUTH_STRING": api_auth_string(),  # the file is 0600: see Connection.write
         "PREFECT_HOME": f"{lay.base}/prefect",
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "DO_NOT_TRACK": "1",
         "PREFECT_WORKER_QUERY_SECONDS": "1",
+        "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": str(HEARTBEAT_SECONDS),
         "P4INTEG_HOME": lay.base,
         "P4INTEG_HOST": host.name,
     }
@@ -221,29 +227,37 @@ def _point_app(c: Connection, lay: Layout) -> None:
 
 
 def ensure_deployment(host: str, site_dir: str) -> bool:
-    """``integrate/<host>``, run from the host's installed package."""
+    """``integrate/<host>`` and ``cleanup/<host>``, run from the host's installed package."""
+    from flows.cleanup import cleanup
+    from flows.integration import integrate
+
+    made = _ensure_flow_deployment(host, site_dir, FLOW_NAME, "flows/integration.py:integrate", integrate,
+                                   f"Integration jobs for workspaces on host {host}")
+    return _ensure_flow_deployment(host, site_dir, "cleanup", "flows/cleanup.py:cleanup", cleanup,
+                                   f"Cleans up after job runs on host {host} that ended without a process") or made
+
+
+def _ensure_flow_deployment(host: str, site_dir: str, flow_name: str, entrypoint: str, fn: Any,
+                            description: str) -> bool:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import DeploymentUpdate
     from prefect.exceptions import ObjectNotFound
     from prefect.utilities.callables import parameter_schema
 
-    from flows.integration import integrate
-
     pull = [{"prefect.deployments.steps.set_working_directory": {"directory": site_dir}}]
     with get_client(sync_client=True) as client:
         try:
-            existing = client.read_deployment_by_name(f"{FLOW_NAME}/{host}")
+            existing = client.read_deployment_by_name(f"{flow_name}/{host}")
         except ObjectNotFound:
             existing = None
         if existing is not None and existing.pull_steps == pull and existing.work_pool_name == pool_name(host):
             return False
-        flow_id: UUID = client.create_flow_from_name(FLOW_NAME)
-        schema = parameter_schema(integrate).model_dump_for_openapi()
+        flow_id: UUID = client.create_flow_from_name(flow_name)
+        schema = parameter_schema(fn).model_dump_for_openapi()
         if existing is None:
             client.create_deployment(flow_id=flow_id, name=host, work_pool_name=pool_name(host),
-                                     entrypoint="flows/integration.py:integrate", pull_steps=pull,
-                                     parameter_openapi_schema=schema, path=site_dir,
-                                     description=f"Integration jobs for workspaces on host {host}")
+                                     entrypoint=entrypoint, pull_steps=pull,
+                                     parameter_openapi_schema=schema, path=site_dir, description=description)
         else:
             client.update_deployment(existing.id, DeploymentUpdate(pull_steps=pull, path=site_dir,
                                                                    work_pool_name=pool_name(host)))

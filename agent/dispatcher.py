@@ -102,7 +102,8 @@ class Dispatcher:
                 fail_runs(ids, f"cannot deploy a worker: {exc}")
                 return f"failed {len(ids)} waiting run(s): {exc.reason}"
             return "deployed" if report.changed else "worker running"
-        active = [r for r in active_runs(host.name) if r.state and r.state.type.value in ("RUNNING", "PAUSED")]
+        # Only runs with a process: a job waiting for a person (suspended) has none to lose.
+        active = [r for r in active_runs(host.name) if r.state and r.state.type.value == "RUNNING"]
         if active and due:
             self._checked[host.name] = time.monotonic()
             try:
@@ -114,7 +115,7 @@ class Dispatcher:
                 return "host unreachable"
             if not alive:
                 fail_runs([r.id for r in active], f"the worker on host {host.name} died while this job ran; "
-                          "the next job on its workspace cleans up what it left", crashed=True)
+                          "the cleanup flow cleans its workspace on the host", crashed=True)
                 return f"marked {len(active)} run(s) crashed"
         return "idle"
 

@@ -23,7 +23,9 @@ class HostHealth(BaseModel):
     process_alive: bool | None = Field(default=None, description="Worker process seen on the host (None: not checked)")
     last_heartbeat: datetime | None = None
     version: str | None = None
-    running_jobs: list[str] = Field(default_factory=list)
+    running_jobs: list[str] = Field(default_factory=list, description="Jobs with a process on the host now")
+    waiting_jobs: list[str] = Field(default_factory=list,
+                                    description="Jobs waiting for a person: no process, no worker slot")
     reason: str = ""
 
 
@@ -72,11 +74,13 @@ def health(host: HostRecord, *, check_process: bool = True) -> HostHealth:
     """The host's state for people and for the UI."""
     workers = sorted(_workers(host.name), key=lambda w: w.last_heartbeat_time or datetime.min, reverse=True)
     latest = workers[0] if workers else None
+    runs = [r for r in active_runs(host.name) if r.state is not None]
     online_api = any(str(getattr(w.status, "value", w.status)).upper() == "ONLINE" for w in workers)
     result = HostHealth(name=host.name, online=online_api,
                         last_heartbeat=latest.last_heartbeat_time if latest else None,
                         version=latest.name.removeprefix(f"{pool_name(host.name)}-") if latest else None,
-                        running_jobs=[f"{r.name} ({r.state.name if r.state else '?'})" for r in active_runs(host.name)])
+                        running_jobs=[f"{r.name} ({r.state.name})" for r in runs if r.state.type.value != "PAUSED"],
+                        waiting_jobs=[r.name for r in runs if r.state.type.value == "PAUSED"])
     if check_process:
         from .converge import Layout, _worker_pid
         from .ssh import Connection, HostError

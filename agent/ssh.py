@@ -158,13 +158,14 @@ class Connection:
         return result
 
     def write(self, remote: str, data: bytes, mode: int = 0o600) -> None:
-        """Write a file created with ``mode`` from the start (no window with wider rights)."""
-        with self.client.open_sftp() as sftp:
-            tmp = f"{remote}.tmp-{os.getpid()}"
-            with sftp.open(tmp, "wb") as fh:
-                fh.chmod(mode)
-                fh.write(data)
-            sftp.posix_rename(tmp, remote)
+        """Write a file created with ``mode`` from the start (no window with wider rights).
+
+        Under umask 077 the file is born 0600: SFTP would create it with the login's umask
+        and chmod afterwards, and whoever opened it in between keeps reading it. The
+        content goes through stdin, never the command line."""
+        tmp = f"{remote}.tmp-{os.getpid()}"
+        self.run(["sh", "-c", 'umask 077 && rm -f "$1" && cat > "$1" && chmod "$2" "$1" && mv -f "$1" "$3"', "write",
+                  tmp, format(mode, "o"), remote], step=f"write {remote}", stdin=data)
 
     def listdir(self, remote: str) -> dict[str, int]:
         """Names and sizes of regular files in a remote directory ({} if missing)."""

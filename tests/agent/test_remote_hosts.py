@@ -19,10 +19,10 @@ from agent.health import health
 from agent.records import HostRecord
 from agent.ssh import HostError
 from deployments import jobs, processes
-from deployments.settings import api_url
+from deployments.settings import api_auth_string, api_url
 from flows.p4.example import make_example
 from flows.p4.session import P4Session
-from flows.spec import JobSpec
+from flows.spec import FileChoice, JobSpec
 
 from ..flows.helpers import logs, until, wait_for_log
 
@@ -55,18 +55,22 @@ def enrolled(host_network):  # noqa: ANN001, ANN201
     processes.stop("dispatcher")
 
 
-@pytest.fixture(scope="module")
-def shared_depot():  # noqa: ANN201
-    """One sandbox depot every host user may use (a directory open to all)."""
-    base = Path(tempfile.mkdtemp(prefix="p4integ-shared-", dir="/tmp"))
-    ex = make_example(base / "ex", conflict=False)
+def shared_example(base: Path, conflict: bool = False):  # noqa: ANN201 - Example
+    """A sandbox depot every host user may use (a directory open to all)."""
+    ex = make_example(base / "ex", conflict=conflict)
     for d in (base, base / "ex"):
         os.chmod(d, 0o755)
     for root, dirs, files in os.walk(ex.depot_dir):
         os.chmod(root, 0o777)
         for f in files:
             os.chmod(os.path.join(root, f), 0o666)
-    yield ex
+    return ex
+
+
+@pytest.fixture(scope="module")
+def shared_depot():  # noqa: ANN201
+    base = Path(tempfile.mkdtemp(prefix="p4integ-shared-", dir="/tmp"))
+    yield shared_example(base)
     shutil.rmtree(base, ignore_errors=True)
 
 
@@ -79,6 +83,7 @@ def host_client(ex, host, name: str, view: str) -> str:  # noqa: ANN001
     with P4Session(ex.port, ex.user, ex.client) as s:
         spec = s.p4.fetch_client(name)
         spec["Root"], spec["View"] = str(root), [view]
+        spec["Host"] = host.name  # as if made on the host: Helix fills Host: with the maker's host name
         s.p4.save_client(spec)
     return name
 
@@ -135,6 +140,8 @@ def test_two_hosts_run_integrations_at_the_same_time(enrolled, shared_depot) -> 
     assert st.online and st.process_alive and st.version == wheelhouse.source_version()
     env = Path(b.home, ".p4integ", "worker.env").stat()
     assert env.st_mode & 0o777 == 0o600 and env.st_uid == b.uid
+    # The API refuses anonymous calls: the host's worker sends the service's credential.
+    assert f"PREFECT_API_AUTH_STRING={api_auth_string()}\n" in Path(b.home, ".p4integ", "worker.env").read_text()
 
 
 def test_new_version_replaces_the_worker_and_jobs_still_run(enrolled, shared_depot, monkeypatch) -> None:  # noqa: ANN001
@@ -214,7 +221,7 @@ def test_a_job_for_a_host_without_python_fails_within_a_minute(enrolled, shared_
                   "--key", str(nopy.private_key_path), "--fingerprint", nopy.host_key_fingerprint)
     assert out.returncode == 0, out.stderr
     started = time.monotonic()
-    rid = jobs.submit(JobSpec(p4port=shared_depot.port, p4user=shared_depot.user, client="whatever", host="nopy",
+    rid = jobs.submit(JobSpec(p4port=shared_depot.port, p4user=shared_depot.user, client=shared_depot.client, host="nopy",
                               branch=shared_depot.branch))
     run = jobs.wait(rid, timeout=90)
     assert run.state.type == StateType.FAILED and time.monotonic() - started < 60
@@ -249,7 +256,43 @@ def test_a_dead_worker_marks_its_job_and_the_next_job_cleans(enrolled, shared_de
     assert run.state.type == StateType.CRASHED and "worker on host a died" in (run.state.message or "")
     second = jobs.submit(JobSpec(**spec))
     assert jobs.wait(second, timeout=240).state.type == StateType.COMPLETED, "\n".join(logs(second))
-    lines = wait_for_log(second, f"cleaned what flow run {first} left behind")
-    assert any("reverted" in l for l in lines if str(first) in l)
+    # Whichever came first cleaned the dead run's files: the cleanup flow on host a (into the
+    # dead run's log) or the next job on the workspace (into its own). A flow process sends
+    # its last log lines as it exits, after its final state: wait for them.
+    def cleaned() -> list[str]:
+        return [l for l in logs(first) if l.startswith("CLEANUP after the run ended Crashed")] + \
+            [l for l in logs(second) if f"cleaned what flow run {first} left behind" in l]
+    lines = until(cleaned, 60, f"a line saying what flow run {first} left was cleaned")
+    assert any("reverted" in l for l in lines), lines
     with P4Session(shared_depot.port, shared_depot.user, client) as s:
         assert s.opened() == [] and s.changes("-s", "pending", "-c", client) == []
+
+
+def test_jobs_waiting_on_a_host_survive_the_loss_of_its_worker(enrolled) -> None:  # noqa: ANN001
+    a = enrolled.hosts["a"]
+    converge(registry.get("a"), api_url())
+    bases = [Path(tempfile.mkdtemp(prefix=f"p4integ-wait{i}-", dir="/tmp")) for i in range(2)]
+    try:
+        examples = [shared_example(b, conflict=True) for b in bases]
+        runs = []
+        for i, ex in enumerate(examples):
+            client = host_client(ex, a, f"ws-wait{i}", f"//depot/rel/... //ws-wait{i}/...")
+            runs.append(jobs.submit(JobSpec(p4port=ex.port, p4user=ex.user, client=client, host="a",
+                                            branch=ex.branch)))
+        for r in runs:
+            run = jobs.wait(r, until={StateType.PAUSED} | jobs.FINAL, timeout=240)
+            assert run.state.name == "Suspended", "\n".join(logs(r))
+        a.kill_user_processes()  # the host reboots: its worker and every process of its user are gone
+        for r in runs:
+            assert jobs.read(r).state.name == "Suspended"  # nothing was running, nothing is lost
+            jobs.resume(r, "apply", [FileChoice(path="//depot/rel/src/config.ini", choice="theirs")])
+        for r, ex in zip(runs, examples):
+            assert jobs.wait(r, timeout=300).state.type == StateType.COMPLETED, "\n".join(logs(r))
+            with P4Session(ex.port, ex.user, ex.client) as s:
+                assert "version = 2.1" in str(s.print_file("//depot/rel/src/config.ini"))
+                assert s.run("opened", "-a") == []
+        # The last lines of a run are sent as its process exits, after the state turned final.
+        wait_for_log(runs[0], "job on host a (a)", timeout=60)
+    finally:
+        for b in bases:
+            shutil.rmtree(b, ignore_errors=True)
