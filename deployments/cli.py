@@ -12,7 +12,7 @@ app.add_typer(sandbox_app, name="sandbox")
 from .cli_hosts import hosts_app  # noqa: E402 - registered after the app exists
 
 app.add_typer(hosts_app, name="hosts")
-from .cli_templates import credentials_app, notify_app, schedules_app, templates_app  # noqa: E402
+from .cli_templates import _fail, credentials_app, notify_app, schedules_app, templates_app  # noqa: E402
 
 app.add_typer(templates_app, name="templates")
 app.add_typer(schedules_app, name="schedules")
@@ -44,8 +44,14 @@ def _make_example(directory: Path):  # noqa: ANN202 - flows.p4.example.Example
 def sandbox_init(
     directory: Path = typer.Argument(..., help="Directory for the depot (created if missing)."),
     example: bool = typer.Option(False, "--example", help="Seed main/rel branches with work to merge."),
+    unicode: bool = typer.Option(False, "--unicode", help="Unicode mode, like 'p4d -xi': clients must set P4CHARSET."),
+    case_insensitive: bool = typer.Option(False, "--case-insensitive",
+                                          help="Case-insensitive file names, like 'p4d -C1'."),
 ) -> None:
     """Create a sandbox depot; print the P4PORT to use."""
+    if example and (unicode or case_insensitive):
+        typer.echo("--example makes a default server; drop --unicode/--case-insensitive or --example", err=True)
+        raise typer.Exit(2)
     if example:
         ex = _make_example(directory)
         typer.echo(f"P4PORT={ex.port}")
@@ -56,7 +62,17 @@ def sandbox_init(
         return
     from flows.p4.sandbox import init_depot
 
-    typer.echo(f"P4PORT={init_depot(directory)}")
+    try:
+        port = init_depot(directory, unicode=unicode, case_insensitive=case_insensitive)
+    except ValueError as exc:
+        typer.echo(f"directory: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"P4PORT={port}")
+    # On stderr: stdout stays the P4PORT line scripts read.
+    typer.echo("security=4, as a new Helix server: set each user's password (p4integ sandbox passwd), "
+               "or lower it for a private server (p4integ sandbox configure DIR security=0)", err=True)
+    if unicode:
+        typer.echo("P4CHARSET=utf8  (a unicode server refuses clients without a charset)")
 
 
 @sandbox_app.command("demo")
@@ -79,13 +95,13 @@ def sandbox_demo(
         result = s.integrate(change=change, branch=ex.branch, at_change=cl)
         typer.echo(f"integrate    {result.total} files into change {change}: "
                    + ", ".join(f"{n} {a}" for a, n in sorted(result.by_action.items())))
-        summary = s.auto_resolve("am")
+        summary = s.auto_resolve("am", change=change)
         typer.echo("resolve -am  " + ", ".join(f"{n} {how}" for how, n in sorted(summary.by_how.items()))
                    + f"; {len(summary.skipped)} skipped")
-        for pending in s.pending_resolves():
+        for pending in s.pending_resolves(change=change):
             typer.echo(f"conflict     {pending.local_path} <- {pending.from_file}"
                        f"#{pending.end_from_rev} ({pending.content_resolve_type})")
-            typer.echo(f"             resolve on the host: p4 -c {ex.client} resolve {pending.local_path}")
+            typer.echo(f"             resolve on the host: p4 -c {ex.client} resolve -c {change} {pending.local_path}")
 
 
 @sandbox_app.command("passwd")
@@ -115,22 +131,70 @@ def sandbox_passwd(
     typer.echo(f"password set for {user}")
 
 
+@sandbox_app.command("configure")
+def sandbox_configure(
+    directory: Path = typer.Argument(..., help="The depot directory."),
+    setting: str = typer.Argument(None, help="name=value to set, or name= to go back to the default; "
+                                             "none: list the settings."),
+) -> None:
+    """Show or change a depot setting, as `p4 configure` does on Helix: security (0-6),
+    ticket.timeout (seconds a ticket lasts), auth.tickets.nounlocked (0-2)."""
+    from flows.p4.sandbox.admin import configure, settings
+
+    try:
+        if setting:
+            name, sep, value = setting.partition("=")
+            if not sep or (value and not value.strip().lstrip("-").isdigit()):
+                raise ValueError(f"'{setting}': give name=value with a whole number, or name= to unset")
+            configure(directory, name.strip(), int(value) if value.strip() else None)
+        for name, value in settings(directory).items():
+            typer.echo(f"{name}={value}")
+    except (ValueError, FileNotFoundError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+@sandbox_app.command("restart")
+def sandbox_restart(directory: Path = typer.Argument(..., help="The depot directory.")) -> None:
+    """Drop every open connection to the depot, as `p4 admin restart` does to clients."""
+    from flows.p4.sandbox import restart
+
+    try:
+        restart(directory)
+    except FileNotFoundError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo("restarted: open connections are dropped")
+
+
 @app.command()
-def up(host_limit: int = typer.Option(4, help="Parallel jobs on the local host.")) -> None:
+def up(host_limit: int = typer.Option(4, help="Parallel jobs on the local host (1 to 64).")) -> None:
     """Start (idempotently) the local Prefect server, the local pool, deployment and worker."""
+    from agent.records import check_job_limit
+
     from . import processes, register, settings
 
-    started = processes.start_server()
+    try:  # before anything starts: a limit of 0 would leave every job Late with no word why
+        check_job_limit(host_limit, "--host-limit")
+    except ValueError as exc:
+        _fail(str(exc))
+
+    try:
+        started = processes.start_server()
+    except RuntimeError as exc:  # e.g. a server up without a credential: the message says what to do
+        _fail(str(exc))
     register.ensure_pool("local", host_limit)
     register.ensure_deployment("local")
-    from . import notifications
+    from . import notifications, recovery
 
     notifications.ensure_automation()
+    recovery.ensure_automations()
     worker = processes.start_worker("local", host_limit)
     processes.start_dispatcher()
     ui = settings.api_url().rsplit("/api", 1)[0]
     typer.echo(f"Prefect server  {ui}  ({'started' if started else 'already running'})")
     typer.echo(f"Prefect API     {settings.api_url()}")
+    typer.echo(f"API credential  in {settings.api_auth_file()} (mode 0600; the Prefect UI asks for it)")
     typer.echo(f"worker          pool {settings.pool_name('local')} ({'started' if worker else 'already running'})")
     typer.echo(f"deployment      {settings.FLOW_NAME}/local")
     typer.echo(f"state           {settings.home()}")
@@ -142,13 +206,20 @@ def ui(p4port: str = typer.Option(None, "--p4port", envvar="P4INTEG_P4PORT",
     """Start the front page (after `up`), bound to localhost unless P4INTEG_UI_HOST says otherwise."""
     from . import processes
 
+    from flows.ports import check_p4port
+
     if not p4port:
-        typer.echo("error: --p4port: give the Perforce server people sign in against, e.g. "
-                   "--p4port ssl:perforce:1666 (or set P4INTEG_P4PORT)", err=True)
-        raise typer.Exit(2)
+        _fail("--p4port: give the Perforce server people sign in against, e.g. "
+              "--p4port ssl:perforce:1666 (or set P4INTEG_P4PORT)")
+    try:  # before anything starts
+        p4port = check_p4port(p4port, "--p4port")
+    except ValueError as exc:
+        _fail(str(exc))
     up(host_limit=4)
-    started = processes.start_ui(p4port)
-    typer.echo(f"front page      {processes.ui_url()}  ({'started' if started else 'already running'})")
+    state = processes.start_ui(p4port)
+    said = {"started": "started", "running": "already running",
+            "restarted": "restarted: it was running with other settings"}[state]
+    typer.echo(f"front page      {processes.ui_url()}  ({said})")
     typer.echo(f"sign in         with a Perforce account on {p4port}")
 
 
@@ -200,7 +271,7 @@ def demo(directory: Path = typer.Option(None, "--dir", help="Where to create the
     typer.echo(f"flow run        {run_id}")
     run = jobs.wait(run_id, until={StateType.PAUSED} | jobs.FINAL, timeout=300)
     ui = settings.api_url().rsplit("/api", 1)[0]
-    typer.echo(f"state           {run.state.name if run.state else '?'}   {ui}/runs/flow-run/{run_id}")
+    typer.echo(f"state           {jobs.state_label(run)}   {ui}/runs/flow-run/{run_id}")
     for c in jobs.conflicts(run_id) if run.state and run.state.type == StateType.PAUSED else []:
         typer.echo(f"conflict        {c['depot_file']} <- {c['from_file']}{c['from_revs']}")
         typer.echo(f"                on the host: {c['resolve_command']}")
@@ -235,33 +306,24 @@ def resume(
     if len(chosen) != 1:
         typer.echo("error: give exactly one of --theirs, --yours, --recheck, --abort", err=True)
         raise typer.Exit(2)
-    run = jobs.read(run_id)
-    if not run.state or run.state.type != StateType.PAUSED:
-        typer.echo(f"error: flow run {run_id} is {run.state.name if run.state else 'unknown'}, not paused", err=True)
-        raise typer.Exit(2)
     what = chosen[0]
-    if what in ("theirs", "yours"):
-        files = [FileChoice(path=c["depot_file"], choice=what) for c in jobs.conflicts(run_id)]  # type: ignore[arg-type]
-        jobs.resume(run_id, "apply", files)
-    else:
-        jobs.resume(run_id, what)
+    try:
+        if what in ("theirs", "yours"):
+            files = [FileChoice(path=c["depot_file"], choice=what, kind=c.get("kind", "content"))  # type: ignore[arg-type]
+                     for c in jobs.conflicts(jobs.run_uuid(run_id))]
+            jobs.resume(run_id, "apply", files)
+        else:
+            jobs.resume(run_id, what)
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
     if not wait:
         return
-    run = jobs.wait(run_id, until={StateType.PAUSED} | jobs.FINAL, timeout=300) if what != "recheck" else \
-        _wait_past_pause(run_id)
-    typer.echo(f"state           {run.state.name if run.state else '?'}")
+    # Resuming moves the run out of Paused at once; it then finishes or waits again.
+    run = jobs.wait(run_id, until={StateType.PAUSED} | jobs.FINAL, timeout=300)
+    typer.echo(f"state           {jobs.state_label(run)}")
     if run.state and run.state.type in (StateType.FAILED, StateType.CRASHED):
         raise typer.Exit(1)
-
-
-def _wait_past_pause(run_id: str):  # noqa: ANN202 - FlowRun
-    """After a recheck the run leaves PAUSED, then finishes or pauses again."""
-    from prefect.client.schemas.objects import StateType
-
-    from . import jobs
-
-    jobs.wait(run_id, until={StateType.RUNNING} | jobs.FINAL, timeout=60)
-    return jobs.wait(run_id, until={StateType.PAUSED} | jobs.FINAL, timeout=300)
 
 
 def main() -> None:

@@ -14,25 +14,69 @@ def _fail(message: str) -> None:
     raise typer.Exit(2)
 
 
+def _confirm_server(p4port: str, fingerprint: str | None, option: str) -> str:
+    """Fetch an ssl: server's key fingerprint and have it confirmed (as an SSH host key is)."""
+    from flows.ports import check_p4port
+    from flows.trust import check_fingerprint, fetch_server_key, ssl_port
+
+    try:
+        check_p4port(p4port, "p4port")
+        if ssl_port(p4port) is None:
+            _fail(f"p4port: '{p4port}' is not an ssl: port; only ssl: servers need trust")
+        expected = check_fingerprint(fingerprint, option) if fingerprint else None
+    except ValueError as exc:
+        _fail(str(exc))
+    try:
+        key = fetch_server_key(p4port)
+    except OSError as exc:
+        _fail(f"p4port: cannot reach {p4port} for its TLS key ({exc})")
+    typer.echo(f"Helix server {p4port} ({key.address}) key fingerprint: {key.fingerprint}")
+    _confirm_key(key.fingerprint, expected, option=option, field=option, holder=p4port, whose="the server's key",
+                 check="checking it with 'p4d -Gf' on the server")
+    return key.fingerprint
+
+
+def _confirm_key(presented: str, expected: str | None, *, option: str, field: str, holder: str, whose: str,
+                 check: str, otherwise: str = "") -> None:
+    """A key is trusted only when a person vouches for it: given with ``option`` (and equal
+    to what is presented), or confirmed at a terminal; never taken on first sight."""
+    if expected:
+        if expected != presented:
+            _fail(f"{field}: {holder} presents {presented}, not {expected}; refusing")
+    elif sys.stdin.isatty():
+        if not typer.confirm(f"Is this {whose} (after {check})?"):
+            _fail(f"{whose} not confirmed")
+    else:
+        _fail(f"{field}: confirm {whose} with {option} {presented} (after {check}){otherwise}")
+
+
 @hosts_app.command("add")
 def add(
     name: str = typer.Argument(..., help="Host name used in job specs (pool p4-<name>)."),
     address: str = typer.Option(..., help="Address to connect to."),
     user: str = typer.Option(..., help="SSH user that owns the workspaces."),
     key: Path = typer.Option(..., help="Private key to log in with."),
-    port: int = typer.Option(22, help="SSH port."),
-    limit: int = typer.Option(4, help="Parallel jobs on this host."),
+    port: int = typer.Option(22, help="SSH port (1 to 65535)."),
+    limit: int = typer.Option(4, help="Parallel jobs on this host (1 to 64)."),
     api_url: str = typer.Option(None, help="Prefect API URL as the host reaches it."),
     known_hosts: Path = typer.Option(None, help="Take the host key from this known_hosts file."),
     fingerprint: str = typer.Option(None, help="Expected host key fingerprint (SHA256:...), to confirm."),
+    trust_p4port: str = typer.Option(None, help="A Helix ssl: server whose TLS key the host's jobs trust."),
+    p4_fingerprint: str = typer.Option(None, help="That server's expected key fingerprint ('p4d -Gf')."),
 ) -> None:
-    """Enrol a host, pinning its SSH host key."""
+    """Enrol a host, pinning its SSH host key (and an ssl: Helix server's key)."""
     import paramiko
 
     from agent import registry
-    from agent.records import HostRecord
+    from agent.records import HostRecord, check_job_limit
     from agent.ssh import Connection, HostError, fetch_host_key
+    from flows.ports import check_tcp_port
 
+    try:  # before any connection: 70000 would be tried as some other port
+        check_tcp_port(port, "--port")
+        check_job_limit(limit, "--limit")
+    except ValueError as exc:
+        _fail(str(exc))
     host_id = address if port == 22 else f"[{address}]:{port}"
     if known_hosts is not None:
         entry = paramiko.HostKeys(str(known_hosts)).lookup(host_id)
@@ -45,27 +89,27 @@ def add(
         except OSError as exc:
             _fail(f"address: cannot reach {address}:{port} ({exc})")
         typer.echo(f"host key of {host_id}: {pkey.get_name()} {pkey.fingerprint}")
-        if fingerprint:
-            if fingerprint != pkey.fingerprint:
-                _fail(f"fingerprint: the host presents {pkey.fingerprint}, not {fingerprint}; refusing")
-        elif sys.stdin.isatty():
-            if not typer.confirm("Is this the host's key (compare with ssh-keygen -lf on the host)?"):
-                _fail("host key not confirmed")
-        else:
-            _fail(f"fingerprint: confirm the host key with --fingerprint {pkey.fingerprint} "
-                  "(after checking it on the host), or give --known-hosts")
+        _confirm_key(pkey.fingerprint, fingerprint, option="--fingerprint", field="fingerprint", holder="the host",
+                     whose="the host key", check="checking it on the host", otherwise=", or give --known-hosts")
+    if p4_fingerprint and not trust_p4port:
+        _fail("--p4-fingerprint: give the server it belongs to with --trust-p4port ssl:host:port")
+    p4_trust = {trust_p4port: _confirm_server(trust_p4port, p4_fingerprint, "--p4-fingerprint")} \
+        if trust_p4port else {}
     try:
         record = HostRecord(name=name, address=address, port=port, user=user, key_file=str(key.expanduser()),
-                            host_key=f"{pkey.get_name()} {pkey.get_base64()}", limit=limit, api_url=api_url)
+                            host_key=f"{pkey.get_name()} {pkey.get_base64()}", limit=limit, api_url=api_url,
+                            p4_trust=p4_trust)
     except ValueError as exc:
         _fail(str(exc))
     from agent.converge import Layout, ensure_deployment
+    from agent.p4trust import pin_on_host
     from deployments.register import ensure_pool
 
     try:
         with Connection(record) as c:
             who = c.run(["hostname"], step="check login").stdout.strip()
             home = c.run(["printenv", "HOME"], step="find home").stdout.strip()
+            pin_on_host(c, record)
     except HostError as exc:
         _fail(str(exc))
     registry.save(record)
@@ -73,6 +117,40 @@ def add(
     ensure_pool(name, limit)
     ensure_deployment(name, Layout(home=home, version="").app)
     typer.echo(f"enrolled {name}: {user}@{address}:{port} (hostname {who}), key {pkey.fingerprint}")
+
+
+@hosts_app.command("trust")
+def trust(
+    name: str = typer.Argument(..., help="The host whose jobs connect ('local': this machine's own jobs)."),
+    p4port: str = typer.Argument(..., help="The Helix server, ssl:host:port."),
+    fingerprint: str = typer.Option(None, help="The server's expected key fingerprint ('p4d -Gf')."),
+) -> None:
+    """Trust an ssl: Helix server's TLS key on a host, as 'p4 trust -i' would (P4TRUST)."""
+    from agent import registry
+    from agent.p4trust import pin_on_host
+    from agent.ssh import Connection, HostError
+    from flows.trust import pin_locally
+
+    if name != "local":
+        try:
+            record = registry.get(name)
+        except KeyError as exc:
+            _fail(str(exc).strip("'\""))
+    confirmed = _confirm_server(p4port, fingerprint, "--fingerprint")
+    if name == "local":
+        try:
+            typer.echo(f"local: trusted {p4port} in {pin_locally(p4port, confirmed)}")
+        except OSError as exc:
+            _fail(f"p4port: cannot write the trust for {p4port} ({exc})")
+        return
+    record = record.model_copy(update={"p4_trust": {**record.p4_trust, p4port: confirmed}})
+    registry.save(record)
+    try:
+        with Connection(record) as c:
+            changed = pin_on_host(c, record)
+    except HostError as exc:
+        _fail(f"{exc}; the key is kept in the host's record and written at the next 'p4integ hosts deploy {name}'")
+    typer.echo(f"{name}: trusted {p4port} in ~/.p4trust" + ("" if changed else " (already there)"))
 
 
 @hosts_app.command("list")
@@ -95,7 +173,7 @@ def status(name: str = typer.Argument(None, help="One host; all when omitted."))
         s = health(h)
         beat = s.last_heartbeat.strftime("%Y-%m-%d %H:%M:%S") if s.last_heartbeat else "never"
         typer.echo(f"{h.name:16} {'online' if s.online else 'offline':8} heartbeat {beat}  version {s.version or '-'}"
-                   f"  jobs {len(s.running_jobs)}" + (f"  ({s.reason})" if s.reason else ""))
+                   f"  running {len(s.running_jobs)}  waiting {len(s.waiting_jobs)}" + (f"  ({s.reason})" if s.reason else ""))
 
 
 @hosts_app.command("deploy")

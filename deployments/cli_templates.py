@@ -9,11 +9,15 @@ from uuid import UUID
 
 import typer
 
-templates_app = typer.Typer(no_args_is_help=True, help="Saved integration jobs (Prefect deployments).")
-schedules_app = typer.Typer(no_args_is_help=True, help="Cron schedules of templates.")
+# Said plainly in --help: whoever runs this CLI on the service host can act as anyone.
+ADMIN_NOTE = ("An administrator's tool on the service host: --as acts as any user, with no password asked; "
+              "people use the front page, which signs them in.")
+templates_app = typer.Typer(no_args_is_help=True, help=f"Saved integration jobs (Prefect deployments). {ADMIN_NOTE}")
+schedules_app = typer.Typer(no_args_is_help=True, help=f"Cron schedules of templates. {ADMIN_NOTE}")
 credentials_app = typer.Typer(no_args_is_help=True, help="Perforce passwords kept in Prefect Secret blocks.")
 
-AS_USER = typer.Option(None, "--as", help="Acting user (default: $P4USER or the login name).")
+AS_USER = typer.Option(None, "--as", help="Act as this user (default: $P4USER or the login name); not checked: "
+                       "the CLI is an administrator's tool on the service host.")
 
 
 def _me(user: str | None) -> str:
@@ -55,7 +59,8 @@ def t_show(name: str, user: str = AS_USER) -> None:
         t = templates.get(_me(user), name)
     except templates.TemplateError as exc:
         _fail(str(exc))
-    typer.echo(json.dumps(t.model_dump(mode="json"), indent=2))
+    shown = {**t.model_dump(mode="json"), "spec": templates.spec_for_display(t.spec)}
+    typer.echo(json.dumps(shown, indent=2))
 
 
 @templates_app.command("create")
@@ -104,6 +109,7 @@ def t_delete(name: str, user: str = AS_USER) -> None:
 def t_run(name: str, changelist: int = typer.Option(None), description: str = typer.Option(None),
           trial: bool = typer.Option(None, "--trial/--no-trial"), client: str = typer.Option(None),
           user: str = AS_USER) -> None:
+    """Run a template now: as its owner's saved identity if you own it, else as you with your stored credential."""
     from deployments import templates
 
     try:
@@ -118,10 +124,16 @@ def t_run(name: str, changelist: int = typer.Option(None), description: str = ty
 def s_list(template: str, user: str = AS_USER) -> None:
     from deployments import templates
 
-    for s in templates.schedules(_me(user), template):
+    try:
+        found = templates.schedules(_me(user), template)
+    except templates.TemplateError as exc:
+        _fail(str(exc))
+    for s in found:
         nxt = ", ".join(d.strftime("%Y-%m-%d %H:%M %Z") for d in s.next_runs) or "-"
-        typer.echo(f"{s.id}  {s.cron:16} {s.timezone:16} {'enabled' if s.active else 'disabled':9} next {nxt}  "
-                   f"last run {s.last_run_state or '-'}")
+        state = "BROKEN" if s.problem else "enabled" if s.active else "disabled"
+        typer.echo(f"{s.id}  {s.cron:16} {s.timezone:16} {state:9} next {nxt}  last run {s.last_run_state or '-'}")
+        if s.problem:
+            typer.echo(f"    {s.problem}; delete it: p4integ schedules delete {template} {s.id}")
 
 
 @schedules_app.command("add")

@@ -14,7 +14,9 @@ import time
 import urllib.request
 from pathlib import Path
 
-from .settings import api_url, home, pool_name, prefect_env, server_host, server_port
+from .settings import (
+    api_auth_string, api_url, encryption_key_file, home, pool_name, prefect_env, server_host, server_port,
+)
 
 PREFECT = [sys.executable, "-m", "prefect"]
 
@@ -76,17 +78,42 @@ def wait_healthy(deadline_s: float = 90.0) -> None:
     raise TimeoutError(f"the Prefect server at {api_url()} did not answer within {deadline_s:.0f} s")
 
 
+def refuses_anonymous(url: str | None = None, timeout: float = 5.0) -> bool:
+    """True if the API answers a call without the credential with 401."""
+    import urllib.error
+
+    try:
+        with urllib.request.urlopen(f"{url or api_url()}/admin/version", timeout=timeout):  # noqa: S310 - our URL
+            return False
+    except urllib.error.HTTPError as exc:
+        return exc.code == 401
+
+
 def start_server() -> bool:
-    """Start the local Prefect server (SQLite, telemetry off). False if already up."""
+    """Start the local Prefect server (SQLite, telemetry off, API credential required).
+
+    False if already up. A server that is up but answers anonymous calls was started
+    before the API had a credential: refused, with the fix."""
     if healthy():
+        if not refuses_anonymous():
+            raise RuntimeError(f"the Prefect server at {api_url()} answers calls without a credential (it was "
+                               "started without one): run 'p4integ down' then 'p4integ up' to restart it with one")
         return False
     argv = PREFECT + ["server", "start", "--host", server_host(), "--port", str(server_port()), "--analytics-off"]
-    _start("server", argv, prefect_env())
+    # Prefect's own HTTP basic auth: every API call but /health and /ready needs the credential.
+    env = {**prefect_env(), "PREFECT_SERVER_API_AUTH_STRING": api_auth_string()}
+    key = encryption_key_file()
+    if key is not None:
+        env["PREFECT_SERVER_ENCRYPTION_KEY"] = key.read_text().strip()
+    _start("server", argv, env)
     wait_healthy()
     return True
 
 
 def start_worker(host: str = "local", limit: int = 4) -> bool:
+    from agent.records import check_job_limit
+
+    check_job_limit(limit)
     name = f"worker-{host}"
     if _pid(name):
         return False
@@ -113,24 +140,49 @@ def ui_url() -> str:
     return "http://{}:{}".format(*_ui_address())
 
 
-def start_ui(p4port: str, deadline_s: float = 60.0) -> bool:
-    """The Streamlit front page, signing people in against ``p4port``. False if already up."""
+def _ui_settings_file() -> Path:
+    return _run_dir() / "ui.settings.json"
+
+
+def start_ui(p4port: str, deadline_s: float = 60.0) -> str:
+    """The Streamlit front page, signing people in against ``p4port``.
+
+    Returns "started", "running" (already up with these settings) or "restarted" (it
+    was up with another server or address: a front page keeps the settings it started
+    with, so saying "already running" would leave the old ones in force)."""
+    import json
+
+    from flows.ports import check_p4port
     from .settings import PROJECT_DIR
 
-    if _pid("ui"):
-        return False
+    p4port = check_p4port(p4port, "--p4port")
+    from ui.auth import signing_key
+
+    signing_key()  # made on the first start; a short one is refused here, with the fix, not in ui.log
     host, port = _ui_address()
+    wanted = {"p4port": p4port, "host": host, "port": port}
+    restarted = False
+    if _pid("ui"):
+        try:
+            current = json.loads(_ui_settings_file().read_text())
+        except (OSError, ValueError):
+            current = None
+        if current == wanted:
+            return "running"
+        stop("ui")
+        restarted = True
     argv = [sys.executable, "-m", "streamlit", "run", str(PROJECT_DIR / "ui" / "server.py"),
             "--server.address", host, "--server.port", port, "--server.headless", "true",
             "--browser.gatherUsageStats", "false"]
     # Streamlit reads .streamlit/config.toml from its working directory: the project's.
     _start("ui", argv, {**prefect_env(), "P4INTEG_P4PORT": p4port}, cwd=PROJECT_DIR)
+    _ui_settings_file().write_text(json.dumps(wanted))
     end = time.monotonic() + deadline_s
     while time.monotonic() < end:
         try:
             with urllib.request.urlopen(f"{ui_url()}/_stcore/health", timeout=2) as r:  # noqa: S310 - our URL
                 if r.status == 200:
-                    return True
+                    return "restarted" if restarted else "started"
         except OSError:
             time.sleep(0.3)
     raise TimeoutError(f"the front page at {ui_url()} did not answer within {deadline_s:.0f} s; "

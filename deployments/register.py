@@ -9,6 +9,8 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import WorkPoolCreate, WorkPoolUpdate
 from prefect.exceptions import ObjectNotFound
 
+from agent.records import check_job_limit
+
 from .settings import FLOW_ENTRYPOINT, PROJECT_DIR, pool_name
 
 DEFAULT_HOST_LIMIT = 4
@@ -16,6 +18,7 @@ DEFAULT_HOST_LIMIT = 4
 
 def ensure_pool(host: str, limit: int = DEFAULT_HOST_LIMIT) -> bool:
     """Create the host's process pool, or align its limit. True if anything changed."""
+    check_job_limit(limit)
     name = pool_name(host)
     with get_client(sync_client=True) as client:
         try:

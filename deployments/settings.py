@@ -1,13 +1,38 @@
 """Where the service keeps its state, and how it reaches Prefect."""
 from __future__ import annotations
 
+import functools
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 FLOW_ENTRYPOINT = "flows/integration.py:integrate"
 FLOW_NAME = "integrate"
 DEFAULT_PORT = 4200
+# Every flow run's process says it is alive this often (Prefect's minimum is 30 s); a
+# run silent for HEARTBEAT_GRACE_SECONDS is marked Crashed by an automation (recovery.py).
+HEARTBEAT_SECONDS = 30
+HEARTBEAT_GRACE_SECONDS = 90
+# The Prefect API's credential, a 0600 file in $P4INTEG_HOME (see docs/security.md).
+API_AUTH_FILE = "prefect-api-auth"
+# The key Prefect encrypts Secret block values with, kept out of the database it protects.
+ENCRYPTION_KEY_FILE = "prefect-encryption-key"
+
+
+# Perforce users who see every job's log, conflict contents and summary (which hold depot
+# file contents), comma-separated; everyone else sees only their own jobs' contents.
+ADMINS_VAR = "P4INTEG_ADMINS"
+
+
+@functools.cache
+def admins() -> frozenset[str]:
+    """The administrators, read once from P4INTEG_ADMINS (a restart picks up a change)."""
+    return frozenset(u.strip() for u in os.environ.get(ADMINS_VAR, "").split(",") if u.strip())
+
+
+def is_admin(user: str | None) -> bool:
+    return bool(user) and user in admins()
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -33,17 +58,67 @@ def home() -> Path:
     return path
 
 
+def ui_tls_proxy() -> bool:
+    """P4INTEG_UI_TLS_PROXY=1: the front page sits behind a TLS proxy of ours, so its
+    ``X-Forwarded-Proto: https`` is believed (the cookie is then marked Secure)."""
+    return os.environ.get("P4INTEG_UI_TLS_PROXY", "").strip().lower() in ("1", "true", "yes")
+
+
 def server_port() -> int:
     return int(os.environ.get("P4INTEG_PREFECT_PORT", DEFAULT_PORT))
 
 
 def server_host() -> str:
-    # Localhost unless configured: the API has no authentication of its own.
+    # Localhost unless configured: hosts that can reach the API still need the credential.
     return os.environ.get("P4INTEG_PREFECT_HOST", "127.0.0.1")
 
 
 def api_url() -> str:
     return os.environ.get("PREFECT_API_URL") or f"http://{server_host()}:{server_port()}/api"
+
+
+def secret_file(name: str, make: Callable[[], str | bytes]) -> Path:
+    """``$P4INTEG_HOME/<name>``, created once with ``make()`` and mode 0600 from the start
+    (O_EXCL: never a moment where the file exists with wider rights, and of two processes
+    starting at once one writes it); reused afterwards. Text gets a final newline, bytes
+    are written as they are."""
+    path = home() / name
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path
+    value = make()
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(value if isinstance(value, bytes) else (value + "\n").encode())
+    return path
+
+
+def api_auth_file() -> Path:
+    """Where the Prefect API's credential lives (``user:password`` for HTTP basic auth)."""
+    import secrets
+
+    return secret_file(API_AUTH_FILE, lambda: f"admin:{secrets.token_urlsafe(32)}")
+
+
+def api_auth_string() -> str:
+    """The credential every client of ours sends; the server refuses calls without it."""
+    value = api_auth_file().read_text().strip()
+    if ":" not in value:
+        raise ValueError(f"{api_auth_file()}: expected one line 'user:password'; delete the file and run "
+                         "'p4integ down' then 'p4integ up' to make a new one (hosts get it at their next converge)")
+    return value
+
+
+def encryption_key_file() -> Path | None:
+    """The server's Fernet key file, made with a new SQLite database; None for a database
+    that already holds Prefect's own key (switching keys would make its secrets unreadable)."""
+    path = home() / ENCRYPTION_KEY_FILE
+    new_database = not os.environ.get("P4INTEG_DATABASE_URL") and not (home() / "prefect" / "prefect.db").exists()
+    if not path.exists() and not new_database:
+        return None
+    from cryptography.fernet import Fernet
+
+    return secret_file(ENCRYPTION_KEY_FILE, lambda: Fernet.generate_key().decode())
 
 
 def pool_name(host: str) -> str:
@@ -55,14 +130,16 @@ def host_of_pool(pool: str) -> str:
 
 
 def prefect_env() -> dict[str, str]:
-    """Environment for every Prefect process we start: explicit API, no telemetry."""
+    """Environment for every Prefect process we start: explicit API and its credential, no telemetry."""
     env = dict(os.environ)
     env.update(
         PREFECT_API_URL=api_url(),
+        PREFECT_API_AUTH_STRING=api_auth_string(),
         PREFECT_HOME=str(home() / "prefect"),
         PREFECT_SERVER_ANALYTICS_ENABLED="false",
         DO_NOT_TRACK="1",
         PREFECT_WORKER_QUERY_SECONDS=os.environ.get("PREFECT_WORKER_QUERY_SECONDS", "1"),
+        PREFECT_FLOWS_HEARTBEAT_FREQUENCY=str(HEARTBEAT_SECONDS),
         P4INTEG_HOME=str(home()),
     )
     # Teams: PostgreSQL instead of the embedded SQLite, e.g.

@@ -19,8 +19,9 @@ from uuid import UUID
 from pydantic import BaseModel, Field
 
 from flows.spec import JobSpec
+from flows.usernames import secret_name
 
-from .jobs import run_tags
+from .jobs import SpecRefused, refuse_bad_spec, run_tags
 from .settings import FLOW_NAME, host_of_pool
 
 Visibility = Literal["global", "private"]
@@ -55,6 +56,7 @@ class ScheduleInfo(BaseModel):
     active: bool
     next_runs: list[datetime] = Field(default_factory=list)
     last_run_state: str | None = None
+    problem: str | None = Field(default=None, description="Why a stored schedule cannot fire; delete it")
 
 
 def _client() -> Any:
@@ -111,6 +113,14 @@ def _owned(user: str, name: str) -> Template:
     return t
 
 
+def _refuse(spec: JobSpec) -> None:
+    """The checks a job gets when it is submitted, made when its template is saved or run."""
+    try:
+        refuse_bad_spec(spec)
+    except SpecRefused as exc:
+        raise TemplateError(str(exc)) from None
+
+
 def create(user: str, name: str, spec: JobSpec, *, visibility: Visibility = "private", description: str = "") -> Template:
     from prefect.exceptions import ObjectNotFound
 
@@ -118,6 +128,7 @@ def create(user: str, name: str, spec: JobSpec, *, visibility: Visibility = "pri
         raise TemplateError(f"name: '{name}' is not usable; use lowercase letters, digits and '-'")
     if name in {"local"} or any(d.name == name for d in _all()):
         raise TemplateError(f"name: a template or deployment named '{name}' exists; pick another name")
+    _refuse(spec)
     with _client() as client:
         try:
             base = client.read_deployment_by_name(f"{FLOW_NAME}/{spec.host}")
@@ -139,6 +150,7 @@ def edit(user: str, name: str, *, spec: JobSpec | None = None, description: str 
     if spec is not None:
         if spec.host != t.host:
             raise TemplateError("host: a template stays on its host; create a new template for another host")
+        _refuse(spec)
         update["parameters"] = {"spec": spec.model_dump(mode="json", exclude_defaults=True)}
     if description is not None:
         update["description"] = description
@@ -162,8 +174,34 @@ def delete(user: str, name: str) -> None:
         client.delete_deployment(t.deployment_id)
 
 
+def identity_for(user: str, t: Template) -> dict[str, Any]:
+    """Whose Perforce identity a run the user starts now uses: the owner's spec as saved, or the caller's.
+
+    Anyone but the owner runs a (global) template as themselves, with their own stored
+    credential (or none): overrides let them change the workspace, description and trial
+    switch, so running with the owner's identity would let them submit as the owner.
+    Scheduled runs take the saved spec: they are the owner's schedule."""
+    if not runs_as_caller(user, t):
+        return {}
+    return {"p4user": user, "password_secret": stored_secret(user)}
+
+
+def runs_as_caller(user: str, t: Template) -> bool:
+    return t.owner != user
+
+
+def spec_for_display(spec: dict[str, Any]) -> dict[str, Any]:
+    """A template's spec as shown to everyone who can see it: whose Secret block holds the password is not said.
+
+    The block's name is not the password, but it names whose credential a schedule uses;
+    readers only need to know that one is stored."""
+    if not spec.get("password_secret"):
+        return dict(spec)
+    return {**spec, "password_secret": "(a stored credential)"}
+
+
 def run(user: str, name: str, **overrides: Any) -> UUID:
-    """Start a run now, with overrides (changelist, description, trial, client)."""
+    """Start a run now, with overrides (changelist, description, trial, client), as ``identity_for`` says."""
     from prefect.deployments import run_deployment
 
     allowed = {"changelist", "description", "trial", "client"}
@@ -171,7 +209,9 @@ def run(user: str, name: str, **overrides: Any) -> UUID:
     if unknown:
         raise TemplateError(f"{sorted(unknown)[0]}: not an override; allowed: {', '.join(sorted(allowed))}")
     t = get(user, name)
-    spec = JobSpec.model_validate({**t.spec, **{k: v for k, v in overrides.items() if v is not None}})
+    spec = JobSpec.model_validate({**t.spec, **{k: v for k, v in overrides.items() if v is not None},
+                                   **identity_for(user, t)})
+    _refuse(spec)
     flow_run = run_deployment(name=f"{FLOW_NAME}/{name}", timeout=0, as_subflow=False, tags=run_tags(spec),
                               parameters={"spec": spec.model_dump(mode="json", exclude_defaults=True)}, _sync=True)
     return flow_run.id
@@ -180,11 +220,18 @@ def run(user: str, name: str, **overrides: Any) -> UUID:
 # --- schedules ------------------------------------------------------------------------------
 
 def cron_schedule(cron: str, tz: str = "UTC") -> Any:
+    """A Prefect CronSchedule that fires: five fields (or a preset or @-alias) and a next date."""
     from prefect.client.schemas.schedules import CronSchedule
 
     cron = PRESETS.get(cron, cron)
+    fields = cron.split()
+    if not cron.strip().startswith("@") and len(fields) != 5:
+        extra = (" A sixth field would be read as seconds: '*' there fires every second of each matching minute."
+                 if len(fields) == 6 else "")
+        raise TemplateError(f"cron: '{cron}' has {len(fields)} fields; give five (minute hour day month weekday), "
+                            f"e.g. '0 2 * * *' for 02:00 daily.{extra}")
     try:
-        return CronSchedule(cron=cron, timezone=tz)
+        schedule = CronSchedule(cron=cron, timezone=tz)
     except ValueError as exc:
         detail = str(exc).split("Value error, ")[-1].split("[")[0].strip()
         if "timezone" in detail.lower():
@@ -192,6 +239,14 @@ def cron_schedule(cron: str, tz: str = "UTC") -> Any:
                                 "Europe/Berlin or America/New_York") from None
         raise TemplateError(f"cron: '{cron}' ({tz}) is not valid: {detail}. Use five fields, e.g. '0 2 * * *' "
                             f"for 02:00 daily, or a preset: {', '.join(PRESETS)}") from None
+    # Prefect accepts a line that never fires (30 February); stored, it breaks listing and
+    # makes the scheduler fail on every pass for all of the template's schedules.
+    try:
+        next_dates(schedule.cron, tz, 1)
+    except ValueError:
+        raise TemplateError(f"cron: '{cron}' never fires: no date matches its day and month fields "
+                            "(e.g. 30 February, 31 April); fix the day or the month") from None
+    return schedule
 
 
 def next_dates(cron: str, tz: str, n: int = 3) -> list[datetime]:
@@ -248,27 +303,40 @@ def schedules(user: str, name: str, upcoming: int = 3) -> list[ScheduleInfo]:
     out = []
     for s in found:
         sched = s.schedule
-        nxt: list[datetime] = []
-        if s.active:
-            nxt = next_dates(sched.cron, sched.timezone or "UTC", upcoming)
-        out.append(ScheduleInfo(id=s.id, cron=sched.cron, timezone=sched.timezone or "UTC", active=s.active,
-                                next_runs=nxt, last_run_state=state))
+        tz = sched.timezone or "UTC"
+        try:  # one stored before lines were checked is shown as broken, not a crash
+            cron_schedule(sched.cron, tz)
+            problem = None
+        except TemplateError as exc:
+            problem = str(exc)
+        nxt = next_dates(sched.cron, tz, upcoming) if s.active and problem is None else []
+        out.append(ScheduleInfo(id=s.id, cron=sched.cron, timezone=tz, active=s.active, next_runs=nxt,
+                                last_run_state=state, problem=problem))
     return out
 
 
 # --- credentials ----------------------------------------------------------------------------
 
-def secret_name(user: str) -> str:
-    slug = re.sub(r"[^a-z0-9]+", "-", user.lower()).strip("-") or "user"
-    return f"p4-password-{slug}"
+def stored_secret(user: str) -> str | None:
+    """The name of the user's Secret block if one was stored, else None (the job logs in without a password)."""
+    from prefect.blocks.system import Secret
+
+    name = secret_name(user)
+    try:
+        Secret.load(name)
+    except ValueError:
+        return None
+    return name
 
 
 def store_password(user: str, password: str) -> str:
     """Keep a user's Perforce password (or ticket) in a Secret block; returns its name."""
     from prefect.blocks.system import Secret
 
-    if not password:
-        raise TemplateError("password: empty; give the Perforce password or a long-lived ticket")
+    if not user.strip():
+        raise TemplateError("user: empty; give the Perforce user name")
+    if not password.strip():
+        raise TemplateError("password: empty or only spaces; give the Perforce password or a long-lived ticket")
     name = secret_name(user)
     Secret(value=password).save(name, overwrite=True)
     return name

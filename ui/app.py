@@ -11,8 +11,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `streamlit ru
 from ui import auth  # noqa: E402
 from ui.views import VIEWS  # noqa: E402
 from ui.views.login import render as sign_in  # noqa: E402
+from ui.widgets import plain  # noqa: E402
 
 USER_KEY = "_p4integ_user"  # no widget uses this key, so a browser cannot set it
+SESSION_KEY = "_p4integ_session"  # the signed cookie this tab was signed in with
+SIGNED_OUT_KEY = "_p4integ_signed_out"  # why the tab was signed out, said on the sign-in page
 
 # (file, title, icon, url path, shown in the navigation)
 ROUTES = [
@@ -26,8 +29,19 @@ ROUTES = [
 
 
 def current_user() -> str | None:
-    cookie_user = auth.user_from_cookie(st.context.cookies.get(auth.COOKIE))
-    return cookie_user or st.session_state.get(USER_KEY)
+    """Checked on every run: the browser's cookie (as sent when the tab connected), else the one
+    this tab was signed in with. Either is checked again here, so a cookie signed out in another
+    tab, ended because its user's ticket stopped working, or expired, signs this tab out on its
+    next action; the tab's session state alone never keeps anyone signed in."""
+    sent = st.context.cookies.get(auth.COOKIE)
+    cookie = sent if isinstance(sent, str) and sent else st.session_state.get(SESSION_KEY)
+    user = auth.user_from_cookie(cookie)
+    if user is None:
+        st.session_state.pop(USER_KEY, None)
+        st.session_state.pop(SESSION_KEY, None)
+        return None
+    st.session_state[SESSION_KEY] = cookie
+    return user
 
 
 st.set_page_config(page_title="p4-integration", page_icon=":material/merge:", layout="wide")
@@ -42,7 +56,7 @@ else:
                                  visibility="visible" if shown else "hidden")
                          for i, (file, title, icon, path, shown) in enumerate(ROUTES)], position="top")
     with st.sidebar:
-        st.markdown(f"Signed in as **{user}**")
+        st.markdown(f"Signed in as **{plain(user)}**")
         st.caption(f"Perforce {auth.p4port()}")
         st.html('<form method="post" action="/auth/logout">'
                 '<button type="submit" id="sign-out" class="p4i-button">Sign out</button></form>'

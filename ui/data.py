@@ -16,7 +16,7 @@ from uuid import UUID
 from pydantic import BaseModel
 
 from deployments import jobs
-from deployments.settings import FLOW_NAME, api_url, host_of_pool, pool_name
+from deployments.settings import FLOW_NAME, api_url, host_of_pool, is_admin, pool_name
 from flows.spec import FileChoice, JobSpec, Stage
 
 STAGES = [s.value for s in Stage if s not in (Stage.CLEANUP, Stage.ERROR)]
@@ -165,6 +165,12 @@ def run_detail(run_id: UUID | str) -> RunDetail:
                      stage=current_stages([run.id]).get(run.id))
 
 
+def may_read_contents(viewer: str, run: RunRow) -> bool:
+    """A job's log, conflict contents and summary hold depot file contents: its owner and administrators
+    read them; anyone else sees its name, state, stage, host, user and age, and the page fetches no more."""
+    return run.user == viewer or is_admin(viewer)
+
+
 def state_of(run_id: UUID | str) -> str:
     """The run's state type alone: what the job page polls for."""
     state = client().read_flow_run(UUID(str(run_id))).state
@@ -232,23 +238,9 @@ def prefect_ui_url(run_id: UUID | str) -> str:
 
 def secret_for(user: str) -> str | None:
     """The name of the Secret block holding the user's ticket, if one was stored."""
-    from prefect.blocks.system import Secret
+    from deployments.templates import stored_secret
 
-    from deployments.templates import secret_name
-
-    name = secret_name(user)
-    try:
-        Secret.load(name)
-    except ValueError:
-        return None
-    return name
-
-
-def load_ticket(user: str) -> str | None:
-    from prefect.blocks.system import Secret
-
-    name = secret_for(user)
-    return str(Secret.load(name).get()) if name else None
+    return stored_secret(user)
 
 
 def store_ticket(user: str, ticket: str) -> str:
@@ -276,8 +268,9 @@ def resume(run_id: UUID | str, action: str, files: list[FileChoice] | None = Non
     jobs.resume(run_id, action, files)
 
 
-def check_host(host: str) -> None:
-    jobs.check_host(host)
+def spec_problems(spec: JobSpec) -> dict[str, str]:
+    """What is wrong with a spec for its host and server, by field (deployments.jobs.spec_problems)."""
+    return jobs.spec_problems(spec)
 
 
 # --- templates and schedules (through deployments.templates) ------------------------------

@@ -7,9 +7,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from flows.spec import JobSpec
+from flows.spec import COMMAND_FIELDS, JobSpec
 
-COMMAND_FIELDS = ("sync_command", "build_command", "name_check", "push_command")
 _FIELD_PREFIX = re.compile(r"^([a-z_]+)(?:\[\d+\])?(?:, [a-z_]+)*: ")
 
 

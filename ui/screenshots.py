@@ -24,6 +24,9 @@ def _environment(home: Path) -> None:
     os.environ.update(P4INTEG_HOME=str(home), P4INTEG_PREFECT_PORT=str(port), P4INTEG_UI_PORT=str(free_port()),
                       PREFECT_API_URL=f"http://127.0.0.1:{port}/api", PREFECT_HOME=str(home / "prefect"),
                       DO_NOT_TRACK="1", PREFECT_SERVER_ANALYTICS_ENABLED="false", PREFECT_WORKER_QUERY_SECONDS="1")
+    from deployments.settings import api_auth_string
+
+    os.environ["PREFECT_API_AUTH_STRING"] = api_auth_string()  # the server refuses anonymous calls
 
 
 def main() -> None:

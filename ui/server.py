@@ -6,15 +6,20 @@ localhost unless configured otherwise).
 from __future__ import annotations
 
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import streamlit as st
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import RedirectResponse
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from deployments.settings import ui_tls_proxy
 from ui import auth, data  # noqa: F401 - data imports Prefect (~1 s) at start, not on the first visit
+
+auth.signing_key()  # a short or empty signing key stops the front page here, with the fix in the message
+failures = auth.FailureLimiter()
+CROSS_SITE = "Refused: this form was not sent from the p4-integration front page itself."
 
 
 def _safe_next(value: str | None) -> str:
@@ -24,25 +29,67 @@ def _safe_next(value: str | None) -> str:
     return value
 
 
-async def login(request: Request) -> RedirectResponse:
+def _over_tls(request: Request) -> bool:
+    """Served over TLS: by Streamlit itself, or by a proxy we were told to trust (only then
+    is its X-Forwarded-Proto believed: anyone can send that header)."""
+    if st.get_option("server.sslCertFile"):
+        return True
+    if ui_tls_proxy():
+        return request.headers.get("x-forwarded-proto", "").split(",")[0].strip().lower() == "https"
+    return request.url.scheme == "https"
+
+
+def _same_origin(request: Request) -> bool:
+    """The post came from a page of this site: its Origin (or, without one, its Referer) names
+    this host. A browser always sends one of them with a form post from a page; a post with
+    neither is refused too."""
+    claimed = request.headers.get("origin") or request.headers.get("referer") or ""
+    parts = urlsplit(claimed)
+    host = request.headers.get("host", "")
+    scheme = "https" if _over_tls(request) else "http"
+    return bool(host) and parts.netloc.lower() == host.lower() and parts.scheme == scheme
+
+
+def _client(request: Request) -> str:
+    """The client's address; behind the trusted proxy, the one the proxy saw (its last hop)."""
+    forwarded = request.headers.get("x-forwarded-for", "").split(",")[-1].strip()
+    if ui_tls_proxy() and forwarded:
+        return forwarded
+    return request.client.host if request.client else "unknown"
+
+
+def _refused(nxt: str, message: str, user: str) -> RedirectResponse:
+    sep = "&" if "?" in nxt else "?"
+    return RedirectResponse(f"{nxt}{sep}login_error={quote(message)}&login_user={quote(user.strip())}",
+                            status_code=303)
+
+
+async def login(request: Request) -> Response:
+    if not _same_origin(request):
+        return PlainTextResponse(CROSS_SITE, status_code=403)
     form = await request.form()
     user, password = str(form.get("user", "")), str(form.get("password", ""))
     nxt = _safe_next(str(form.get("next", "")))
+    name = user.strip().lower()  # one count however the name is spelt (servers may ignore case)
+    if failures.limited(name, _client(request)):
+        return _refused(nxt, auth.LIMITED, user)  # Perforce is not asked while limited
     try:
         granted = await run_in_threadpool(auth.check_credentials, user, password)
     except auth.LoginRefused as exc:
-        sep = "&" if "?" in nxt else "?"
-        return RedirectResponse(f"{nxt}{sep}login_error={quote(str(exc))}&login_user={quote(user.strip())}",
-                                status_code=303)
+        if str(exc) == auth.REFUSED:
+            failures.failed(name, _client(request))
+        return _refused(nxt, str(exc), user)
     # The ticket lets the user's jobs run as them; it goes to a Secret block, not the browser.
     await run_in_threadpool(data.store_ticket, granted.user, granted.ticket)
     response = RedirectResponse(nxt, status_code=303)
     response.set_cookie(auth.COOKIE, auth.make_cookie(granted.user), max_age=auth.SESSION_SECONDS,
-                        httponly=True, samesite="strict", secure=request.url.scheme == "https", path="/")
+                        httponly=True, samesite="strict", secure=_over_tls(request), path="/")
     return response
 
 
-async def logout(request: Request) -> RedirectResponse:
+async def logout(request: Request) -> Response:
+    if not _same_origin(request):
+        return PlainTextResponse(CROSS_SITE, status_code=403)
     auth.revoke(request.cookies.get(auth.COOKIE))
     response = RedirectResponse("/", status_code=303)
     response.delete_cookie(auth.COOKIE, path="/")

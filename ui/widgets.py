@@ -1,7 +1,9 @@
 """Small drawing helpers shared by the pages: badges, ages, field errors, the stage line."""
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
+from typing import Any
 
 import streamlit as st
 
@@ -17,6 +19,28 @@ STATE_LOOK: dict[str, tuple[str, str]] = {
     "CANCELLING": ("Cancelling", "gray"),
     "CANCELLED": ("Cancelled", "gray"),
 }
+
+
+# What markdown (and Streamlit's additions to it) could turn into a link, an image, HTML, a
+# :color[...] directive, code or maths: escaped (an asterisk, as in a cron line, can only
+# emphasise). Bare URLs and addresses become links by themselves (GFM autolinks), so "://",
+# "www." and "@" are broken up too.
+_MARKDOWN_ACTIVE = re.compile(r"([\\`\[\]<>~$|@]|:(?=//)|(?<=www)\.)", re.IGNORECASE)
+_BACKTICKS = re.compile(r"`+")
+
+
+def plain(text: object) -> str:
+    """Text from a URL, a log line, a file name or a server's message, made safe to put in
+    markdown (st.error, st.markdown, ...): it draws as typed, never as a link or a directive."""
+    return _MARKDOWN_ACTIVE.sub(r"\\\1", str(text)).replace("\n", "  \n")
+
+
+def code(text: object) -> str:
+    """A markdown code span showing ``text`` as typed: fenced by more backticks than it holds,
+    so a backtick in a file name cannot end the span and start markdown."""
+    text = str(text).replace("\n", " ")
+    fence = "`" * (max((len(m) for m in _BACKTICKS.findall(text)), default=0) + 1)
+    return f"{fence} {text} {fence}" if text.startswith("`") or text.endswith("`") else f"{fence}{text}{fence}"
 
 
 def state_badge(state: str) -> str:
@@ -48,7 +72,7 @@ def duration(start: datetime | None, end: datetime | None) -> str:
 def field_error(errors: dict[str, str], field: str) -> None:
     """The error for one form field, drawn right under it."""
     if field in errors:
-        st.error(errors[field], icon=":material/error:")
+        st.error(plain(errors[field]), icon=":material/error:")
 
 
 def stage_line(stages: list[str], done: set[str], current: str | None, failed: str | None) -> str:
@@ -68,3 +92,13 @@ def stage_line(stages: list[str], done: set[str], current: str | None, failed: s
 
 def empty(message: str, icon: str = ":material/inbox:") -> None:
     st.info(message, icon=icon)
+
+
+def run_identity(t: Any, user: str) -> str:
+    """Whose Perforce identity the template's runs use (deployments.templates.identity_for), in words."""
+    from deployments.templates import runs_as_caller
+
+    saved = t.spec.get("p4user") or t.owner or "-"
+    now = user if runs_as_caller(user, t) else saved
+    return (f"Run now runs as {'you' if now == user else now} · "
+            f"its schedules run as {'you' if saved == user else saved} (scheduled)")

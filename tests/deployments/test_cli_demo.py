@@ -22,7 +22,7 @@ def p4integ(*args: str) -> subprocess.CompletedProcess[str]:
 def test_demo_then_resume(tmp_path: Path, how: str, version: str) -> None:
     demo = p4integ("demo", "--dir", str(tmp_path / "demo"))
     assert demo.returncode == 0, demo.stderr
-    assert "state           Paused" in demo.stdout
+    assert "state           Suspended (waiting for a person" in demo.stdout
     assert "conflict        //depot/rel/src/config.ini <- //depot/main/src/config.ini#2" in demo.stdout
     run_id = re.search(r"flow run\s+(\S+)", demo.stdout).group(1)  # type: ignore[union-attr]
     done = p4integ("resume", run_id, how)
@@ -34,7 +34,7 @@ def test_demo_then_resume(tmp_path: Path, how: str, version: str) -> None:
         assert version in str(text).splitlines()
         assert s.opened() == []
     again = p4integ("resume", run_id, "--theirs")
-    assert again.returncode == 2 and "not paused" in again.stderr
+    assert again.returncode == 2 and "is not waiting for a person: it is Completed" in again.stderr
 
 
 def test_resume_needs_exactly_one_choice() -> None:

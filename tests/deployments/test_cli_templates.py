@@ -54,3 +54,33 @@ def test_credentials_set_reads_stdin_and_never_echoes() -> None:
     from prefect.blocks.system import Secret
 
     assert Secret.load("p4-password-ivan").get() == "Ivan-Pw-9"
+
+
+def test_templates_create_and_run_ask_the_server_first(tmp_path: Path) -> None:
+    ex = make_example(tmp_path / "ex", conflict=False)
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({"p4port": ex.port, "p4user": ex.user, "client": "no-such-ws", "branch": "main"}))
+    made = p4integ("templates", "create", "jon-rel", "--spec-file", str(spec), "--as", "jon")
+    assert made.returncode == 2
+    assert "client: workspace 'no-such-ws' does not exist" in made.stderr, made.stderr
+    assert "branch: branch spec 'main' does not exist" in made.stderr
+    assert "jon-rel" not in p4integ("templates", "list", "--as", "jon").stdout
+    spec.write_text(json.dumps({"p4port": ex.port, "p4user": ex.user, "client": ex.client, "branch": ex.branch}))
+    assert p4integ("templates", "create", "jon-rel", "--spec-file", str(spec), "--as", "jon").returncode == 0
+    ran = p4integ("templates", "run", "jon-rel", "--changelist", "999", "--as", "jon")
+    assert ran.returncode == 2 and "changelist: 999 does not exist" in ran.stderr, ran.stderr
+    assert "flow run" not in ran.stdout
+    assert p4integ("templates", "delete", "jon-rel", "--as", "jon").returncode == 0
+
+
+def test_schedules_add_refuses_an_impossible_date_from_the_command_line(tmp_path: Path) -> None:
+    ex = make_example(tmp_path / "ex", conflict=False)
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({"p4port": ex.port, "p4user": ex.user, "client": ex.client, "branch": ex.branch}))
+    assert p4integ("templates", "create", "kim-rel", "--spec-file", str(spec), "--as", "kim").returncode == 0
+    bad = p4integ("schedules", "add", "kim-rel", "--cron", "0 0 30 2 *", "--as", "kim")
+    assert bad.returncode == 2 and len(bad.stderr.splitlines()) == 1, bad.stderr  # one line, no traceback
+    assert "cron: '0 0 30 2 *' never fires" in bad.stderr
+    listed = p4integ("schedules", "list", "kim-rel", "--as", "kim")
+    assert listed.returncode == 0 and listed.stdout.strip() == ""
+    assert p4integ("templates", "delete", "kim-rel", "--as", "kim").returncode == 0

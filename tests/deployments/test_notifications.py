@@ -70,7 +70,7 @@ def test_one_message_each_for_a_paused_and_a_failed_run(tmp_path: Path, smtp_sin
     assert jobs.wait(run_id, until=PAUSED_OR_FINAL, timeout=120).state.type == StateType.PAUSED
     until(lambda: len(smtp_sink.messages) >= 1 and len(received) >= 1, 90, "the pause notification")
     jobs.resume(run_id, "recheck")  # pauses again: no second message for the same pause kind
-    wait_for_log(run_id, "resumed with 'recheck'")
+    wait_for_log(run_id, "answer: 'recheck'")
     assert jobs.wait(run_id, until=PAUSED_OR_FINAL, timeout=60).state.type == StateType.PAUSED
     jobs.resume(run_id, "apply", [FileChoice(path="//depot/rel/src/config.ini", choice="theirs")])
     assert jobs.wait(run_id, timeout=120).state.type == StateType.FAILED  # the hook fails
@@ -78,7 +78,7 @@ def test_one_message_each_for_a_paused_and_a_failed_run(tmp_path: Path, smtp_sin
     mails = smtp_sink.messages
     assert len(mails) == 2 and len(received) == 2
     assert "needs you" in mails[0] and "failed" in mails[1] and "To: jill@example.com" in mails[0]
-    assert [r["event"] for r in received] == ["prefect.flow-run.Paused", "prefect.flow-run.Failed"]
+    assert [r["event"] for r in received] == ["prefect.flow-run.Suspended", "prefect.flow-run.Failed"]
     assert all(str(run_id) in r["links"]["app"] and str(run_id) in r["links"]["prefect"] for r in received)
     templates.delete("jill", "jill-notify")
 

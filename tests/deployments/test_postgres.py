@@ -68,7 +68,7 @@ def test_demo_and_resume_on_postgresql(tmp_path: Path, database) -> None:  # noq
     try:
         demo = p4integ("demo", "--dir", str(tmp_path / "demo"))
         assert demo.returncode == 0, demo.stderr
-        assert f"http://127.0.0.1:{port}" in demo.stdout and "state           Paused" in demo.stdout
+        assert f"http://127.0.0.1:{port}" in demo.stdout and "state           Suspended (waiting for a person" in demo.stdout
         run_id = re.search(r"flow run\s+(\S+)", demo.stdout).group(1)  # type: ignore[union-attr]
         done = p4integ("resume", run_id, "--theirs")
         assert done.returncode == 0 and "state           Completed" in done.stdout, done.stderr

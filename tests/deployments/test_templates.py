@@ -1,6 +1,7 @@
 """Templates as deployments, ownership, runs, cron schedules and stored credentials."""
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +17,7 @@ from flows.p4.example import make_example
 from flows.p4.sandbox import set_password
 from flows.spec import JobSpec
 
-from ..flows.helpers import logs, until, wait_for_log
+from ..flows.helpers import logs, second_user, start_unchecked, until, wait_for_log
 
 pytestmark = pytest.mark.usefixtures("local_worker")
 
@@ -85,12 +86,118 @@ def test_run_with_overrides(tmp_path: Path) -> None:
     templates.delete("dave", "dave-run")
 
 
+def _finish(run_id) -> None:  # noqa: ANN001
+    """Let a run the test started end (a paused one is aborted) so it leaves nothing open."""
+    run = jobs.wait(run_id, timeout=120, until=set(jobs.FINAL) | {StateType.PAUSED})
+    if run.state.type == StateType.PAUSED:
+        jobs.resume(run_id, "abort")
+        jobs.wait(run_id, timeout=60)
+
+
+def test_a_global_template_runs_as_the_caller_with_the_callers_credential(tmp_path: Path) -> None:
+    ex = make_example(tmp_path / "ex", conflict=False)
+    owners = templates.store_password(ex.user, "owner-secret-pw")
+    templates.create("erin", "erin-shared", spec_for(ex, password_secret=owners), visibility="global")
+    mine = templates.store_password("frank", "frank-secret-pw")
+    franks = second_user(ex, "frank", tmp_path / "frank", password="frank-secret-pw")
+    ginas = second_user(ex, "gina-no-secret", tmp_path / "gina")
+    rid = templates.run("frank", "erin-shared", client=franks, description="frank's run", trial=False)
+    spec = jobs.read(rid).parameters["spec"]
+    assert spec["p4user"] == "frank" and spec["password_secret"] == mine == templates.secret_name("frank")
+    assert owners not in str(jobs.read(rid).parameters) and f"p4user:{ex.user}" not in jobs.read(rid).tags
+    assert "p4user:frank" in jobs.read(rid).tags
+    # a caller with no stored credential runs without one, never with the owner's
+    rid2 = templates.run("gina-no-secret", "erin-shared", client=ginas)
+    spec2 = jobs.read(rid2).parameters["spec"]
+    assert spec2["p4user"] == "gina-no-secret" and "password_secret" not in spec2
+    # the owner (and so the owner's schedules, which run the saved spec) keep the saved identity
+    rid3 = templates.run("erin", "erin-shared", trial=True)
+    assert jobs.read(rid3).parameters["spec"]["p4user"] == ex.user
+    assert jobs.read(rid3).parameters["spec"]["password_secret"] == owners
+    assert templates.get("frank", "erin-shared").spec["p4user"] == ex.user
+    shown = templates.spec_for_display(templates.get("frank", "erin-shared").spec)
+    assert shown["password_secret"] == "(a stored credential)" and owners not in str(shown)
+    for r in (rid, rid2, rid3):
+        _finish(r)
+    templates.delete("erin", "erin-shared")
+
+
 def test_cron_validation_and_presets() -> None:
     with pytest.raises(TemplateError, match=r"cron: '61 \* \* \* \*' \(UTC\) is not valid.*'0 2 \* \* \*'"):
         templates.cron_schedule("61 * * * *")
     assert templates.cron_schedule("nightly at 02:00", "Europe/Paris").cron == "0 2 * * *"
     dates = templates.next_dates("0 2 * * *", "Europe/Paris", 3)
     assert len(dates) == 3 and all(d.hour == 2 for d in dates)
+
+
+@pytest.mark.parametrize("cron,message", [
+    ("0 0 30 2 *", "cron: '0 0 30 2 *' never fires: no date matches its day and month fields"),
+    ("0 0 31 4 *", "cron: '0 0 31 4 *' never fires"),
+    ("0 0 2 * * *", "cron: '0 0 2 * * *' has 6 fields; give five (minute hour day month weekday)"),
+    ("0 2 * *", "cron: '0 2 * *' has 4 fields; give five"),
+])
+def test_a_cron_line_that_cannot_fire_as_meant_is_refused_and_nothing_stored(tmp_path: Path, cron: str,
+                                                                            message: str) -> None:
+    ex = make_example(tmp_path / "ex", conflict=False)
+    templates.create("gus", "gus-cron", spec_for(ex))
+    try:
+        with pytest.raises(TemplateError, match="^" + re.escape(message)):
+            templates.add_schedule("gus", "gus-cron", cron)
+        assert templates.schedules("gus", "gus-cron") == []
+        good = templates.add_schedule("gus", "gus-cron", "0 2 * * *")
+        with pytest.raises(TemplateError, match="^" + re.escape(message)):
+            templates.edit_schedule("gus", "gus-cron", good.id, cron)
+        [kept] = templates.schedules("gus", "gus-cron")
+        assert kept.cron == "0 2 * * *" and kept.problem is None
+    finally:
+        templates.delete("gus", "gus-cron")
+
+
+def test_a_stored_schedule_that_cannot_fire_lists_as_broken(tmp_path: Path) -> None:
+    from prefect.client.schemas.schedules import CronSchedule
+
+    ex = make_example(tmp_path / "ex", conflict=False)
+    t = templates.create("hal", "hal-broken", spec_for(ex))
+    try:
+        templates.add_schedule("hal", "hal-broken", "0 2 * * *")
+        with get_client(sync_client=True) as client:  # as stored before lines were checked
+            client.create_deployment_schedules(t.deployment_id, [(CronSchedule(cron="0 0 30 2 *"), False)])
+        listed = {s.cron: s for s in templates.schedules("hal", "hal-broken")}
+        assert listed["0 2 * * *"].problem is None and len(listed["0 2 * * *"].next_runs) == 3
+        assert listed["0 0 30 2 *"].problem.startswith("cron: '0 0 30 2 *' never fires")
+        assert listed["0 0 30 2 *"].next_runs == []
+        from .test_cli_templates import p4integ
+
+        out = p4integ("schedules", "list", "hal-broken", "--as", "hal")
+        assert out.returncode == 0, out.stderr
+        assert "BROKEN" in out.stdout and "never fires" in out.stdout and "p4integ schedules delete" in out.stdout
+        assert "enabled" in out.stdout  # the good one is still listed as it is
+    finally:
+        templates.delete("hal", "hal-broken")
+
+
+@pytest.mark.parametrize("field,change,message", [
+    ("client", {"client": "no-such-ws"}, "client: workspace 'no-such-ws' does not exist on"),
+    ("branch", {"branch": "main"}, "branch: branch spec 'main' does not exist on"),
+    ("changelist", {"changelist": 999}, "changelist: 999 does not exist on"),
+    ("p4user", {"p4user": "ghost"}, "p4user: 'ghost' is not a user on"),
+])
+def test_a_template_the_server_would_refuse_is_not_saved(tmp_path: Path, field: str, change: dict,
+                                                         message: str) -> None:
+    ex = make_example(tmp_path / "ex", conflict=False)
+    bad = JobSpec.model_validate({**spec_for(ex).model_dump(exclude_defaults=True), **change})
+    with pytest.raises(TemplateError, match=re.escape(message)):
+        templates.create("ivy", "ivy-bad", bad)
+    assert "ivy-bad" not in [x.name for x in templates.list_templates("ivy")]
+    if field == "changelist":  # and a run's override is checked the same way
+        templates.create("ivy", "ivy-bad", spec_for(ex))
+        try:
+            with pytest.raises(TemplateError, match=re.escape(message)):
+                templates.run("ivy", "ivy-bad", changelist=999)
+            with pytest.raises(TemplateError, match=re.escape(message)):
+                templates.edit("ivy", "ivy-bad", spec=spec_for(ex, changelist=999))
+        finally:
+            templates.delete("ivy", "ivy-bad")
 
 
 def test_every_minute_schedule_with_stored_credential_then_disable_and_run_now(tmp_path: Path) -> None:
@@ -122,8 +229,14 @@ def test_wrong_stored_password_fails_the_run_with_an_auth_error(tmp_path: Path) 
     ex = make_example(tmp_path / "ex", conflict=False)
     set_password(ex.depot_dir, ex.user, "the-right-one")
     secret = templates.store_password(ex.user, "an-old-one")
+    with pytest.raises(TemplateError, match="password_secret: .*Password invalid"):
+        templates.create("fay", "fay-auth", spec_for(ex, password_secret=secret))
+    templates.store_password(ex.user, "the-right-one")
     templates.create("fay", "fay-auth", spec_for(ex, password_secret=secret))
-    rid = templates.run("fay", "fay-auth")
+    templates.store_password(ex.user, "an-old-one")  # the password changes after the template was made
+    with pytest.raises(TemplateError, match="password_secret: .*Password invalid"):
+        templates.run("fay", "fay-auth")
+    rid = start_unchecked(spec_for(ex, password_secret=secret), "integrate/fay-auth")  # as its schedule would
     assert jobs.wait(rid, timeout=120).state.type == StateType.FAILED
     lines = wait_for_log(rid, "ERROR at GET_LATEST_CL")
     assert any("Password invalid" in l and "Check the Perforce password or ticket stored" in l for l in lines)

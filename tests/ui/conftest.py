@@ -10,7 +10,7 @@ from flows.p4.example import Example, make_example
 from flows.p4.sandbox import set_password
 
 PASSWORD = "Rel-bot-pw-7"
-USER_KEY = "_p4integ_user"
+SESSION_KEY = "_p4integ_session"
 APP = str(Path(__file__).resolve().parents[2] / "ui" / "app.py")
 
 
@@ -42,9 +42,11 @@ def page(user: str | None, path: str | None = None, **query: str) -> Any:
     """An AppTest of the whole app (gate and navigation included), on one page."""
     from streamlit.testing.v1 import AppTest
 
+    from ui import auth
+
     at = AppTest.from_file(APP, default_timeout=60)
-    if user:
-        at.session_state[USER_KEY] = user
+    if user:  # what a sign-in leaves in the tab: the signed cookie, checked again on every run
+        at.session_state[SESSION_KEY] = auth.make_cookie(user)
     for k, v in query.items():
         at.query_params[k] = v
     at.run()

@@ -60,7 +60,7 @@ def signed_page(chromium, front_page, ui_depot) -> Iterator[Any]:  # noqa: ANN00
     pg.goto(front_page + "/")
     settle(pg)
     sign_in(pg, ui_depot.user, PASSWORD)
-    pg.get_by_role("heading", name="Jobs").wait_for()
+    pg.get_by_role("heading", name="Jobs", exact=True).wait_for()
     yield pg
     context.close()
 
@@ -91,17 +91,17 @@ def test_wrong_password_is_refused_and_a_sign_in_survives_reload_and_deep_links(
     assert pg.locator("#p4i-password").count() == 1
 
     sign_in(pg, ui_depot.user, PASSWORD)
-    pg.get_by_role("heading", name="Templates").wait_for()  # back where the deep link pointed
+    pg.get_by_role("heading", name="Templates", exact=True).wait_for()  # back where the deep link pointed
     [cookie] = [c for c in context.cookies() if c["name"] == auth.COOKIE]
     assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
     assert PASSWORD not in cookie["value"]
     pg.reload()
     settle(pg)
-    pg.get_by_role("heading", name="Templates").wait_for()
+    pg.get_by_role("heading", name="Templates", exact=True).wait_for()
     other = context.new_page()
     other.goto(front_page + "/schedules")
     settle(other)
-    other.get_by_role("heading", name="Schedules").wait_for()
+    other.get_by_role("heading", name="Schedules", exact=True).wait_for()
 
     other.click("#sign-out")
     settle(other)
@@ -167,7 +167,7 @@ def test_run_a_template(signed_page, ui_depot) -> None:  # noqa: ANN001
     settle(pg)
     pg.get_by_text("Saved template browser-tpl").wait_for()
     pg.get_by_role("link", name="Templates").first.click()
-    pg.get_by_role("heading", name="Templates").wait_for()
+    pg.get_by_role("heading", name="Templates", exact=True).wait_for()
     settle(pg)
     run_now = pg.locator(".st-key-tpl_browser-tpl_run button")
     if not run_now.is_visible():  # many templates: theirs are folded
@@ -215,9 +215,69 @@ def test_the_jobs_page_shows_a_new_job_by_itself(signed_page, ui_depot) -> None:
 
     pg = signed_page
     pg.goto(pg.url.split("/job")[0].rstrip("/") + "/")
-    pg.get_by_role("heading", name="Jobs").wait_for()
+    pg.get_by_role("heading", name="Jobs", exact=True).wait_for()
     settle(pg)
     name = "ws-appears-by-itself"
     assert pg.get_by_text(name).count() == 0
     data.start_job(JobSpec(p4port=ui_depot.port, p4user=ui_depot.user, client=name, branch=ui_depot.branch))
     pg.get_by_text(name).first.wait_for(timeout=30000)  # no reload, no click: the list refreshed itself
+
+
+def test_a_form_posted_from_another_site_does_not_sign_in_and_a_crafted_error_is_not_a_link(
+        chromium, front_page, ui_depot) -> None:  # noqa: ANN001
+    from urllib.parse import quote
+
+    context = chromium.new_context()
+    pg = context.new_page()
+    # A page of another origin (answered here, not fetched) whose form posts to our sign-in route.
+    pg.route("http://evil.example/", lambda route: route.fulfill(content_type="text/html", body=(
+        f'<form method="post" action="{front_page}/auth/login"><input name="user" value="{ui_depot.user}">'
+        f'<input name="password" value="{PASSWORD}"><button id="go">go</button></form>')))
+    pg.goto("http://evil.example/")
+    pg.click("#go")
+    pg.get_by_text("Refused: this form was not sent from the p4-integration front page itself.").wait_for()
+    assert not [c for c in context.cookies() if c["name"] == auth.COOKIE]
+
+    pg.goto(front_page + "/?login_error=" + quote("[click](https://evil.example)"))
+    settle(pg)
+    assert pg.locator("#p4i-password").count() == 1
+    assert pg.locator('a[href*="evil"]').count() == 0 and pg.get_by_text("click").count() == 0
+    context.close()
+
+
+def test_a_tab_signed_out_elsewhere_is_signed_out_on_its_next_action_and_after_a_restart(
+        chromium, front_page, ui_depot) -> None:  # noqa: ANN001
+    from urllib.parse import quote
+
+    from deployments import processes
+
+    context = chromium.new_context()
+    tab = context.new_page()
+    tab.goto(front_page + "/templates")
+    settle(tab)
+    sign_in(tab, ui_depot.user, PASSWORD)
+    tab.get_by_role("heading", name="Templates", exact=True).wait_for()
+    [cookie] = [c for c in context.cookies() if c["name"] == auth.COOKIE]
+
+    other = context.new_page()
+    other.goto(front_page + "/job?run=" + quote("x`[click](https://evil.example)"))  # drawn as typed
+    settle(other)
+    other.get_by_text("No job with id").wait_for()
+    assert other.locator('a[href*="evil"]').count() == 0
+    other.click("#sign-out")
+    settle(other)
+
+    tab.get_by_role("link", name="Schedules").first.click()  # the first tab's next action
+    tab.locator("#p4i-password").wait_for()
+    assert tab.get_by_role("heading", name="Schedules", exact=True).count() == 0
+    context.close()
+
+    processes.stop("ui")
+    processes.start_ui(ui_depot.port)
+    fresh = chromium.new_context()
+    fresh.add_cookies([cookie])  # the signed-out cookie, kept by someone
+    pg = fresh.new_page()
+    pg.goto(front_page + "/schedules")
+    settle(pg)
+    assert pg.locator("#p4i-password").count() == 1
+    fresh.close()

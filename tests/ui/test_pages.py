@@ -8,7 +8,7 @@ import pytest
 from deployments import jobs
 from flows.p4.session import P4Session
 from flows.spec import JobSpec
-from tests.flows.helpers import PAUSED_OR_FINAL, until
+from tests.flows.helpers import PAUSED_OR_FINAL, start_unchecked, until
 from tests.ui.conftest import PASSWORD, page, texts
 from ui import auth, data
 
@@ -57,7 +57,7 @@ def test_credentials_are_checked_by_perforce(ui_depot) -> None:  # noqa: ANN001
     assert granted.user == ui_depot.user and len(granted.ticket) == 32
     with pytest.raises(auth.LoginRefused, match="refused"):
         auth.check_credentials(ui_depot.user, "wrong")
-    with pytest.raises(auth.LoginRefused, match="has no password"):  # else anyone could claim the name
+    with pytest.raises(auth.LoginRefused, match="refused"):  # no password: else anyone could claim the name
         auth.check_credentials("nobody-with-a-password", "anything")
     with pytest.raises(auth.LoginRefused, match="Enter"):
         auth.check_credentials("", "")
@@ -71,7 +71,7 @@ def test_session_cookie_is_signed_expires_and_can_be_revoked(ui_depot) -> None: 
     forged = body.replace(body.split(".")[0], auth._b64(b"root")) + "." + sig
     assert auth.user_from_cookie(forged, now=1001.0) is None
     assert auth.user_from_cookie("garbage", now=1001.0) is None
-    auth.revoke(cookie)
+    auth.revoke(cookie, now=1001.0)
     assert auth.user_from_cookie(cookie, now=1001.0) is None
 
 
@@ -79,8 +79,9 @@ def test_session_cookie_is_signed_expires_and_can_be_revoked(ui_depot) -> None: 
 
 def test_dashboard_counts_and_lists_mine_or_everyones(signed_in, ui_depot) -> None:  # noqa: ANN001
     paused = _paused_job(ui_depot, signed_in)
-    other = data.start_job(JobSpec(p4port=ui_depot.port, p4user="someone-else", client="no-such-ws",
-                                   branch=ui_depot.branch))
+    # someone else's job that fails: made as a schedule makes one, since submitting refuses it
+    other = start_unchecked(JobSpec(p4port=ui_depot.port, p4user="someone-else", client="no-such-ws",
+                                    branch=ui_depot.branch))
     jobs.wait(other, timeout=120)
 
     def links(at) -> list[str]:  # noqa: ANN001 - which runs the page links to, once per link
@@ -118,7 +119,20 @@ def test_new_job_marks_each_bad_field_and_starts_nothing(signed_in, ui_depot) ->
     _fill(at, client="no-such-ws", branch="main-to-rel", changelist="", push_command="")
     _button(at, "Start job").click().run()
     errors = [e.value for e in at.error]
-    assert any(e.startswith("client: no workspace named 'no-such-ws'") for e in errors), errors
+    assert any(e.startswith("client: workspace 'no-such-ws' does not exist") for e in errors), errors
+    assert data.count_by_group({"All": None}, signed_in) == before
+
+
+def test_new_job_asks_the_server_about_the_branch_spec_and_changelist(signed_in, ui_depot) -> None:  # noqa: ANN001
+    before = data.count_by_group({"All": None}, signed_in)
+    at = page(signed_in, "views/new_job.py")
+    # "main" is a prefix of the real branch spec "main-to-rel": only an exact name is one
+    _fill(at, client=ui_depot.client, branch="main", changelist="999")
+    _button(at, "Start job").click().run()
+    errors = [e.value for e in at.error]
+    assert any(e.startswith("branch: branch spec 'main' does not exist") for e in errors), errors
+    assert any(e.startswith("changelist: 999 does not exist") for e in errors), errors
+    assert not any(e.startswith("client:") for e in errors), errors
     assert data.count_by_group({"All": None}, signed_in) == before
 
 
@@ -126,12 +140,16 @@ def test_new_job_starts_the_run_and_opens_its_page(signed_in, ui_depot) -> None:
     at = page(signed_in, "views/new_job.py")
     _fill(at, client=ui_depot.client, branch=ui_depot.branch)
     at.toggle(key="nj_trial").set_value(True)
+    options = at.multiselect(key="nj_integrate_options")
+    assert "-i: integrate files that share no integration history (baseless merge)" in options.options
+    options.set_value(["-i", "-Rs"])
     _button(at, "Start job").click().run()
     run_id = at.query_params["run"]
     assert [t.value for t in at.title] == [data.run_detail(run_id).name]
     run = jobs.wait(run_id, until=PAUSED_OR_FINAL, timeout=120)
     spec = data.run_detail(run_id).spec
     assert spec["trial"] is True and spec["p4user"] == signed_in and spec["password_secret"]
+    assert spec["integrate_options"] == ["-i", "-Rs"]
     if run.state.type.value == "PAUSED":
         data.resume(run_id, "abort")
         jobs.wait(run_id, timeout=60)
@@ -152,6 +170,10 @@ def test_conflict_view_shows_each_file_and_resumes_with_the_choices(signed_in, u
     readme = next(i for i, c in enumerate(conflicts) if c["depot_file"].endswith("README.md"))
     config = 1 - readme
     at.radio(key=f"cf_{run_id}_{readme}_choice").set_value("theirs").run()
+    at.radio(key=f"cf_{run_id}_{config}_choice").set_value("merged").run()
+    _button(at, "Apply choices and continue").click().run()  # the merge still has conflict markers
+    assert any("The merge still has conflicts" in e.value for e in at.error)
+    assert data.run_detail(run_id).state == "PAUSED"
     at.radio(key=f"cf_{run_id}_{config}_choice").set_value("edited").run()
     area = at.text_area(key=f"cf_{run_id}_{config}_text")
     assert ">>>> ORIGINAL" in area.value  # starts from the merge with its markers
@@ -196,20 +218,66 @@ def test_job_page_without_or_with_unknown_run(signed_in) -> None:  # noqa: ANN00
     assert any("No job with id" in e.value for e in at.error)
 
 
-def test_only_the_owner_acts_on_a_job(signed_in, ui_depot) -> None:  # noqa: ANN001
+def _count_calls(monkeypatch, names: tuple[str, ...]) -> list[str]:  # noqa: ANN001
+    """Record which of ui.data's functions the page calls (they still run): what a page fetches, not only shows."""
+    calls: list[str] = []
+    for name in names:
+        real = getattr(data, name)
+
+        def counted(*a, _real=real, _name=name, **k):  # noqa: ANN001, ANN002, ANN003, ANN202
+            calls.append(_name)
+            return _real(*a, **k)
+
+        monkeypatch.setattr(data, name, counted)
+    return calls
+
+
+def test_only_the_owner_and_administrators_read_a_jobs_log_conflicts_and_summary(signed_in, ui_depot,
+                                                                                   monkeypatch) -> None:  # noqa: ANN001
+    from deployments import settings
+
     run_id = _paused_job(ui_depot, signed_in)
+    monkeypatch.setenv(settings.ADMINS_VAR, "an-admin, other-admin")
+    settings.admins.cache_clear()
+    theirs = [c["theirs"].rstrip("\n") for c in data.conflicts(run_id)]
+    a_log_line = data.logs_after(run_id)[0].message
+    calls = _count_calls(monkeypatch, ("logs_after", "conflicts", "summary"))
     try:
         at = page("someone-else", "views/job.py", run=str(run_id))
-        assert "2 file(s) need you" in texts(at)  # they can follow it
+        shown = texts(at)
+        assert calls == []  # not fetched at all, not merely hidden
+        run = data.run_detail(run_id)
+        assert run.name in shown and f"user **{signed_in}**" in shown and f"host **{run.host}**" in shown
+        assert "NEEDS_RESOLVE" in shown and "started " in shown
+        assert "need you" not in shown and not at.code and not at.radio  # no log lines, no conflict texts
+        assert any("shown to its owner and administrators only" in i.value for i in at.info)
+        assert not [b for b in at.get("link_button") if b.proto.label == "Open in Prefect"]
+        for viewer in (signed_in, "an-admin"):
+            calls.clear()
+            at = page(viewer, "views/job.py", run=str(run_id))
+            assert "logs_after" in calls and "conflicts" in calls
+            assert "2 file(s) need you" in texts(at)
+            codes = [c.value for c in at.code]
+            assert all(t in codes for t in theirs) and any(a_log_line in c for c in codes)
+        # the administrator reads but does not act: acting uses the owner's Perforce identity
         labels = [b.label for b in at.button]
         for label in ("Apply choices and continue", "I resolved on the host, check again", "Yes, cancel it",
                       "Yes, abort", "Retry"):
             assert label not in labels
         assert any("only they can cancel" in i.value for i in at.info)
         assert all(r.disabled for r in at.radio)
-    finally:
         data.resume(run_id, "abort")
-        jobs.wait(run_id, timeout=60)
+        jobs.wait(run_id, timeout=90)
+        calls.clear()
+        at = page("someone-else", "views/job.py", run=str(run_id))
+        assert calls == [] and "Summary" not in [h.value for h in at.subheader] and not at.metric
+        at = page("an-admin", "views/job.py", run=str(run_id))
+        assert "Outcome=ERROR at NEEDS_RESOLVE" in texts(at)
+    finally:
+        settings.admins.cache_clear()
+        if data.run_detail(run_id).state == "PAUSED":
+            data.resume(run_id, "abort")
+            jobs.wait(run_id, timeout=60)
 
 
 def test_recheck_pauses_again_and_abort_cleans_up(signed_in, ui_depot) -> None:  # noqa: ANN001
@@ -220,7 +288,7 @@ def test_recheck_pauses_again_and_abort_cleans_up(signed_in, ui_depot) -> None: 
     _button(at, "I resolved on the host, check again").click().run()
     assert any("check the workspace again" in s.value for s in at.success)
     # nothing was resolved on the host: the job looks again and pauses again for the same two files
-    until(lambda: any("resumed with 'recheck'" in line.message for line in data.logs_after(run_id)), 60,
+    until(lambda: any("answer: 'recheck'" in line.message for line in data.logs_after(run_id)), 60,
           "the recheck in the log")
     jobs.wait(run_id, until=PAUSED_OR_FINAL, timeout=60)
     assert data.run_detail(run_id).state == "PAUSED" and len(data.conflicts(run_id)) == 2

@@ -5,6 +5,7 @@ from agent import registry
 from agent.records import HostRecord
 from deployments import jobs
 from deployments.settings import free_port
+from tests.flows.helpers import second_user
 from tests.ui.conftest import page, texts
 from tests.ui.test_pages import _button, _fill
 from ui import data
@@ -88,6 +89,24 @@ def test_schedules_preview_add_disable_and_delete(signed_in, ui_depot) -> None: 
     assert "ui-sched: schedule deleted." in texts(at)
 
 
+def test_schedules_page_shows_a_stored_schedule_that_cannot_fire_as_broken(signed_in, ui_depot) -> None:  # noqa: ANN001
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.schedules import CronSchedule
+
+    _save_template(signed_in, ui_depot, "ui-broken")
+    [t] = [x for x in data.list_templates(signed_in) if x.name == "ui-broken"]
+    with get_client(sync_client=True) as client:  # as stored before cron lines were checked
+        client.create_deployment_schedules(t.deployment_id, [(CronSchedule(cron="0 0 30 2 *"), True)])
+    at = page(signed_in, "views/schedules.py")  # page() asserts the page raised nothing
+    assert any(e.value.startswith("Broken: cron: '0 0 30 2 *' never fires") for e in at.error), \
+        [e.value for e in at.error]
+    at.selectbox(key="sch_preset").set_value("custom cron line").run()
+    at.text_input(key="sch_cron").set_value("0 0 31 4 *").run()
+    assert any(e.value.startswith("cron: '0 0 31 4 *' never fires") for e in at.error)
+    assert _button(at, "Add schedule").disabled
+    data.delete_template(signed_in, "ui-broken")
+
+
 def test_hosts_page_shows_state_and_the_error_next_to_the_host(signed_in, tmp_path) -> None:  # noqa: ANN001
     before = registry.load_all()
     for name in before:
@@ -147,3 +166,45 @@ def test_a_schedule_runs_its_template_now(signed_in, ui_depot) -> None:  # noqa:
     if run.state.type.value == "PAUSED":
         data.resume(run_id, "abort")
         jobs.wait(run_id, timeout=60)
+
+
+def test_a_template_carries_and_shows_the_integrate_options(signed_in, ui_depot) -> None:  # noqa: ANN001
+    at = page(signed_in, "views/new_job.py")
+    _fill(at, client=ui_depot.client, branch=ui_depot.branch, tpl_name="ui-baseless")
+    at.multiselect(key="nj_integrate_options").set_value(["-i", "-Ds"])
+    _button(at, "Save as template").click().run()
+    assert any("Saved template" in s.value for s in at.success)
+    [saved] = [t for t in data.list_templates(signed_in) if t.name == "ui-baseless"]
+    assert saved.spec["integrate_options"] == ["-i", "-Ds"]
+    at = page(signed_in, "views/templates.py")
+    shown = texts(at)
+    assert "`-i` integrate files that share no integration history (baseless merge)" in shown, shown
+    assert "`-Ds` source deleted, target edited: delete the target anyway" in shown
+    data.delete_template(signed_in, "ui-baseless")
+
+
+def test_a_global_template_says_whose_identity_a_run_uses_and_runs_as_the_caller(signed_in, ui_depot,
+                                                                                   tmp_path) -> None:  # noqa: ANN001
+    from deployments.templates import secret_name
+
+    _save_template(signed_in, ui_depot, "ui-shared", "global")
+    own = page(signed_in, "views/templates.py")
+    assert "Run now runs as you · its schedules run as you (scheduled)" in texts(own)
+    caller = "ui-caller"
+    client = second_user(ui_depot, caller, tmp_path / "caller", password="caller-pw")
+    data.store_ticket(caller, "caller-pw")
+    at = page(caller, "views/templates.py")
+    assert f"Run now runs as you · its schedules run as {signed_in} (scheduled)" in texts(at)
+    specs = [j.value for j in at.json]
+    assert specs and all(secret_name(signed_in) not in v for v in specs)
+    assert any("(a stored credential)" in v for v in specs)  # says one is stored, not whose
+    at.text_input(key="tpl_ui-shared_client").set_value(client)
+    at.toggle(key="tpl_ui-shared_trial").set_value(True)
+    _by_key(at, "tpl_ui-shared_run").click().run()
+    run = data.run_detail(at.query_params["run"])
+    assert run.user == caller and run.spec["p4user"] == caller and run.spec["client"] == client
+    assert run.spec["password_secret"] == secret_name(caller) != secret_name(signed_in)
+    done = jobs.wait(run.id, timeout=120, until=set(jobs.FINAL) | {jobs.StateType.PAUSED})
+    if done.state.type.value == "PAUSED":
+        data.resume(run.id, "abort")
+        jobs.wait(run.id, timeout=60)

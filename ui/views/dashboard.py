@@ -4,7 +4,7 @@ from __future__ import annotations
 import streamlit as st
 
 from ui import data
-from ui.widgets import STATE_LOOK, age, empty, state_badge
+from ui.widgets import STATE_LOOK, age, code, empty, plain, state_badge
 
 USER = st.session_state["_p4integ_user"]
 PAGE_SIZE = 25
@@ -39,7 +39,7 @@ def board() -> None:
         with st.container(border=True):
             st.markdown(f"**{len(mine_waiting)} job(s) wait for you** - conflicts to resolve")
             for r in mine_waiting:
-                st.page_link("views/job.py", label=f"{r.name} · {r.host} · waiting since {age(r.since)}",
+                st.page_link("views/job.py", label=f"{plain(r.name)} · {plain(r.host)} · waiting since {age(r.since)}",
                              icon=":material/call_split:", query_params={"run": str(r.id)})
 
     rows = data.list_runs(owner, states, where, limit=st.session_state["dash_limit"])
@@ -52,11 +52,11 @@ def board() -> None:
         col.caption(title)
     for r in rows:
         c = st.columns([3.6, 1.1, 1.8, 0.9, 1.4, 1.1], vertical_alignment="center")
-        c[0].page_link("views/job.py", label=r.name, query_params={"run": str(r.id)})
+        c[0].page_link("views/job.py", label=plain(r.name), query_params={"run": str(r.id)})
         c[1].markdown(state_badge(r.state))
-        c[2].markdown(f"`{r.stage}`" if r.stage else "-")
-        c[3].markdown(r.host)
-        c[4].markdown(r.user or "-")
+        c[2].markdown(code(r.stage) if r.stage else "-")
+        c[3].markdown(plain(r.host))
+        c[4].markdown(plain(r.user or "-"))
         c[5].markdown(age(r.started or r.created))
     if len(rows) >= st.session_state["dash_limit"]:
         if st.button("Show more", key="dash_more"):

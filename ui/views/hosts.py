@@ -4,14 +4,14 @@ from __future__ import annotations
 import streamlit as st
 
 from ui import data
-from ui.widgets import age, empty
+from ui.widgets import age, empty, plain
 
 st.title("Hosts")
 st.caption("Each host runs a Prefect worker on its own work pool. Enrol a host with "
            "`p4integ hosts add` (its SSH host key is pinned then); jobs for `local` run on this machine.")
 notice = st.session_state.pop("hosts_notice", None)
 if notice:
-    st.success(notice, icon=":material/check_circle:")
+    st.success(plain(notice), icon=":material/check_circle:")
 check = st.toggle("Also check the worker process over SSH", key="hosts_ssh",
                   help="Exact, but slower: it logs in to every host.")
 hosts = data.hosts(check_process=check)
@@ -23,12 +23,14 @@ for h in hosts:
     with st.container(border=True, key=f"host_{h.name}"):
         a, b, c, d = st.columns([1.4, 3, 1, 1], vertical_alignment="center")
         badge = ":green-badge[online]" if h.online else ":red-badge[offline]"
-        a.markdown(f"**{h.name}** {badge}")
+        a.markdown(f"**{plain(h.name)}** {badge}")
         detail = [f"worker {h.version or '-'}", f"heartbeat {age(h.last_heartbeat)}"]
         if h.process_alive is not None:
             detail.append("process running" if h.process_alive else "no process")
-        b.markdown(" · ".join(detail) + (f"  \nrunning: {', '.join(h.running_jobs)}" if h.running_jobs else "")
-                   + (f"  \n:red[{h.reason}]" if h.reason else ""))
+        detail.append(f"{len(h.running_jobs)} running · {len(h.waiting_jobs)} waiting for a person")
+        b.markdown(" · ".join(detail) + (f"  \nrunning: {plain(', '.join(h.running_jobs))}" if h.running_jobs else "")
+                   + (f"  \nwaiting: {plain(', '.join(h.waiting_jobs))}" if h.waiting_jobs else "")
+                   + (f"  \n:red[{plain(h.reason)}]" if h.reason else ""))
 
         def deploy(name: str = h.name) -> None:
             try:
@@ -53,4 +55,4 @@ for h in hosts:
                  help="Install or update the worker and start it (idempotent).")
         d.button("Stop", icon=":material/stop_circle:", key=f"host_{h.name}_stop", on_click=stop)
         if st.session_state.get(f"host_{h.name}_error"):
-            st.error(st.session_state[f"host_{h.name}_error"], icon=":material/error:")
+            st.error(plain(st.session_state[f"host_{h.name}_error"]), icon=":material/error:")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import streamlit as st
 
 from ui import conflicts, data
-from ui.widgets import age, duration, empty, stage_line, state_badge
+from ui.widgets import age, code, duration, empty, plain, stage_line, state_badge
 
 run_id = st.query_params.get("run")
 if not run_id:
@@ -14,7 +14,7 @@ if not run_id:
 try:
     run = data.run_detail(run_id)
 except Exception:  # noqa: BLE001 - a bad or unknown id: say so where the job would be
-    st.error(f"No job with id `{run_id}`. It may have been deleted; pick one on the Jobs page.")
+    st.error(f"No job with id {code(run_id)}. It may have been deleted; pick one on the Jobs page.")
     st.page_link("views/dashboard.py", label="Jobs", icon=":material/dashboard:")
     st.stop()
 
@@ -22,15 +22,18 @@ USER = st.session_state["_p4integ_user"]
 ACTIVE = run.state not in data.FINAL
 # Acting on a job acts with its owner's Perforce identity: only the owner may.
 MINE = run.user == USER
+# Log, conflicts and summary hold depot file contents: not even fetched for anyone else.
+READ = data.may_read_contents(USER, run)
 notice = st.session_state.pop("job_notice", None)
 
 title, links = st.columns([4, 1.3], vertical_alignment="bottom")
-title.title(run.name)
-title.markdown(f"{state_badge(run.state)} &nbsp; host **{run.host}** · user **{run.user or '-'}** · "
-               f"started {age(run.started or run.created)} · `{run.spec.get('branch') or ''}`")
-links.link_button("Open in Prefect", data.prefect_ui_url(run.id), icon=":material/open_in_new:")
+title.title(plain(run.name))
+title.markdown(f"{state_badge(run.state)} &nbsp; host **{plain(run.host)}** · user **{plain(run.user or '-')}** · "
+               f"started {age(run.started or run.created)} · {code(run.spec.get('branch') or '')}")
+if READ:
+    links.link_button("Open in Prefect", data.prefect_ui_url(run.id), icon=":material/open_in_new:")
 if notice:
-    st.success(notice, icon=":material/check_circle:")
+    st.success(plain(notice), icon=":material/check_circle:")
 
 
 def _retry() -> None:
@@ -42,15 +45,21 @@ if retried:
     st.switch_page("views/job.py", query_params={"run": retried})
 
 actions = st.columns([1, 1, 4])
-if not MINE:
-    st.info(f"This is {run.user or 'another user'}'s job: you can follow it; only they can cancel, retry or "
+if not READ:
+    st.info(f"This is {plain(run.user or 'another user')}'s job: you can follow its state and stage; its log, "
+            "conflicts and summary are shown to its owner and administrators only.", icon=":material/lock:")
+elif not MINE:
+    st.info(f"This is {plain(run.user or 'another user')}'s job: you can follow it; only they can cancel, retry or "
             "resolve it.", icon=":material/visibility:")
 elif ACTIVE:
     with actions[0].popover("Cancel job", icon=":material/stop_circle:"):
         st.write("Stop this job? It reverts every file it opened and ends Cancelled.")
         if st.button("Yes, cancel it", type="primary", key="job_cancel_yes"):
-            data.cancel(run.id)
-            st.session_state["job_notice"] = "Cancel requested; the job is cleaning up."
+            try:
+                data.cancel(run.id)
+                st.session_state["job_notice"] = "Cancel requested; the job is cleaning up."
+            except ValueError as exc:  # it ended meanwhile
+                st.session_state["job_notice"] = f"Not cancelled: {exc}"
             st.rerun()
 else:
     actions[0].button("Retry", icon=":material/replay:", on_click=_retry, key="job_retry",
@@ -71,11 +80,16 @@ def _timeline_and_log() -> None:
     elif state not in data.FINAL:
         current = next((r.stage for r in reversed(rows) if r.stage != "CLEANUP"), "GET_LATEST_CL")
     elif state != "COMPLETED":
-        outcome = data.summary(run.id).get("outcome", "")
+        outcome = data.summary(run.id).get("outcome", "") if READ else ""
         failed = outcome.removeprefix("ERROR at ") if outcome.startswith("ERROR at ") else \
             next((r.stage for r in reversed(rows) if r.stage != "CLEANUP"), None)
     st.markdown(stage_line(data.STAGES, done, current, failed))
+    if READ:
+        _log()
 
+
+def _log() -> None:
+    """The log as it grows: drawn for those who may read it (READ), fetched for no one else."""
     key = f"log_{run.id}"
     lines, last = st.session_state.get(key, ([], None))
     new = data.logs_after(run.id, last)
@@ -87,14 +101,14 @@ def _timeline_and_log() -> None:
         st.code("\n".join(lines) or "(no log lines yet)", language=None, wrap_lines=True)
 
 
-if run.state == "PAUSED":  # what the person has to do comes first
+if run.state == "PAUSED" and READ:  # what the person has to do comes first
     conflicts.render(str(run.id), can_act=MINE)
 st.subheader("Progress")
 st.fragment(run_every=2 if ACTIVE and run.state != "PAUSED" else None)(_timeline_and_log)()
 if run.state == "PAUSED":
     st.button("Refresh", icon=":material/refresh:", key="job_refresh")
 
-if not ACTIVE:
+if not ACTIVE and READ:
     st.subheader("Summary")
     facts = data.summary(run.id)
     if not facts:
@@ -105,5 +119,5 @@ if not ACTIVE:
             col.metric(key.capitalize(), facts.get(key, "-"), border=True)
         rest = {k: v for k, v in facts.items() if k not in ("outcome", "conflicts", "shelved change",
                                                            "submitted change")}
-        st.table({"item": list(rest), "value": list(rest.values())})
+        st.table({"item": [plain(k) for k in rest], "value": [plain(v) for v in rest.values()]})  # cells are markdown
     st.caption(f"Ran {duration(run.started, run.ended)}." if run.started else "")

@@ -21,8 +21,11 @@ def render() -> None:
     with middle:
         st.title("p4-integration")
         st.caption(f"Sign in with your Perforce account on **{auth.p4port()}**.")
+        ended = st.session_state.pop("_p4integ_signed_out", None)
+        if ended:
+            st.warning(ended, icon=":material/lock_clock:")
         error = st.query_params.get("login_error")
-        if error:
+        if error in auth.MESSAGES:  # anything else in the address is someone's text: not shown
             st.error(error, icon=":material/lock:")
         user = escape(st.query_params.get("login_user", ""), quote=True)
         st.html(f"""

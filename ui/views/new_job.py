@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import streamlit as st
 
+from flows.p4.integ_messages import INTEGRATE_OPTIONS
 from ui import auth, data
 from ui.jobform import build_spec
-from ui.p4check import missing_names
-from ui.widgets import field_error
+from ui.widgets import field_error, plain
 
 USER = st.session_state["_p4integ_user"]
 ERRORS_KEY = "new_job_errors"
@@ -21,21 +21,27 @@ def _values() -> dict[str, object]:
         "target": g("nj_target", ""), "changelist": g("nj_changelist", ""), "description": g("nj_description", ""),
         "trial": g("nj_trial", False), "sync_command": g("nj_sync_command", ""), "pre_submit": g("nj_pre_submit", ""),
         "build_command": g("nj_build_command", ""), "name_check": g("nj_name_check", ""),
-        "push_command": g("nj_push_command", ""),
+        "push_command": g("nj_push_command", ""), "integrate_options": g("nj_integrate_options", []),
     }
 
 
 def _validate() -> object:
     spec, errors = build_spec(_values())
     if spec is not None:
-        try:
-            data.check_host(spec.host)
-        except ValueError as exc:
-            errors["host"] = str(exc)
-        if not errors:
-            errors.update(missing_names(spec, data.load_ticket(USER)))
+        errors.update(data.spec_problems(spec))  # host, then what the Perforce server does not know
+    if "password_secret" in errors:
+        _end_sessions()
+        return None
     st.session_state[ERRORS_KEY] = errors
     return None if errors else spec
+
+
+def _end_sessions() -> None:
+    """The ticket kept at sign-in no longer works (Perforce refused it, or it is gone): every
+    session of this user ends, and this tab's next run shows the sign-in, which keeps a new one."""
+    auth.revoke_user(USER)
+    st.session_state.pop(ERRORS_KEY, None)
+    st.session_state["_p4integ_signed_out"] = auth.TICKET_ENDED
 
 
 def _start() -> None:
@@ -69,7 +75,7 @@ if errors:
     st.error(f"{len(errors)} field(s) need attention; each is marked below.", icon=":material/error:")
 saved = st.session_state.pop("new_job_saved", None)
 if saved:
-    st.success(f"Saved template **{saved}**. Run or schedule it from Templates.", icon=":material/bookmark_added:")
+    st.success(f"Saved template **{plain(saved)}**. Run or schedule it from Templates.", icon=":material/bookmark_added:")
 
 left, right = st.columns(2, gap="large")
 with left:
@@ -102,6 +108,12 @@ with right:
                  placeholder="Integrate main into rel (a default names the branch and change)")
     field_error(errors, "description")
     st.toggle("Trial: shelve, but do not submit", key="nj_trial")
+    st.multiselect("Perforce integrate options", list(INTEGRATE_OPTIONS), key="nj_integrate_options",
+                   format_func=lambda o: f"{o}: {INTEGRATE_OPTIONS[o]}", placeholder="none: Perforce's defaults",
+                   help="Passed to p4 integrate as they are. Without them Perforce refuses some files (a baseless "
+                        "merge needs -i, edits against a deleted file need -Ds/-Dt or -d); the job then stops "
+                        "naming each file, Perforce's reason and the option that accepts it.")
+    field_error(errors, "integrate_options")
     with st.expander("Site commands", expanded=any(k in errors for k in
                                                    ("sync_command", "pre_submit", "build_command",
                                                     "name_check", "push_command"))):

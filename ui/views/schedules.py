@@ -5,7 +5,7 @@ import streamlit as st
 
 from deployments.templates import PRESETS, TemplateError
 from ui import data
-from ui.widgets import empty
+from ui.widgets import code, empty, plain
 
 USER = st.session_state["_p4integ_user"]
 CUSTOM = "custom cron line"
@@ -13,7 +13,7 @@ CUSTOM = "custom cron line"
 st.title("Schedules")
 notice = st.session_state.pop("sch_notice", None)
 if notice:
-    st.success(notice, icon=":material/check_circle:")
+    st.success(plain(notice), icon=":material/check_circle:")
 started = st.session_state.pop("sch_started", None)
 if started:
     st.switch_page("views/job.py", query_params={"run": started})
@@ -35,10 +35,10 @@ with st.container(border=True):
     try:
         words, upcoming = data.preview_cron(cron, st.session_state.get("sch_tz") or "UTC") if cron else ("", [])
     except TemplateError as exc:
-        st.error(str(exc), icon=":material/error:")
+        st.error(plain(exc), icon=":material/error:")
         words, upcoming = "", []
     if words:
-        st.markdown(f"**{words}** ({st.session_state.get('sch_tz') or 'UTC'}) · next: "
+        st.markdown(f"**{plain(words)}** ({plain(st.session_state.get('sch_tz') or 'UTC')}) · next: "
                     + ", ".join(f"{d:%a %d %b %H:%M}" for d in upcoming))
 
     def create() -> None:
@@ -53,7 +53,7 @@ with st.container(border=True):
     st.button("Add schedule", type="primary", icon=":material/add_alarm:", on_click=create, disabled=not words,
               key="sch_add")
     if st.session_state.get("sch_error"):
-        st.error(st.session_state["sch_error"], icon=":material/error:")
+        st.error(plain(st.session_state["sch_error"]), icon=":material/error:")
 
 st.subheader("My schedules")
 shown = 0
@@ -62,8 +62,12 @@ for t in mine:
         shown += 1
         with st.container(border=True, key=f"sch_row_{s.id}"):
             a, b, c, d, e = st.columns([2, 2.5, 1.1, 1.3, 1.2], vertical_alignment="center")
-            a.markdown(f"**{t.name}**  \n`{s.cron}` {s.timezone}")
-            words, _ = data.preview_cron(s.cron, s.timezone, 0)
+            a.markdown(f"**{plain(t.name)}**  \n{code(s.cron)} {plain(s.timezone)}")
+            if s.problem:  # stored before cron lines were checked: say why it cannot fire
+                b.error(f"Broken: {plain(s.problem)}", icon=":material/error:")
+                words = ""
+            else:
+                words, _ = data.preview_cron(s.cron, s.timezone, 0)
             nxt = ", ".join(f"{x:%a %d %b %H:%M}" for x in s.next_runs) if s.active else "paused"
             b.markdown(f"{words}  \nnext: {nxt}" + (f"  \nlast run: {s.last_run_state}" if s.last_run_state else ""))
 

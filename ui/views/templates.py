@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from deployments.templates import TemplateError
+from deployments.templates import TemplateError, spec_for_display
+from flows.p4.integ_messages import INTEGRATE_OPTIONS
 from ui import data
-from ui.widgets import empty
+from ui.widgets import code, empty, plain, run_identity
 
 USER = st.session_state["_p4integ_user"]
 
@@ -17,7 +18,7 @@ if started:
     st.switch_page("views/job.py", query_params={"run": started})
 notice = st.session_state.pop("tpl_notice", None)
 if notice:
-    st.success(notice, icon=":material/check_circle:")
+    st.success(plain(notice), icon=":material/check_circle:")
 
 templates = data.list_templates(USER)
 if not templates:
@@ -29,8 +30,13 @@ for t in templates:
     spec = t.spec
     what = spec.get("branch") or f"{spec.get('source')} → {spec.get('target')}"
     badge = ":blue-badge[global]" if t.visibility == "global" else ":violet-badge[private]"
-    with st.expander(f"**{t.name}** · {what} · {spec.get('client')} on {t.host}", expanded=len(templates) <= 3):
-        st.markdown(f"{badge} owner **{t.owner or 'project'}** · {t.description}")
+    with st.expander(f"**{plain(t.name)}** · {plain(what)} · {plain(spec.get('client'))} on {plain(t.host)}",
+                     expanded=len(templates) <= 3):
+        st.markdown(f"{badge} owner **{plain(t.owner or 'project')}** · {plain(t.description)}")
+        st.caption(run_identity(t, USER))
+        if spec.get("integrate_options"):
+            st.caption("Integrate options: " + " · ".join(f"{code(o)} {INTEGRATE_OPTIONS.get(o, '')}"
+                                                           for o in spec["integrate_options"]))
         errors = st.session_state.get(f"tpl_{t.name}_errors", {})
         c1, c2, c3, c4 = st.columns([1, 1, 2, 1], vertical_alignment="bottom")
         c1.text_input("Changelist", key=f"tpl_{t.name}_cl", placeholder="latest")
@@ -59,7 +65,7 @@ for t in templates:
         b1, b2, b3, _ = st.columns([1, 1.3, 1, 2])
         b1.button("Run now", type="primary", icon=":material/play_arrow:", key=f"tpl_{t.name}_run", on_click=run)
         if "run" in errors:
-            st.error(errors["run"], icon=":material/error:")
+            st.error(plain(errors["run"]), icon=":material/error:")
         if t.owner == USER:
             other = "global" if t.visibility == "private" else "private"
 
@@ -73,7 +79,7 @@ for t in templates:
 
             b2.button(f"Make {other}", icon=":material/swap_horiz:", key=f"tpl_{t.name}_switch", on_click=switch)
             with b3.popover("Delete", icon=":material/delete:"):
-                st.write(f"Delete **{t.name}** and its schedules? Runs already made stay.")
+                st.write(f"Delete **{plain(t.name)}** and its schedules? Runs already made stay.")
                 st.button("Yes, delete", type="primary", key=f"tpl_{t.name}_delete", on_click=delete)
         with st.popover("Job spec", icon=":material/data_object:"):
-            st.json(spec)
+            st.json(spec_for_display(spec))
