@@ -306,7 +306,8 @@ def main() -> int:
                       PREFECT_SERVER_ANALYTICS_ENABLED="false", DO_NOT_TRACK="1", P4INTEG_P4PORT=P4PORT)
     from deployments import settings
 
-    os.environ.update(PREFECT_API_URL=settings.api_url(), PREFECT_HOME=str(settings.home() / "prefect"))
+    os.environ.update(PREFECT_API_URL=settings.api_url(), PREFECT_HOME=str(settings.home() / "prefect"),
+                      PREFECT_API_AUTH_STRING=settings.api_auth_string())
     from deployments import processes
 
     try:

@@ -34,7 +34,7 @@ def build_depot(base: Path, files: int, conflicts: int) -> tuple[str, str, str]:
     """main with N files, rel branched from it, 10% edited on main, some also on rel."""
     from flows.p4.sandbox import P4, init_depot
 
-    port = init_depot(base / "depot")
+    port = init_depot(base / "depot", security=0)
     author, integ = base / "ws" / "author", base / "ws" / "integ"
     author.mkdir(parents=True)
     integ.mkdir(parents=True)
@@ -148,7 +148,8 @@ def main() -> int:
                       PREFECT_SERVER_ANALYTICS_ENABLED="false", DO_NOT_TRACK="1", PREFECT_WORKER_QUERY_SECONDS="1")
     from deployments import settings
 
-    os.environ.update(PREFECT_API_URL=settings.api_url(), PREFECT_HOME=str(settings.home() / "prefect"))
+    os.environ.update(PREFECT_API_URL=settings.api_url(), PREFECT_HOME=str(settings.home() / "prefect"),
+                      PREFECT_API_AUTH_STRING=settings.api_auth_string())
     from deployments import processes, register
 
     try:

@@ -68,7 +68,8 @@ def main() -> int:
                       DO_NOT_TRACK="1", PREFECT_WORKER_QUERY_SECONDS="1")
     from deployments import settings
 
-    os.environ.update(PREFECT_API_URL=settings.api_url(), PREFECT_HOME=str(settings.home() / "prefect"))
+    os.environ.update(PREFECT_API_URL=settings.api_url(), PREFECT_HOME=str(settings.home() / "prefect"),
+                      PREFECT_API_AUTH_STRING=settings.api_auth_string())
     from agent import registry, wheelhouse
     from agent.converge import Layout, converge, ensure_deployment, stop_worker
     from agent.records import HostRecord
@@ -127,6 +128,8 @@ def main() -> int:
                 with P4Session(ex.port, ex.user, ex.client) as s:
                     spec = s.p4.fetch_client(name)
                     spec["Root"], spec["View"] = str(root), [f"//depot/b{host}{i}/... //{name}/..."]
+                    if host == "h1":  # as if made on the host: Helix fills Host: with the maker's host name
+                        spec["Host"] = host
                     s.p4.save_client(spec)
                 lat[host].append(first_stage_latency(JobSpec(
                     p4port=ex.port, p4user=ex.user, client=name, host=host,

@@ -1,8 +1,9 @@
 """Shared fixtures: a real Prefect server and a real process worker for the session.
 
-The environment is fixed here, at import, before any test module imports Prefect:
+The environment is fixed in ``pytest_configure``, before any test module imports Prefect:
 every Prefect call in this process and in the processes we start goes to our own
-server (never a temporary one), with telemetry off and state under a temp dir.
+server (never a temporary one), with telemetry off and state under a temp dir. Under
+``pytest -n 2`` each worker is such a session of its own, test hosts included.
 """
 from __future__ import annotations
 
@@ -17,36 +18,61 @@ import pytest
 from deployments.settings import free_port
 
 
-_HOME = Path(tempfile.mkdtemp(prefix="p4integ-test-"))
-os.environ.update(
-    P4INTEG_HOME=str(_HOME),
-    P4INTEG_PREFECT_PORT=str(free_port()),
-    PREFECT_SERVER_ANALYTICS_ENABLED="false",
-    DO_NOT_TRACK="1",
-    PREFECT_WORKER_QUERY_SECONDS="1",
-    PREFECT_LOGGING_TO_API_BATCH_INTERVAL="0.5",
-    P4INTEG_SMTP_HOST="127.0.0.1",  # notification tests run an SMTP sink here
-    P4INTEG_SMTP_PORT=str(free_port()),
-)
-# Real SSH test hosts when this machine allows (root, sshd, ip): the Prefect server then
-# binds to their bridge address, which the hosts reach and this process reaches too.
+_HOME: Path | None = None
 NETWORK = None
 _PREREQS_OK = False
-try:
-    from tests import testhosts as _th
+NETWORK_ERROR = ""
 
-    _PREREQS_OK = not _th.missing_prerequisites()
-    if _PREREQS_OK:
-        _th.cleanup_leftovers()
-        NETWORK = _th.TestHostNetwork(["a", "b", "down", "nopy"], no_python=["nopy"]).start()
-except Exception as _exc:  # noqa: BLE001 - reported by the host_network fixture
-    NETWORK_ERROR = f"test hosts could not be built: {_exc}"
-else:
-    NETWORK_ERROR = "" if NETWORK else "test hosts unavailable: " + "; ".join(_th.missing_prerequisites())
-_BIND = NETWORK.bridge_address if NETWORK else "127.0.0.1"
-os.environ["P4INTEG_PREFECT_HOST"] = _BIND
-os.environ["PREFECT_API_URL"] = f"http://{_BIND}:{os.environ['P4INTEG_PREFECT_PORT']}/api"
-os.environ["PREFECT_HOME"] = str(_HOME / "prefect")
+
+def _is_xdist_controller(config: pytest.Config) -> bool:
+    """With ``-n N`` the controller only hands out test files; each worker is a whole session."""
+    return not hasattr(config, "workerinput") and config.getoption("dist", "no") != "no"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Each session (one per xdist worker) gets its own home, server, worker and test hosts.
+
+    Runs before any test module is imported, so every Prefect call in this process and in
+    the processes it starts goes to that session's own server.
+    """
+    global _HOME, NETWORK, _PREREQS_OK, NETWORK_ERROR
+    if _is_xdist_controller(config):
+        return
+    _HOME = Path(tempfile.mkdtemp(prefix="p4integ-test-"))
+    os.environ.update(
+        P4INTEG_HOME=str(_HOME),
+        P4INTEG_PREFECT_PORT=str(free_port()),
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        DO_NOT_TRACK="1",
+        PREFECT_WORKER_QUERY_SECONDS="1",
+        PREFECT_LOGGING_TO_API_BATCH_INTERVAL="0.5",
+        P4INTEG_SMTP_HOST="127.0.0.1",  # notification tests run an SMTP sink here
+        P4INTEG_SMTP_PORT=str(free_port()),
+    )
+    # Real SSH test hosts when this machine allows (root, sshd, ip): the Prefect server then
+    # binds to their bridge address, which the hosts reach and this process reaches too.
+    try:
+        from tests import testhosts as _th
+
+        # P4INTEG_TEST_HOSTS=0: a second test run on the same machine leaves the hosts (and the
+        # namespaces they live in) to the first.
+        _PREREQS_OK = not _th.missing_prerequisites() and os.environ.get("P4INTEG_TEST_HOSTS") != "0"
+        if _PREREQS_OK:
+            _th.cleanup_leftovers()  # only runs whose owning process is gone: never a sibling worker's
+            NETWORK = _th.TestHostNetwork(["a", "b", "down", "nopy"], no_python=["nopy"]).start()
+    except Exception as exc:  # noqa: BLE001 - reported by the host_network fixture
+        NETWORK_ERROR = f"test hosts could not be built: {exc}"
+    else:
+        NETWORK_ERROR = "" if NETWORK else "test hosts unavailable: " + (
+            "; ".join(_th.missing_prerequisites()) or "P4INTEG_TEST_HOSTS=0")
+    bind = NETWORK.bridge_address if NETWORK else "127.0.0.1"
+    os.environ["P4INTEG_PREFECT_HOST"] = bind
+    os.environ["PREFECT_API_URL"] = f"http://{bind}:{os.environ['P4INTEG_PREFECT_PORT']}/api"
+    os.environ["PREFECT_HOME"] = str(_HOME / "prefect")
+    # The server refuses anonymous calls: this process (get_client in tests) sends the credential.
+    from deployments.settings import api_auth_string
+
+    os.environ["PREFECT_API_AUTH_STRING"] = api_auth_string()
 
 
 @pytest.fixture(scope="session")
@@ -64,11 +90,12 @@ def local_worker(prefect_server: str) -> Iterator[str]:
     """Pool p4-local, deployment integrate/local, and a process worker polling it."""
     from deployments import processes, register
 
-    from deployments import notifications
+    from deployments import notifications, recovery
 
     register.ensure_pool("local", limit=6)
     register.ensure_deployment("local")
     notifications.ensure_automation()
+    recovery.ensure_automations()
     processes.start_worker("local", limit=6)
     yield "integrate/local"
     processes.stop("worker-local")
@@ -84,6 +111,8 @@ def host_network():
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _HOME is None:  # the xdist controller started nothing
+        return
     from deployments import processes
 
     for name in list(processes.running()):
