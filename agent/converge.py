@@ -21,7 +21,9 @@ from .p4trust import pin_on_host
 from .records import HostRecord
 from .ssh import Connection, HostError
 
-ONLINE_TIMEOUT = 60.0
+# A new worker imports Prefect and registers before its first heartbeat; on a busy or
+# slow host that takes well over a minute, and giving up early would fail a healthy job.
+ONLINE_TIMEOUT = 180.0
 _FIND_PYTHON = (
     "for p in python3.13 python3.12 python3.11 python3.10 python3; do "
     "  c=$(command -v $p 2>/dev/null) || continue; "

@@ -164,10 +164,9 @@ def test_host_down_refuses_quickly_and_comes_back(net):
         host.stop_sshd()
         assert not host.sshd_running
         wait_for(lambda: not session.get_transport().is_active(), 10, "open session to drop")
-        t0 = time.monotonic()
-        with pytest.raises((paramiko.ssh_exception.NoValidConnectionsError, ConnectionError)):
+        # Refused at once (no listener), not a timeout.
+        with pytest.raises((paramiko.ssh_exception.NoValidConnectionsError, ConnectionRefusedError)):
             host.ssh_client(timeout=5)
-        assert time.monotonic() - t0 < 2
         assert not [p for p in host.pids_in_host()
                     if testhosts._proc_status(p).get("Name") == "sshd"]
     finally:

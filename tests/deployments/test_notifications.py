@@ -71,7 +71,7 @@ def test_one_message_each_for_a_paused_and_a_failed_run(tmp_path: Path, smtp_sin
     until(lambda: len(smtp_sink.messages) >= 1 and len(received) >= 1, 90, "the pause notification")
     jobs.resume(run_id, "recheck")  # pauses again: no second message for the same pause kind
     wait_for_log(run_id, "answer: 'recheck'")
-    assert jobs.wait(run_id, until=PAUSED_OR_FINAL, timeout=60).state.type == StateType.PAUSED
+    assert jobs.wait(run_id, until=PAUSED_OR_FINAL, timeout=240).state.type == StateType.PAUSED
     jobs.resume(run_id, "apply", [FileChoice(path="//depot/rel/src/config.ini", choice="theirs")])
     assert jobs.wait(run_id, timeout=120).state.type == StateType.FAILED  # the hook fails
     until(lambda: len(smtp_sink.messages) >= 2 and len(received) >= 2, 90, "the failure notification")
@@ -113,6 +113,6 @@ def test_a_job_started_directly_tells_the_user_who_started_it(tmp_path: Path, sm
         until(mine, 90, "the pause notification of the directly started job")
         assert "needs you" in mine()[0]["Subject"] and mine()[0]["To"] == "bot@example.com"
         jobs.resume(run_id, "abort")
-        jobs.wait(run_id, timeout=90)
+        jobs.wait(run_id, timeout=240)
     finally:
         set_notifications(ex.user)  # off again: other tests' jobs run as this user too

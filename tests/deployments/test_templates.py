@@ -63,7 +63,7 @@ def test_prefect_cli_runs_a_template_to_completion(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, "-m", "prefect", "deployment", "run", "integrate/carol-cli"],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    run = until(lambda: runs_of(t), 30, "a run of the template")[0]
+    run = until(lambda: runs_of(t), 240, "a run of the template")[0]
     assert jobs.wait(run.id, timeout=120).state.type == StateType.COMPLETED, logs(run.id)
     templates.delete("carol", "carol-cli")
 
@@ -91,7 +91,7 @@ def _finish(run_id) -> None:  # noqa: ANN001
     run = jobs.wait(run_id, timeout=120, until=set(jobs.FINAL) | {StateType.PAUSED})
     if run.state.type == StateType.PAUSED:
         jobs.resume(run_id, "abort")
-        jobs.wait(run_id, timeout=60)
+        jobs.wait(run_id, timeout=240)
 
 
 def test_a_global_template_runs_as_the_caller_with_the_callers_credential(tmp_path: Path) -> None:

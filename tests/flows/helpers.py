@@ -34,7 +34,7 @@ def logs(run_id: UUID) -> list[str]:
     return [r.message for r in rows]
 
 
-def wait_for_log(run_id: UUID, needle: str, timeout: float = 30.0) -> list[str]:
+def wait_for_log(run_id: UUID, needle: str, timeout: float = 240.0) -> list[str]:
     return until(lambda: (lambda ls: ls if any(needle in l for l in ls) else None)(logs(run_id)),
                  timeout, f"log line containing {needle!r} in run {run_id}")
 

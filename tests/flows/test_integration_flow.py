@@ -88,10 +88,10 @@ def test_recheck_without_resolving_pauses_again_then_abort_cleans(tmp_path: Path
     assert jobs.wait(run_id, until=PAUSED_OR_FINAL, timeout=120).state.type == StateType.PAUSED
     jobs.resume(run_id, "recheck")
     wait_for_log(run_id, "answer: 'recheck'")
-    run = jobs.wait(run_id, until=PAUSED_OR_FINAL, timeout=60)
+    run = jobs.wait(run_id, until=PAUSED_OR_FINAL, timeout=240)
     assert run.state.type == StateType.PAUSED
     jobs.resume(run_id, "abort")
-    run = jobs.wait(run_id, timeout=60)
+    run = jobs.wait(run_id, timeout=240)
     assert run.state.type == StateType.FAILED
     lines = wait_for_log(run_id, "CLEANUP:")
     assert any("aborted by the person resolving" in l and "deleted empty change" in l for l in lines)
@@ -134,9 +134,9 @@ def test_cancel_during_a_long_hook_kills_its_tree_and_cleans(tmp_path: Path) -> 
     until(lambda: Path(marker).exists() and len(processes_with(["sleep", "600"]) + processes_with(["sleep", "601"])) == 2,
           120, "hook processes")
     jobs.cancel(run_id)
-    run = jobs.wait(run_id, timeout=90)
+    run = jobs.wait(run_id, timeout=240)
     assert run.state.type == StateType.CANCELLED
-    until(lambda: not processes_with(["sleep", "600"]) and not processes_with(["sleep", "601"]), 40,
+    until(lambda: not processes_with(["sleep", "600"]) and not processes_with(["sleep", "601"]), 240,
           "hook processes to end")
     wait_for_log(run_id, "ERROR at PRE_SUBMIT: cancelled")
     assert opened_and_pending(ex.port, ex.user, ex.client) == ([], [])
@@ -147,9 +147,9 @@ def test_cancel_while_suspended_cleans_up_on_the_host(tmp_path: Path) -> None:
     run_id = jobs.submit(spec_for(ex))
     assert jobs.wait(run_id, until=PAUSED_OR_FINAL, timeout=120).state.name == "Suspended"
     jobs.cancel(run_id)
-    assert jobs.wait(run_id, timeout=90).state.type == StateType.CANCELLED
+    assert jobs.wait(run_id, timeout=240).state.type == StateType.CANCELLED
     # No process of the job is alive: the cleanup flow, started by an automation, writes here.
-    lines = wait_for_log(run_id, "CLEANUP after the run ended Cancelled", timeout=90)
+    lines = wait_for_log(run_id, "CLEANUP after the run ended Cancelled", timeout=240)
     assert any("reverted 4 file(s)" in l and "deleted empty change" in l for l in lines), lines
     assert opened_and_pending(ex.port, ex.user, ex.client) == ([], [])
 
@@ -163,7 +163,7 @@ def test_a_wait_that_times_out_keeps_what_the_person_resolved(tmp_path: Path) ->
     assert jobs.wait(run_id, until=PAUSED_OR_FINAL, timeout=120).state.type == StateType.PAUSED
     run = jobs.wait(run_id, timeout=120)  # nobody answers the second wait
     assert run.state.type == StateType.FAILED
-    lines = wait_for_log(run_id, "CLEANUP after the run ended Failed", timeout=90)
+    lines = wait_for_log(run_id, "CLEANUP after the run ended Failed", timeout=240)
     last = next(l for l in lines if "CLEANUP after the run ended Failed" in l)
     assert "nobody answered within 20 s" in last
     change = int(last.split("kept in shelved change ")[1].split(":")[0])

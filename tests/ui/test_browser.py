@@ -154,7 +154,7 @@ def test_cancel_a_running_job(signed_page, ui_depot) -> None:  # noqa: ANN001
     pg.get_by_role("button", name="Cancel job").click()
     pg.get_by_role("button", name="Yes, cancel it").click()
     settle(pg)
-    until(lambda: jobs.read(run_id).state.type.value == "CANCELLED", 90, "the job cancelled")
+    until(lambda: jobs.read(run_id).state.type.value == "CANCELLED", 240, "the job cancelled")
     pg.get_by_role("button", name="Retry").wait_for(timeout=30000)  # the page noticed by itself
     assert pg.get_by_text("Cancelled", exact=True).first.is_visible()
 
@@ -178,7 +178,7 @@ def test_run_a_template(signed_page, ui_depot) -> None:  # noqa: ANN001
     until(lambda: jobs.read(run_id).state.type in jobs.FINAL | {jobs.StateType.PAUSED}, 120, "the run to settle")
     if jobs.read(run_id).state.type == jobs.StateType.PAUSED:
         data.resume(run_id, "abort")
-    jobs.wait(run_id, timeout=60)
+    jobs.wait(run_id, timeout=240)
 
 
 def test_create_and_disable_a_schedule(signed_page, ui_depot) -> None:  # noqa: ANN001

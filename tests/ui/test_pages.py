@@ -100,7 +100,7 @@ def test_dashboard_counts_and_lists_mine_or_everyones(signed_in, ui_depot) -> No
     assert f"run={other}" in links(at)
     assert links(at).count(f"run={paused}") == 1  # only in "wait for you": it has not failed
     data.resume(paused, "abort")
-    jobs.wait(paused, timeout=60)
+    jobs.wait(paused, timeout=240)
 
 
 # --- new job ----------------------------------------------------------------------------------
@@ -152,7 +152,7 @@ def test_new_job_starts_the_run_and_opens_its_page(signed_in, ui_depot) -> None:
     assert spec["integrate_options"] == ["-i", "-Rs"]
     if run.state.type.value == "PAUSED":
         data.resume(run_id, "abort")
-        jobs.wait(run_id, timeout=60)
+        jobs.wait(run_id, timeout=240)
 
 
 # --- job page and conflicts ---------------------------------------------------------------------
@@ -207,7 +207,7 @@ def test_cancel_asks_first_then_cancels(signed_in, ui_depot) -> None:  # noqa: A
     at = page(signed_in, "views/job.py", run=str(run_id))
     assert data.run_detail(run_id).state == "RUNNING"  # drawing the page cancelled nothing
     _button(at, "Yes, cancel it").click().run()
-    run = jobs.wait(run_id, timeout=90)
+    run = jobs.wait(run_id, timeout=240)
     assert run.state.type.value == "CANCELLED"
 
 
@@ -267,7 +267,7 @@ def test_only_the_owner_and_administrators_read_a_jobs_log_conflicts_and_summary
         assert any("only they can cancel" in i.value for i in at.info)
         assert all(r.disabled for r in at.radio)
         data.resume(run_id, "abort")
-        jobs.wait(run_id, timeout=90)
+        jobs.wait(run_id, timeout=240)
         calls.clear()
         at = page("someone-else", "views/job.py", run=str(run_id))
         assert calls == [] and "Summary" not in [h.value for h in at.subheader] and not at.metric
@@ -277,7 +277,7 @@ def test_only_the_owner_and_administrators_read_a_jobs_log_conflicts_and_summary
         settings.admins.cache_clear()
         if data.run_detail(run_id).state == "PAUSED":
             data.resume(run_id, "abort")
-            jobs.wait(run_id, timeout=60)
+            jobs.wait(run_id, timeout=240)
 
 
 def test_recheck_pauses_again_and_abort_cleans_up(signed_in, ui_depot) -> None:  # noqa: ANN001
@@ -288,13 +288,13 @@ def test_recheck_pauses_again_and_abort_cleans_up(signed_in, ui_depot) -> None: 
     _button(at, "I resolved on the host, check again").click().run()
     assert any("check the workspace again" in s.value for s in at.success)
     # nothing was resolved on the host: the job looks again and pauses again for the same two files
-    until(lambda: any("answer: 'recheck'" in line.message for line in data.logs_after(run_id)), 60,
+    until(lambda: any("answer: 'recheck'" in line.message for line in data.logs_after(run_id)), 240,
           "the recheck in the log")
-    jobs.wait(run_id, until=PAUSED_OR_FINAL, timeout=60)
+    jobs.wait(run_id, until=PAUSED_OR_FINAL, timeout=240)
     assert data.run_detail(run_id).state == "PAUSED" and len(data.conflicts(run_id)) == 2
     at = page(signed_in, "views/job.py", run=str(run_id))
     _button(at, "Yes, abort").click().run()
-    run = jobs.wait(run_id, timeout=90)
+    run = jobs.wait(run_id, timeout=240)
     assert run.state.type.value == "FAILED"
     assert data.summary(run_id)["outcome"] == "ERROR at NEEDS_RESOLVE"
     with P4Session(ui_depot.port, ui_depot.user, ui_depot.client, password=PASSWORD) as s:
@@ -308,7 +308,7 @@ def test_log_lines_are_fetched_after_the_last_one_seen(signed_in, ui_depot) -> N
         assert len(first) > 5
         assert data.logs_after(run_id, first[-1].timestamp) == []  # nothing new: nothing fetched again
         data.resume(run_id, "abort")
-        jobs.wait(run_id, timeout=90)
+        jobs.wait(run_id, timeout=240)
         newer = data.logs_after(run_id, first[-1].timestamp)
         assert newer and all(n.timestamp > first[-1].timestamp for n in newer)
         assert any("aborted by the person resolving" in n.message for n in newer)

@@ -46,7 +46,7 @@ def test_templates_save_run_with_overrides_and_stay_private(signed_in, ui_depot)
     run = jobs.wait(run_id, timeout=120, until={s for s in jobs.FINAL} | {jobs.StateType.PAUSED})
     if run.state.type.value == "PAUSED":
         data.resume(run_id, "abort")
-        jobs.wait(run_id, timeout=60)
+        jobs.wait(run_id, timeout=240)
 
     other = page("someone-else", "views/templates.py")
     assert "ui-nightly" not in "\n".join(e.label for e in other.expander)  # private: the owner's alone
@@ -165,7 +165,7 @@ def test_a_schedule_runs_its_template_now(signed_in, ui_depot) -> None:  # noqa:
     run = jobs.wait(run_id, timeout=120, until=jobs.FINAL | {jobs.StateType.PAUSED})
     if run.state.type.value == "PAUSED":
         data.resume(run_id, "abort")
-        jobs.wait(run_id, timeout=60)
+        jobs.wait(run_id, timeout=240)
 
 
 def test_a_template_carries_and_shows_the_integrate_options(signed_in, ui_depot) -> None:  # noqa: ANN001
@@ -207,4 +207,4 @@ def test_a_global_template_says_whose_identity_a_run_uses_and_runs_as_the_caller
     done = jobs.wait(run.id, timeout=120, until=set(jobs.FINAL) | {jobs.StateType.PAUSED})
     if done.state.type.value == "PAUSED":
         data.resume(run.id, "abort")
-        jobs.wait(run.id, timeout=60)
+        jobs.wait(run.id, timeout=240)
