@@ -12,6 +12,9 @@ app.add_typer(sandbox_app, name="sandbox")
 from .cli_hosts import hosts_app  # noqa: E402 - registered after the app exists
 
 app.add_typer(hosts_app, name="hosts")
+from .cli_commands import commands_app  # noqa: E402
+
+app.add_typer(commands_app, name="commands")
 from .cli_templates import _fail, credentials_app, notify_app, schedules_app, templates_app  # noqa: E402
 
 app.add_typer(templates_app, name="templates")

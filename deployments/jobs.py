@@ -50,11 +50,18 @@ def spec_problems(spec: JobSpec) -> dict[str, str]:
     from prefect.blocks.system import Secret
 
     from flows.checks import check_spec
+    from flows.site_commands import UnknownCommand, resolve as resolve_site_commands
+
+    from .commands import field_of
 
     try:
         check_host(spec.host)
     except ValueError as exc:
         return {"host": str(exc)}
+    try:
+        resolve_site_commands(spec)
+    except UnknownCommand as exc:
+        return {field_of(f): message for f, message in exc.problems.items()}
     password = None
     if problem := foreign_secret(spec.p4user, spec.password_secret):
         return {"password_secret": problem}

@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field
 from flows.spec import JobSpec
 from flows.usernames import secret_name
 
+from .commands import raw_command_problems
 from .jobs import SpecRefused, refuse_bad_spec, run_tags
 from .settings import FLOW_NAME, host_of_pool
 
@@ -113,8 +114,11 @@ def _owned(user: str, name: str) -> Template:
     return t
 
 
-def _refuse(spec: JobSpec) -> None:
-    """The checks a job gets when it is submitted, made when its template is saved or run."""
+def _refuse(spec: JobSpec, author: str | None = None) -> None:
+    """The checks a job gets when it is submitted, made when its template is saved or run; a
+    template's author gives a program or environment only as an administrator."""
+    if author is not None and (problems := raw_command_problems(spec, author)):
+        raise TemplateError("; ".join(problems.values()))
     try:
         refuse_bad_spec(spec)
     except SpecRefused as exc:
@@ -128,7 +132,7 @@ def create(user: str, name: str, spec: JobSpec, *, visibility: Visibility = "pri
         raise TemplateError(f"name: '{name}' is not usable; use lowercase letters, digits and '-'")
     if name in {"local"} or any(d.name == name for d in _all()):
         raise TemplateError(f"name: a template or deployment named '{name}' exists; pick another name")
-    _refuse(spec)
+    _refuse(spec, user)
     with _client() as client:
         try:
             base = client.read_deployment_by_name(f"{FLOW_NAME}/{spec.host}")
@@ -150,7 +154,7 @@ def edit(user: str, name: str, *, spec: JobSpec | None = None, description: str 
     if spec is not None:
         if spec.host != t.host:
             raise TemplateError("host: a template stays on its host; create a new template for another host")
-        _refuse(spec)
+        _refuse(spec, user)
         update["parameters"] = {"spec": spec.model_dump(mode="json", exclude_defaults=True)}
     if description is not None:
         update["description"] = description

@@ -19,7 +19,8 @@ from typing import Any
 from .p4.errors import P4AuthError, P4Error
 from .p4.session import P4Session
 from .runner import expand
-from .spec import COMMAND_FIELDS, JobSpec
+from .site_commands import JobCommands
+from .spec import JobSpec
 from . import trust
 
 
@@ -64,33 +65,28 @@ def check_spec(spec: JobSpec, password: str | None) -> dict[str, str]:
         return {}
 
 
-def site_commands(spec: JobSpec) -> list[tuple[str, list[str]]]:
-    """Every site command of the spec with the field that holds it."""
-    found = [(f"pre_submit[{i}]", cmd) for i, cmd in enumerate(spec.pre_submit)]
-    found += [(f, getattr(spec, f)) for f in COMMAND_FIELDS if getattr(spec, f)]
-    return found
-
-
-def site_commands_exist(spec: JobSpec, root: str, env: Mapping[str, str]) -> dict[str, str]:
+def site_commands_exist(spec: JobSpec, commands: JobCommands, root: str, env: Mapping[str, str]) -> dict[str, str]:
     """Each site command's program on this host, resolved as the runner will start it: a
     name through the job's PATH, a path (absolute, or relative to the workspace root) to
     an executable file. A program named by a placeholder known only later is not judged."""
     values = {"client": spec.client, "port": spec.p4port, "user": spec.p4user, "root": root}
     problems: dict[str, str] = {}
-    for field, argv in site_commands(spec):
-        program = expand(argv[:1], values)[0]
+    for command in commands.all():
+        field, path_var = command.field, {**env, **command.env}.get("PATH", os.defpath)
+        label = f"{field} (site command '{command.name}')" if command.name else field
+        program = expand(command.argv[:1], values)[0]
         if "{" in program:
             continue
         if "/" in program:
             path = os.path.join(root, program)  # an absolute program replaces the root
             if not os.path.isfile(path):
-                problems[field] = (f"{field}: '{program}' does not exist on host {spec.host}"
+                problems[field] = (f"{label}: '{program}' does not exist on host {spec.host}"
                                    f"{'' if os.path.isabs(program) else f' (under the workspace root {root})'}; "
                                    "fix the path or install the tool")
             elif not os.access(path, os.X_OK):
-                problems[field] = f"{field}: '{path}' on host {spec.host} is not executable; chmod +x it"
-        elif shutil.which(program, path=env.get("PATH", os.defpath)) is None:
-            problems[field] = (f"{field}: '{program}' is not on the PATH of host {spec.host}; install it, "
+                problems[field] = f"{label}: '{path}' on host {spec.host} is not executable; chmod +x it"
+        elif shutil.which(program, path=path_var) is None:
+            problems[field] = (f"{label}: '{program}' is not on the PATH of host {spec.host}; install it, "
                                "or give its full path")
     return problems
 

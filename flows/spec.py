@@ -40,18 +40,36 @@ class Stage(str, Enum):
 
 
 Command = list[str]
+# A site command as a spec holds it: the name of one an administrator defined
+# (flows/site_commands.py), or, from an administrator only, the argument list itself.
+CommandRef = str | Command
 COMMAND_FIELDS = ("sync_command", "build_command", "name_check", "push_command")  # besides pre_submit
+COMMAND_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
-def _check_command(value: Command | None, field: str) -> Command | None:
+def _check_command(value: CommandRef | None, field: str) -> CommandRef | None:
     if value is None:
         return None
+    if isinstance(value, str):
+        if not COMMAND_NAME.match(value):
+            raise ValueError(f"{field}: '{value}' is not the name of a site command; pick one an administrator "
+                             "defined (p4integ commands list), e.g. \"fast-sync\"")
+        return value
     if not value or not all(isinstance(a, str) and a for a in value):
-        raise ValueError(f"{field}: give the command as a non-empty list of arguments, "
-                         f"e.g. [\"./hooks/check.sh\", \"--fast\"]")
+        raise ValueError(f"{field}: give the name of a site command, or the command as a non-empty list of "
+                         f"arguments, e.g. [\"./hooks/check.sh\", \"--fast\"]")
     if any("\0" in a for a in value):
         raise ValueError(f"{field}: arguments must not contain NUL characters")
     return value
+
+
+def check_env(v: dict[str, str]) -> dict[str, str]:
+    for k in v:
+        if not _ENV_KEY.match(k):
+            raise ValueError(f"env: '{k}' is not a valid environment variable name")
+        if k in _RESERVED_ENV:
+            raise ValueError(f"env: {k} is set by the job itself; remove it from env")
+    return v
 
 
 def _check_depot_path(value: str | None, field: str) -> str | None:
@@ -92,13 +110,14 @@ class JobSpec(BaseModel):
     integrate_options: list[IntegrateOption] = Field(
         default_factory=list, description="Perforce's own integrate options the job passes: "
         + "; ".join(f"{k} {v}" for k, v in INTEGRATE_OPTIONS.items()))
-    sync_command: Command | None = Field(default=None, description="Site sync wrapper; default p4 sync")
-    pre_submit: list[Command] = Field(default_factory=list, description="Hooks run before shelving")
-    build_command: Command | None = Field(default=None, description="Build run before shelving")
-    name_check: Command | None = Field(default=None, description="Tool listing files to drop from the shelf")
+    sync_command: CommandRef | None = Field(default=None, description="Site sync wrapper; default p4 sync")
+    pre_submit: list[CommandRef] = Field(default_factory=list, description="Hooks run before shelving")
+    build_command: CommandRef | None = Field(default=None, description="Build run before shelving")
+    name_check: CommandRef | None = Field(default=None, description="Tool listing files to drop from the shelf")
     name_check_passes: int = Field(default=3, ge=1, le=10)
-    push_command: Command | None = Field(default=None, description="Site push tool; default submit the shelf")
-    env: dict[str, str] = Field(default_factory=dict, description="Extra environment for site commands")
+    push_command: CommandRef | None = Field(default=None, description="Site push tool; default submit the shelf")
+    env: dict[str, str] = Field(default_factory=dict, description="Extra environment for site commands "
+                                "(administrators only)")
     pause_timeout: int = Field(default=DEFAULT_PAUSE_TIMEOUT, ge=5,
                                description="Seconds to wait for a person at NEEDS_RESOLVE")
 
@@ -165,12 +184,12 @@ class JobSpec(BaseModel):
 
     @field_validator(*COMMAND_FIELDS)
     @classmethod
-    def _command(cls, v: Command | None, info) -> Command | None:  # noqa: ANN001
+    def _command(cls, v: CommandRef | None, info) -> CommandRef | None:  # noqa: ANN001
         return _check_command(v, info.field_name)
 
     @field_validator("pre_submit")
     @classmethod
-    def _hooks(cls, v: list[Command]) -> list[Command]:
+    def _hooks(cls, v: list[CommandRef]) -> list[CommandRef]:
         for i, cmd in enumerate(v):
             _check_command(cmd, f"pre_submit[{i}]")
         return v
@@ -178,12 +197,7 @@ class JobSpec(BaseModel):
     @field_validator("env")
     @classmethod
     def _env(cls, v: dict[str, str]) -> dict[str, str]:
-        for k in v:
-            if not _ENV_KEY.match(k):
-                raise ValueError(f"env: '{k}' is not a valid environment variable name")
-            if k in _RESERVED_ENV:
-                raise ValueError(f"env: {k} is set by the job itself; remove it from env")
-        return v
+        return check_env(v)
 
     @model_validator(mode="after")
     def _mode(self) -> "JobSpec":

@@ -25,6 +25,7 @@ from . import reservation
 from .p4.resolvers import action_kind
 from .p4.session import P4Session
 from .runner import CommandResult, Redactor, SiteCommandError, expand, run_command
+from .site_commands import JobCommands, Resolved, UnknownCommand, minimal_env, resolve
 from .spec import ACTION_KINDS, FileChoice, JobSpec, Stage, conflict_marker_lines
 
 TEXT_CAP = 256 * 1024
@@ -60,21 +61,29 @@ class Job:
     run_id: str = "local"
     targets: list[str] = field(default_factory=list)
 
-    def env(self) -> dict[str, str]:
-        """The job's Perforce environment for site commands (ticket via env, never argv)."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("P4", "PREFECT_API_KEY", "PREFECT_API_AUTH_STRING"))}
-        env.update(self.spec.env)
-        env.update(P4PORT=self.spec.p4port, P4USER=self.spec.p4user, P4CLIENT=self.spec.client)
-        if self.ticket:
-            env["P4PASSWD"] = self.ticket
-        return env
+    _commands: JobCommands | None = field(default=None, repr=False)
 
-    def run(self, stage: Stage, argv: list[str]) -> CommandResult:
+    @property
+    def commands(self) -> JobCommands:
+        """The spec's site commands, names looked up in the administrators' list when first needed
+        (also when a resumed run skips the stages that looked before)."""
+        if self._commands is None:
+            try:
+                self._commands = resolve(self.spec)
+            except UnknownCommand as exc:
+                raise JobError(Stage.GET_LATEST_CL, str(exc)) from None
+        return self._commands
+
+    def env(self, command: Resolved | None = None) -> dict[str, str]:
+        """A site command's environment: minimal, with the job's ticket via env, never argv."""
+        return minimal_env(self.spec, self.ticket, command.env if command else {})
+
+    def run(self, stage: Stage, command: Resolved) -> CommandResult:
         values = {"change": self.change or "", "client": self.spec.client, "cl": self.cl or "",
                   "port": self.spec.p4port, "user": self.spec.p4user, "root": self.root}
-        argv = expand(argv, values)
-        self.log(f"$ {self.redact(' '.join(argv))}")
-        return run_command(argv, cwd=self.root, env=self.env(), stage=stage.value,
+        argv = expand(command.argv, values)
+        self.log(f"$ {self.redact(' '.join(argv))}" + (f"   ({command.name})" if command.name else ""))
+        return run_command(argv, cwd=self.root, env=self.env(command), stage=stage.value,
                            on_line=lambda line: self.log(f"  {line}"), redact=self.redact)
 
 
@@ -174,7 +183,7 @@ def preflight(job: Job) -> Preflight:
         if view.translate(t.lower() if fold else t) is None:
             raise JobError(Stage.GET_LATEST_CL, f"target: {t} is outside the view of workspace '{spec.client}'; "
                            "add it to the client view or pick the workspace that maps it")
-    if problems := {**server_problems(job.session, spec), **site_commands_exist(spec, root, job.env())}:
+    if problems := {**server_problems(job.session, spec), **site_commands_exist(spec, job.commands, root, job.env())}:
         raise JobError(Stage.GET_LATEST_CL, "; ".join(problems.values()))
     job.root = root
     job.targets = [t for t in targets if t]
@@ -204,8 +213,8 @@ def get_latest_cl(job: Job) -> int:
 
 
 def sync(job: Job) -> SyncResult | CommandResult:
-    if job.spec.sync_command:
-        return job.run(Stage.SYNC, job.spec.sync_command)
+    if job.commands.sync_command:
+        return job.run(Stage.SYNC, job.commands.sync_command)
     result = job.session.sync(f"//{job.spec.client}/...")
     job.log("workspace up to date" if result.up_to_date else
             f"synced: {result.added} added, {result.updated} updated, {result.deleted} deleted")
@@ -453,9 +462,9 @@ def _path_key(fold: bool) -> Callable[[str], str]:
 
 
 def pre_submit(job: Job) -> list[CommandResult]:
-    results = [job.run(Stage.PRE_SUBMIT, hook) for hook in job.spec.pre_submit]
-    if job.spec.build_command:
-        results.append(job.run(Stage.PRE_SUBMIT, job.spec.build_command))
+    results = [job.run(Stage.PRE_SUBMIT, hook) for hook in job.commands.pre_submit]
+    if job.commands.build_command:
+        results.append(job.run(Stage.PRE_SUBMIT, job.commands.build_command))
     if not results:
         job.log("no pre-submit hooks configured")
     return results
@@ -466,13 +475,13 @@ def shelve(job: Job) -> ShelveReport:
     result: ShelveResult = job.session.shelve(job.change)
     job.log(f"shelved {result.files} file(s) in change {job.change}")
     dropped: list[str] = []
-    if job.spec.name_check:
+    if check := job.commands.name_check:
         for n in range(1, job.spec.name_check_passes + 1):
             listed: list[str] = []
             values = {"change": job.change}
-            argv = expand(job.spec.name_check, values)
+            argv = expand(check.argv, values)
             job.log(f"name check pass {n}: $ {' '.join(argv)}")
-            run_command(argv, cwd=job.root, env=job.env(), stage=Stage.SHELVE.value, redact=job.redact,
+            run_command(argv, cwd=job.root, env=job.env(check), stage=Stage.SHELVE.value, redact=job.redact,
                         on_line=lambda line: (job.log(f"  {line}"),
                                               listed.append(line.strip()) if line.strip().startswith("//") else None))
             if not listed:
@@ -497,8 +506,8 @@ def p4push(job: Job) -> PushReport:
         job.log(f"trial run: change {job.change} stays shelved and is not submitted; "
                 f"reverted its {len(reverted)} opened file(s) in the workspace")
         return PushReport(change=job.change, trial=True, via="trial")
-    if job.spec.push_command:
-        job.run(Stage.P4PUSH, job.spec.push_command)
+    if job.commands.push_command:
+        job.run(Stage.P4PUSH, job.commands.push_command)
         info = job.session.change(job.change) if _exists(job, job.change) else None
         submitted = job.change if info is not None and info.status == "submitted" else None
         return PushReport(change=job.change, submitted=submitted, via="push_command")

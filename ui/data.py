@@ -16,6 +16,7 @@ from uuid import UUID
 from pydantic import BaseModel
 
 from deployments import jobs
+from deployments.commands import names_for, raw_command_problems
 from deployments.settings import FLOW_NAME, api_url, host_of_pool, is_admin, pool_name
 from flows.spec import FileChoice, JobSpec, Stage
 
@@ -250,7 +251,10 @@ def store_ticket(user: str, ticket: str) -> str:
     return store_password(user, ticket)
 
 
-def start_job(spec: JobSpec) -> UUID:
+def start_job(spec: JobSpec, author: str) -> UUID:
+    """Submit a person's job; a program or environment they may not give is refused here too."""
+    if problems := raw_command_problems(spec, author):
+        raise jobs.SpecRefused(problems)
     return jobs.submit(spec)
 
 
@@ -268,9 +272,19 @@ def resume(run_id: UUID | str, action: str, files: list[FileChoice] | None = Non
     jobs.resume(run_id, action, files)
 
 
-def spec_problems(spec: JobSpec) -> dict[str, str]:
-    """What is wrong with a spec for its host and server, by field (deployments.jobs.spec_problems)."""
-    return jobs.spec_problems(spec)
+def spec_problems(spec: JobSpec, author: str) -> dict[str, str]:
+    """What is wrong with a spec for its author, host and server, by field: site commands only
+    administrators may give (deployments.commands), then deployments.jobs.spec_problems."""
+    return raw_command_problems(spec, author) or jobs.spec_problems(spec)
+
+
+def is_administrator(user: str) -> bool:
+    return is_admin(user)
+
+
+def site_command_names(host: str) -> list[str]:
+    """The site commands a job on ``host`` may name."""
+    return names_for(host)
 
 
 # --- templates and schedules (through deployments.templates) ------------------------------

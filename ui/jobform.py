@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 import shlex
+from collections.abc import Collection
 from typing import Any
 
 from pydantic import ValidationError
@@ -12,11 +13,15 @@ from flows.spec import COMMAND_FIELDS, JobSpec
 _FIELD_PREFIX = re.compile(r"^([a-z_]+)(?:\[\d+\])?(?:, [a-z_]+)*: ")
 
 
-def parse_command(text: str, field: str, errors: dict[str, str]) -> list[str] | None:
-    """A command line typed by a person, split like a shell would but never run by one."""
+def parse_command(text: str, field: str, errors: dict[str, str],
+                  names: Collection[str] = ()) -> str | list[str] | None:
+    """A site command's name, or a command line typed by a person, split like a shell would
+    but never run by one. A defined name given alone is the name."""
     text = text.strip()
     if not text:
         return None
+    if text in names:
+        return text
     try:
         return shlex.split(text)
     except ValueError as exc:
@@ -36,16 +41,20 @@ def _field_of(error: dict[str, Any]) -> tuple[str, str]:
     return field, f"{field}: {message}"
 
 
-def build_spec(values: dict[str, Any]) -> tuple[JobSpec | None, dict[str, str]]:
-    """Validate the form; errors are keyed by the field the person has to change."""
+def build_spec(values: dict[str, Any], names: Collection[str] = ()) -> tuple[JobSpec | None, dict[str, str]]:
+    """Validate the form; errors are keyed by the field the person has to change.
+
+    Site commands come as picked names, or (from administrators) typed command lines;
+    ``names`` are the site commands defined for the job's host."""
     errors: dict[str, str] = {}
     raw: dict[str, Any] = {k: v for k, v in values.items()
                            if k not in COMMAND_FIELDS and k not in ("pre_submit", "changelist", "mode")}
     for field in COMMAND_FIELDS:
-        raw[field] = parse_command(str(values.get(field) or ""), field, errors)
+        raw[field] = parse_command(str(values.get(field) or ""), field, errors, names)
     hooks = []
-    for line in str(values.get("pre_submit") or "").splitlines():
-        cmd = parse_command(line, "pre_submit", errors)
+    given = values.get("pre_submit") or ""
+    for line in (given if isinstance(given, list) else str(given).splitlines()):
+        cmd = parse_command(line, "pre_submit", errors, names)
         if cmd:
             hooks.append(cmd)
     raw["pre_submit"] = hooks

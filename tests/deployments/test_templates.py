@@ -17,13 +17,9 @@ from flows.p4.example import make_example
 from flows.p4.sandbox import set_password
 from flows.spec import JobSpec
 
-from ..flows.helpers import logs, second_user, start_unchecked, until, wait_for_log
+from ..flows.helpers import logs, second_user, spec_for, start_unchecked, until, wait_for_log
 
 pytestmark = pytest.mark.usefixtures("local_worker")
-
-
-def spec_for(ex, **kw) -> JobSpec:  # noqa: ANN001
-    return JobSpec(p4port=ex.port, p4user=ex.user, client=ex.client, branch=ex.branch, **kw)
 
 
 def runs_of(template: templates.Template) -> list:

@@ -20,6 +20,11 @@ from flows.spec import JobSpec
 PAUSED_OR_FINAL = {StateType.PAUSED} | jobs.FINAL
 
 
+def spec_for(ex: Any, **kw: Any) -> JobSpec:
+    """The example depot's job (flows.p4.example.Example), with ``kw`` changed."""
+    return JobSpec(p4port=ex.port, p4user=ex.user, client=ex.client, branch=ex.branch, **kw)
+
+
 def start_unchecked(spec: JobSpec, deployment: str = "integrate/local") -> UUID:
     """A run made the way a schedule or `prefect deployment run` makes one: nothing is checked
     before it exists, so what it meets is the job's own first stage."""

@@ -19,13 +19,9 @@ from flows.p4.example import Example, make_example
 from flows.p4.sandbox import P4
 from flows.spec import JobSpec, Stage
 
-from .helpers import logs, opened_and_pending, task_runs, until
+from .helpers import logs, opened_and_pending, spec_for, task_runs, until
 
 ELSEWHERE = "build-7"  # a host name no test machine has
-
-
-def spec_for(ex: Example, **kw) -> JobSpec:
-    return JobSpec(p4port=ex.port, p4user=ex.user, client=ex.client, branch=ex.branch, **kw)
 
 
 def edit_client(ex: Example, **fields: object) -> None:

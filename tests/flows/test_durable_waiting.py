@@ -16,18 +16,14 @@ from deployments import jobs, processes, register
 from deployments.settings import PROJECT_DIR
 from flows.p4.example import AUTHOR_CLIENT, Example, make_example
 from flows.p4.session import P4Session
-from flows.spec import FileChoice, JobSpec
+from flows.spec import FileChoice
 
-from .helpers import PAUSED_OR_FINAL, logs, opened_and_pending, processes_with, until, wait_for_log
+from .helpers import PAUSED_OR_FINAL, logs, opened_and_pending, processes_with, spec_for, until, wait_for_log
 
 pytestmark = pytest.mark.usefixtures("local_worker")
 
 CONFIG = "//depot/rel/src/config.ini"
 MARKED = "[product]\n>>>> ORIGINAL\nversion = 2.0\n==== THEIRS\nversion = 2.1\n==== YOURS\nversion = 2.0.1\n<<<<\n"
-
-
-def spec_for(ex: Example, **kw) -> JobSpec:  # noqa: ANN003
-    return JobSpec(p4port=ex.port, p4user=ex.user, client=ex.client, branch=ex.branch, **kw)
 
 
 def suspended(run_id: UUID, timeout: float = 120) -> None:

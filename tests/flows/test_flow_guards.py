@@ -22,14 +22,10 @@ from flows.usernames import secret_name
 
 from .helpers import (
     PAUSED_OR_FINAL, all_cmdlines, logs, opened_and_pending, processes_with, start_unchecked, task_runs, until,
-    wait_for_log,
+    spec_for, wait_for_log,
 )
 
 pytestmark = pytest.mark.usefixtures("local_worker")
-
-
-def spec_for(ex: Example, **kw) -> JobSpec:
-    return JobSpec(p4port=ex.port, p4user=ex.user, client=ex.client, branch=ex.branch, **kw)
 
 
 def _wait_file_hook(tmp_path: Path, name: str, wait_for: str | None = None) -> list[str]:
@@ -88,12 +84,9 @@ def test_bad_specs_are_refused_naming_the_field(kwargs: dict, field: str) -> Non
 
 def test_unknown_host_is_refused_before_a_run_exists(tmp_path: Path) -> None:
     ex = make_example(tmp_path / "ex")
-    with get_client(sync_client=True) as client:
-        before = len(client.read_flow_runs(limit=200))
     with pytest.raises(ValueError, match="host: unknown host 'build-99'"):
         jobs.submit(spec_for(ex, host="build-99"))
-    with get_client(sync_client=True) as client:
-        assert len(client.read_flow_runs(limit=200)) == before
+    assert not _runs_on(ex.port)
 
 
 @pytest.mark.parametrize("case,expected,at_submit", [
@@ -105,6 +98,7 @@ def test_unknown_host_is_refused_before_a_run_exists(tmp_path: Path) -> None:
     ("missing client", "client: workspace 'no-such-ws' does not exist", True),
     ("missing branch", "branch: branch spec 'main-to-nowhere' does not exist", True),
     ("unknown user", "p4user: 'ghost' is not a user on", True),
+    ("unknown site command", "pre_submit[0]: no site command named 'lint-all' for host local", True),
 ])
 def test_specs_wrong_for_the_server_fail_early_and_touch_nothing(tmp_path: Path, case: str, expected: str,
                                                                  at_submit: bool) -> None:
@@ -122,6 +116,7 @@ def test_specs_wrong_for_the_server_fail_early_and_touch_nothing(tmp_path: Path,
                                           branch="main-to-nowhere"),
         "unknown user": lambda: JobSpec(p4port=ex.port, p4user="ghost", client=ex.client, branch=ex.branch,
                                         trial=True),
+        "unknown site command": lambda: spec_for(ex, pre_submit=["lint-all"]),
     }[case]()
     if at_submit:  # refused where the job is made: no run exists
         with pytest.raises(jobs.SpecRefused, match=re.escape(expected)):

@@ -10,19 +10,15 @@ from prefect.client.schemas.objects import StateType
 from deployments import jobs
 from flows.p4.example import Example, make_example
 from flows.p4.session import P4Session
-from flows.spec import FileChoice, JobSpec
+from flows.spec import FileChoice
 
 from .helpers import (
-    PAUSED_OR_FINAL, logs, opened_and_pending, processes_with, task_runs, until, wait_for_log,
+    PAUSED_OR_FINAL, logs, opened_and_pending, processes_with, spec_for, task_runs, until, wait_for_log,
 )
 
 pytestmark = pytest.mark.usefixtures("local_worker")
 
 STAGES = {"GET_LATEST_CL", "SYNC", "INTEGRATE", "RESOLVE_PASS_1", "RESOLVE_CHECK", "PRE_SUBMIT", "SHELVE", "P4PUSH"}
-
-
-def spec_for(ex: Example, **kw) -> JobSpec:
-    return JobSpec(p4port=ex.port, p4user=ex.user, client=ex.client, branch=ex.branch, **kw)
 
 
 def head_text(ex: Example, path: str) -> str:

@@ -143,14 +143,27 @@ def test_job_with_two_conflicts_resolved_in_the_browser_ends_done(signed_page, u
         assert s.opened() == []
 
 
-def test_cancel_a_running_job(signed_page, ui_depot) -> None:  # noqa: ANN001
+@pytest.fixture
+def slow_sync() -> Iterator[str]:
+    """An administrator's slow sync wrapper, which a job picks by name."""
+    from flows import site_commands
+
+    site_commands.define(site_commands.SiteCommand(name="slow-sync", argv=["sleep", "300"]))
+    yield "slow-sync"
+    site_commands.remove("slow-sync", None)
+
+
+def test_cancel_a_running_job(signed_page, ui_depot, slow_sync: str) -> None:  # noqa: ANN001
     pg = signed_page
     _new_job_form(pg, ui_depot)
     pg.get_by_text("Site commands").click()
-    type_into(pg, "Sync wrapper", "sleep 300")
+    settle(pg)
+    pg.get_by_role("combobox", name="Sync wrapper").click()
+    pg.get_by_role("option", name=slow_sync).click()
+    settle(pg)
     pg.get_by_role("button", name="Start job").click()
     run_id = _run_id(pg)
-    until(lambda: data.run_detail(run_id).stage == "SYNC", 120, "the job at SYNC")
+    until(lambda: data.run_detail(run_id).stage == "SYNC", 240, "the job at SYNC")
     pg.get_by_role("button", name="Cancel job").click()
     pg.get_by_role("button", name="Yes, cancel it").click()
     settle(pg)
@@ -175,7 +188,7 @@ def test_run_a_template(signed_page, ui_depot) -> None:  # noqa: ANN001
     run_now.click()
     run_id = _run_id(pg)
     assert data.run_detail(run_id).spec["client"] == ui_depot.client
-    until(lambda: jobs.read(run_id).state.type in jobs.FINAL | {jobs.StateType.PAUSED}, 120, "the run to settle")
+    until(lambda: jobs.read(run_id).state.type in jobs.FINAL | {jobs.StateType.PAUSED}, 240, "the run to settle")
     if jobs.read(run_id).state.type == jobs.StateType.PAUSED:
         data.resume(run_id, "abort")
     jobs.wait(run_id, timeout=240)
@@ -219,7 +232,8 @@ def test_the_jobs_page_shows_a_new_job_by_itself(signed_page, ui_depot) -> None:
     settle(pg)
     name = "ws-appears-by-itself"
     assert pg.get_by_text(name).count() == 0
-    data.start_job(JobSpec(p4port=ui_depot.port, p4user=ui_depot.user, client=name, branch=ui_depot.branch))
+    data.start_job(JobSpec(p4port=ui_depot.port, p4user=ui_depot.user, client=name, branch=ui_depot.branch),
+                   ui_depot.user)
     pg.get_by_text(name).first.wait_for(timeout=30000)  # no reload, no click: the list refreshed itself
 
 

@@ -9,6 +9,7 @@ from ui.jobform import build_spec
 from ui.widgets import field_error, plain
 
 USER = st.session_state["_p4integ_user"]
+ADMIN = data.is_administrator(USER)  # only administrators type a program; everyone picks a defined one
 ERRORS_KEY = "new_job_errors"
 
 
@@ -26,9 +27,9 @@ def _values() -> dict[str, object]:
 
 
 def _validate() -> object:
-    spec, errors = build_spec(_values())
+    spec, errors = build_spec(_values(), data.site_command_names(st.session_state.get("nj_host", "local")))
     if spec is not None:
-        errors.update(data.spec_problems(spec))  # host, then what the Perforce server does not know
+        errors.update(data.spec_problems(spec, USER))  # commands, host, then what the Perforce server does not know
     if "password_secret" in errors:
         _end_sessions()
         return None
@@ -47,7 +48,7 @@ def _end_sessions() -> None:
 def _start() -> None:
     spec = _validate()
     if spec is not None:
-        st.session_state["new_job_started"] = str(data.start_job(spec))
+        st.session_state["new_job_started"] = str(data.start_job(spec, USER))
 
 
 def _save_template() -> None:
@@ -117,16 +118,29 @@ with right:
     with st.expander("Site commands", expanded=any(k in errors for k in
                                                    ("sync_command", "pre_submit", "build_command",
                                                     "name_check", "push_command"))):
-        st.caption("Typed like a shell command line, run as an argument list (never through a shell).")
-        for field, label, hint in [
-            ("sync_command", "Sync wrapper", "default: p4 sync"),
-            ("build_command", "Build before shelving", "e.g. make -j4 check"),
-            ("name_check", "Name check (prints files to drop from the shelf)", "e.g. ./tools/namecheck --list"),
-            ("push_command", "Push tool", "default: submit the shelf"),
-        ]:
-            st.text_input(label, key=f"nj_{field}", placeholder=hint)
-            field_error(errors, field)
-        st.text_area("Pre-submit hooks, one command a line", key="nj_pre_submit", height=80)
+        names = data.site_command_names(st.session_state.get("nj_host", "local"))
+        fields = [("sync_command", "Sync wrapper", "default: p4 sync"),
+                  ("build_command", "Build before shelving", "none"),
+                  ("name_check", "Name check (prints files to drop from the shelf)", "none"),
+                  ("push_command", "Push tool", "default: submit the shelf")]
+        if ADMIN:
+            st.caption("A site command's name, or a command line, run as an argument list (never through a "
+                       f"shell). Defined for this host: {', '.join(names) or 'none yet'} (p4integ commands add).")
+            for field, label, hint in fields:
+                st.text_input(label, key=f"nj_{field}", placeholder=hint)
+                field_error(errors, field)
+            st.text_area("Pre-submit hooks, one a line", key="nj_pre_submit", height=80)
+        else:
+            st.caption("Commands an administrator defined for this host; ask one to add another.")
+            for field, _, _ in fields:  # a name picked for another host is not offered on this one
+                if st.session_state.get(f"nj_{field}") not in ("", *names):
+                    st.session_state[f"nj_{field}"] = ""
+            hooks = st.session_state.get("nj_pre_submit")
+            st.session_state["nj_pre_submit"] = [n for n in hooks if n in names] if isinstance(hooks, list) else []
+            for field, label, hint in fields:
+                st.selectbox(label, ["", *names], key=f"nj_{field}", format_func=lambda n, h=hint: n or h)
+                field_error(errors, field)
+            st.multiselect("Pre-submit hooks, in order", names, key="nj_pre_submit", placeholder="none")
         field_error(errors, "pre_submit")
     field_error(errors, "form")
 
