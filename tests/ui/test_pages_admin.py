@@ -1,6 +1,8 @@
 """Templates, schedules and hosts pages through AppTest, against the real Prefect server."""
 from __future__ import annotations
 
+import pytest
+
 from agent import registry
 from agent.records import HostRecord
 from deployments import jobs
@@ -129,9 +131,8 @@ def test_hosts_page_shows_state_and_the_error_next_to_the_host(signed_in, tmp_pa
             registry.save(rec)
 
 
-def test_a_non_administrator_sees_hosts_health_but_cannot_deploy_or_stop(signed_in, ui_depot, tmp_path) -> None:  # noqa: ANN001
-    import pytest
-
+def test_a_non_administrator_sees_hosts_health_but_cannot_deploy_or_stop(signed_in, ui_depot,  # noqa: ANN001
+                                                                          tmp_path) -> None:  # noqa: ANN001
     from deployments import roles
     from flows.p4.sandbox import set_password
     from ui import auth
@@ -166,7 +167,7 @@ def test_a_non_administrator_sees_hosts_health_but_cannot_deploy_or_stop(signed_
             registry.save(rec)
 
 
-def test_only_an_administrator_is_offered_to_make_a_template_global(signed_in, ui_depot, tmp_path) -> None:  # noqa: ANN001
+def test_only_an_administrator_is_offered_to_make_a_template_global(signed_in, ui_depot) -> None:  # noqa: ANN001
     from deployments.templates import TemplateError
     from flows.p4.sandbox import set_password
     from flows.spec import JobSpec
@@ -182,8 +183,6 @@ def test_only_an_administrator_is_offered_to_make_a_template_global(signed_in, u
         assert "ui-viewers-own" in "\n".join(e.label for e in at.expander)
         assert not [b for b in at.button if b.key == "tpl_ui-viewers-own_switch"]  # no "Make global"
         assert [b for b in at.button if b.key == "tpl_ui-viewers-own_delete"]  # still the owner
-        import pytest
-
         with pytest.raises(TemplateError, match=r"^visibility: only administrators make a template global"):
             data.switch_template(viewer, "ui-viewers-own", "global")
         with pytest.raises(TemplateError, match=r"^visibility: only administrators make a template global"):
