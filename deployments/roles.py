@@ -20,7 +20,7 @@ import os
 import threading
 import time
 
-from .settings import P4PORT_VAR, admin_group, admins
+from .settings import ADMIN_GROUP_VAR, P4PORT_VAR, admin_group, admins
 
 CACHE_SECONDS = 60.0
 log = logging.getLogger(__name__)
@@ -67,7 +67,7 @@ def groups_of(user: str, port: str, credential: str | None) -> set[str]:
 def _in_group(user: str, group: str, port: str) -> bool:
     if not port:
         log.warning("%s=%s is set but %s is not: no one is an administrator through the group; "
-                    "start the front page with --p4port", "P4INTEG_ADMIN_GROUP", group, P4PORT_VAR)
+                    "start the front page with --p4port", ADMIN_GROUP_VAR, group, P4PORT_VAR)
         return False
     try:
         return group in groups_of(user, port, _credential(user))
