@@ -71,7 +71,7 @@ def t_create(name: str, spec_file: Path = typer.Option(..., help="The job spec a
 
     try:
         t = templates.create(_me(user), name, _spec(spec_file), visibility="global" if global_ else "private",
-                             description=description)
+                             description=description, operator=True)  # the CLI is the operator's: an administrator
     except templates.TemplateError as exc:
         _fail(str(exc))
     typer.echo(f"created {t.visibility} template {t.name} on host {t.host}: prefect deployment run 'integrate/{t.name}'")
@@ -84,11 +84,12 @@ def t_edit(name: str, spec_file: Path = typer.Option(None), description: str = t
 
     try:
         if spec_file is not None or description is not None:
-            templates.edit(_me(user), name, spec=_spec(spec_file) if spec_file else None, description=description)
+            templates.edit(_me(user), name, spec=_spec(spec_file) if spec_file else None, description=description,
+                           operator=True)
         if visibility:
             if visibility not in ("global", "private"):
                 _fail("visibility: use global or private")
-            templates.switch(_me(user), name, visibility)  # type: ignore[arg-type]
+            templates.switch(_me(user), name, visibility, operator=True)  # type: ignore[arg-type]
     except templates.TemplateError as exc:
         _fail(str(exc))
     typer.echo(f"updated {name}")

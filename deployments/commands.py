@@ -11,7 +11,7 @@ from __future__ import annotations
 from flows.site_commands import for_host, raw_fields
 from flows.spec import JobSpec
 
-from .settings import is_admin
+from .roles import is_admin
 
 
 def field_of(name: str) -> str:

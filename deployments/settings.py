@@ -20,19 +20,24 @@ API_AUTH_FILE = "prefect-api-auth"
 ENCRYPTION_KEY_FILE = "prefect-encryption-key"
 
 
-# Perforce users who see every job's log, conflict contents and summary (which hold depot
-# file contents), comma-separated; everyone else sees only their own jobs' contents.
+# Administrators (deployments/roles.py decides who is one; docs/security.md says what they may do):
+# Perforce users listed by the operator, comma-separated ...
 ADMINS_VAR = "P4INTEG_ADMINS"
+# ... and the members of this Perforce group, directly or through subgroups (e.g. p4integ-admins).
+ADMIN_GROUP_VAR = "P4INTEG_ADMIN_GROUP"
+# The Perforce server the front page signs people in against.
+P4PORT_VAR = "P4INTEG_P4PORT"
 
 
 @functools.cache
 def admins() -> frozenset[str]:
-    """The administrators, read once from P4INTEG_ADMINS (a restart picks up a change)."""
+    """The listed administrators, read once from P4INTEG_ADMINS (a restart picks up a change)."""
     return frozenset(u.strip() for u in os.environ.get(ADMINS_VAR, "").split(",") if u.strip())
 
 
-def is_admin(user: str | None) -> bool:
-    return bool(user) and user in admins()
+def admin_group() -> str | None:
+    """The Perforce group whose members are administrators, if one is configured."""
+    return os.environ.get(ADMIN_GROUP_VAR, "").strip() or None
 
 
 def free_port(host: str = "127.0.0.1") -> int:

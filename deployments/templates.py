@@ -5,7 +5,10 @@ from the host's base deployment (``integrate/<host>``) with the job spec as its
 default parameters. Tags carry what Prefect has no field for: ``template``,
 ``visibility:global|private`` and ``owner:<user>``. Private templates are shown to
 their owner only (to anyone else they do not exist); only the owner edits,
-deletes, switches or schedules a template. Deployments declared in prefect.yaml are
+deletes, switches or schedules a template. Only administrators (deployments/roles.py)
+make a template global, when creating it or by switching it: a global template is offered
+to everyone. The ``p4integ`` command counts as an administrator (``operator=True``): it
+is used by whoever can read $P4INTEG_HOME. Deployments declared in prefect.yaml are
 global templates owned by the project: readable and runnable by all, edited in the
 file.
 """
@@ -21,6 +24,7 @@ from pydantic import BaseModel, Field
 from flows.spec import JobSpec
 from flows.usernames import secret_name
 
+from . import roles
 from .commands import raw_command_problems
 from .jobs import SpecRefused, refuse_bad_spec, run_tags
 from .settings import FLOW_NAME, host_of_pool
@@ -125,14 +129,24 @@ def _refuse(spec: JobSpec, author: str | None = None) -> None:
         raise TemplateError(str(exc)) from None
 
 
-def create(user: str, name: str, spec: JobSpec, *, visibility: Visibility = "private", description: str = "") -> Template:
+def _may_make_global(user: str, visibility: Visibility, operator: bool) -> None:
+    if visibility == "global" and not operator and not roles.is_admin(user):
+        raise TemplateError(f"visibility: only administrators make a template global, and '{user}' is not one; "
+                            "keep it private, or ask an administrator (a member of the P4INTEG_ADMIN_GROUP "
+                            "Perforce group, one listed in P4INTEG_ADMINS, or the operator with p4integ)")
+
+
+def create(user: str, name: str, spec: JobSpec, *, visibility: Visibility = "private", description: str = "",
+           operator: bool = False) -> Template:
+    """A new template owned by ``user``; ``operator``: asked through the p4integ command (an administrator)."""
     from prefect.exceptions import ObjectNotFound
 
     if not _NAME.match(name):
         raise TemplateError(f"name: '{name}' is not usable; use lowercase letters, digits and '-'")
+    _may_make_global(user, visibility, operator)
     if name in {"local"} or any(d.name == name for d in _all()):
         raise TemplateError(f"name: a template or deployment named '{name}' exists; pick another name")
-    _refuse(spec, user)
+    _refuse(spec, None if operator else user)
     with _client() as client:
         try:
             base = client.read_deployment_by_name(f"{FLOW_NAME}/{spec.host}")
@@ -146,7 +160,8 @@ def create(user: str, name: str, spec: JobSpec, *, visibility: Visibility = "pri
     return get(user, name)
 
 
-def edit(user: str, name: str, *, spec: JobSpec | None = None, description: str | None = None) -> Template:
+def edit(user: str, name: str, *, spec: JobSpec | None = None, description: str | None = None,
+         operator: bool = False) -> Template:
     from prefect.client.schemas.actions import DeploymentUpdate
 
     t = _owned(user, name)
@@ -154,7 +169,7 @@ def edit(user: str, name: str, *, spec: JobSpec | None = None, description: str 
     if spec is not None:
         if spec.host != t.host:
             raise TemplateError("host: a template stays on its host; create a new template for another host")
-        _refuse(spec, user)
+        _refuse(spec, None if operator else user)
         update["parameters"] = {"spec": spec.model_dump(mode="json", exclude_defaults=True)}
     if description is not None:
         update["description"] = description
@@ -163,10 +178,13 @@ def edit(user: str, name: str, *, spec: JobSpec | None = None, description: str 
     return get(user, name)
 
 
-def switch(user: str, name: str, visibility: Visibility) -> Template:
+def switch(user: str, name: str, visibility: Visibility, *, operator: bool = False) -> Template:
+    """The owner makes their template global (an administrator only) or private again."""
     from prefect.client.schemas.actions import DeploymentUpdate
 
     t = _owned(user, name)
+    if t.visibility != visibility:
+        _may_make_global(user, visibility, operator)
     with _client() as client:
         client.update_deployment(t.deployment_id, DeploymentUpdate(tags=_tags(user, visibility)))
     return get(user, name)

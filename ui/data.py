@@ -17,7 +17,8 @@ from pydantic import BaseModel
 
 from deployments import jobs
 from deployments.commands import names_for, raw_command_problems
-from deployments.settings import FLOW_NAME, api_url, host_of_pool, is_admin, pool_name
+from deployments.roles import is_admin
+from deployments.settings import FLOW_NAME, api_url, host_of_pool, pool_name
 from flows.spec import FileChoice, JobSpec, Stage
 
 STAGES = [s.value for s in Stage if s not in (Stage.CLEANUP, Stage.ERROR)]
@@ -25,6 +26,18 @@ FINAL = {"COMPLETED", "FAILED", "CANCELLED", "CRASHED"}
 PAGE = 200  # the most the API returns in one call
 _lock = threading.Lock()
 _client: Any = None
+
+
+class NotAllowed(PermissionError):
+    """Refused: the action is an administrator's; the message says who may and how to become one."""
+
+
+def require_admin(viewer: str, action: str) -> None:
+    """Every door that changes hosts or makes something global asks here, whatever the page showed."""
+    if not is_admin(viewer):
+        raise NotAllowed(f"{action}: only administrators may do this, and '{viewer}' is not one; ask an "
+                         "administrator, or to become one, to be added to the administrators' Perforce group "
+                         "(P4INTEG_ADMIN_GROUP) or listed in P4INTEG_ADMINS")
 
 
 def client() -> Any:
@@ -278,10 +291,6 @@ def spec_problems(spec: JobSpec, author: str) -> dict[str, str]:
     return raw_command_problems(spec, author) or jobs.spec_problems(spec)
 
 
-def is_administrator(user: str) -> bool:
-    return is_admin(user)
-
-
 def site_command_names(host: str) -> list[str]:
     """The site commands a job on ``host`` may name."""
     return names_for(host)
@@ -362,15 +371,19 @@ def hosts(check_process: bool = False) -> list[Any]:
     return [health.health(h, check_process=check_process) for h in registry.load_all().values()]
 
 
-def deploy_host(name: str) -> Any:
+def deploy_host(viewer: str, name: str) -> Any:
+    """Install or update the host's worker and start it: administrators only."""
     from agent import converge, registry
 
+    require_admin(viewer, f"deploy {name}")
     return converge.converge(registry.get(name), api_url())
 
 
-def stop_host(name: str) -> bool:
+def stop_host(viewer: str, name: str) -> bool:
+    """Stop the host's worker: administrators only."""
     from agent import converge, registry
     from agent.ssh import Connection
 
+    require_admin(viewer, f"stop {name}")
     with Connection(registry.get(name)) as c:
         return converge.stop_worker(c)

@@ -39,7 +39,7 @@ def test_ownership_and_visibility(tmp_path: Path) -> None:
                     lambda: templates.switch("bob", "alice-nightly", "global")):
         with pytest.raises(TemplateError, match="no template named 'alice-nightly'"):
             attempt()
-    templates.switch("alice", "alice-nightly", "global")
+    templates.switch("alice", "alice-nightly", "global", operator=True)
     assert "alice-nightly" in [x.name for x in templates.list_templates("bob")]
     with pytest.raises(TemplateError, match="belongs to alice; only its owner can change it"):
         templates.edit("bob", "alice-nightly", description="mine now")
@@ -53,9 +53,38 @@ def test_ownership_and_visibility(tmp_path: Path) -> None:
     assert "alice-nightly" not in [x.name for x in templates.list_templates("alice")]
 
 
+def test_only_an_administrator_makes_a_template_global(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from deployments import roles, settings
+    from flows.p4.sandbox import set_group
+
+    ex = make_example(tmp_path / "ex", conflict=False)
+    set_group(ex.depot_dir, "p4integ-admins", users=["gina"])
+    monkeypatch.setenv(settings.ADMIN_GROUP_VAR, "p4integ-admins")
+    monkeypatch.setenv(settings.P4PORT_VAR, ex.port)
+    roles.forget()
+    refused = r"^visibility: only administrators make a template global, and 'hal' is not one; keep it private"
+    with pytest.raises(TemplateError, match=refused):
+        templates.create("hal", "hal-shared", spec_for(ex), visibility="global")
+    assert "hal-shared" not in [t.name for t in templates.list_templates("gina")]  # nothing was made
+    templates.create("hal", "hal-own", spec_for(ex))
+    with pytest.raises(TemplateError, match=refused):
+        templates.switch("hal", "hal-own", "global")
+    assert templates.get("hal", "hal-own").visibility == "private"
+    try:
+        assert templates.create("gina", "gina-shared", spec_for(ex), visibility="global").visibility == "global"
+        assert "gina-shared" in [t.name for t in templates.list_templates("hal")]
+        assert templates.switch("gina", "gina-shared", "private").visibility == "private"
+        assert templates.switch("gina", "gina-shared", "global").visibility == "global"
+        # The operator's p4integ command is an administrator's tool: it makes hal's template global.
+        assert templates.switch("hal", "hal-own", "global", operator=True).visibility == "global"
+    finally:
+        templates.delete("gina", "gina-shared")
+        templates.delete("hal", "hal-own")
+
+
 def test_prefect_cli_runs_a_template_to_completion(tmp_path: Path) -> None:
     ex = make_example(tmp_path / "ex", conflict=False)
-    t = templates.create("carol", "carol-cli", spec_for(ex), visibility="global")
+    t = templates.create("carol", "carol-cli", spec_for(ex), visibility="global", operator=True)
     out = subprocess.run([sys.executable, "-m", "prefect", "deployment", "run", "integrate/carol-cli"],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
@@ -93,7 +122,8 @@ def _finish(run_id) -> None:  # noqa: ANN001
 def test_a_global_template_runs_as_the_caller_with_the_callers_credential(tmp_path: Path) -> None:
     ex = make_example(tmp_path / "ex", conflict=False)
     owners = templates.store_password(ex.user, "owner-secret-pw")
-    templates.create("erin", "erin-shared", spec_for(ex, password_secret=owners), visibility="global")
+    templates.create("erin", "erin-shared", spec_for(ex, password_secret=owners), visibility="global",
+                     operator=True)
     mine = templates.store_password("frank", "frank-secret-pw")
     franks = second_user(ex, "frank", tmp_path / "frank", password="frank-secret-pw")
     ginas = second_user(ex, "gina-no-secret", tmp_path / "gina")

@@ -19,7 +19,8 @@ import pytest
 
 import P4 as p4python
 from flows.p4.sandbox import P4 as SandboxP4
-from flows.p4.sandbox import configure as sandbox_configure, init_depot, set_password as sandbox_set_password
+from flows.p4.sandbox import configure as sandbox_configure, init_depot, set_group as sandbox_set_group
+from flows.p4.sandbox import set_password as sandbox_set_password
 
 HAS_P4D = shutil.which("p4d") is not None
 # Both servers are set up as an administrator sets up a private test server
@@ -111,6 +112,13 @@ class Helix:
             sandbox_configure(self.server_dir, "ticket.timeout", seconds)
             return
         self.p4.save_group({"Group": f"timeout-{user}", "Users": [user], "Timeout": str(seconds)})
+
+    def set_group(self, name: str, users: list[str] = [], subgroups: list[str] = []) -> None:  # noqa: B006
+        """Write a group (``p4 group -i``), as alice, a superuser on a fresh server."""
+        if self.kind == "sandbox":
+            sandbox_set_group(self.server_dir, name, users=users, subgroups=subgroups)
+            return
+        self.p4.save_group({"Group": name, "Users": users, "Subgroups": subgroups})
 
     def set_security(self, level: int) -> None:
         """The server's ``security`` configurable, set by alice (a superuser on a fresh server)."""

@@ -1869,3 +1869,27 @@ def test_max_results_refuses_commands_that_would_return_more_rows(helix: Helix) 
 
     set_max_results(helix, None)
     assert len(dicts(dave.run_sync())) == 4
+
+
+def test_groups_lists_a_users_groups_directly_and_through_subgroups(helix: Helix) -> None:
+    """What the service asks to learn whether someone is an administrator: ``groups -i USER``,
+    which an ordinary user may run about themselves."""
+    helix.set_group("release-leads", users=["bob"])
+    helix.set_group("p4integ-admins", users=["carol"], subgroups=["release-leads"])
+    helix.set_group("qa", users=["dave"])
+    bob = helix.new_p4("bob")  # no special rights: list access is enough
+
+    [direct] = bob.run_groups("bob")
+    assert direct["group"] == "release-leads" and direct["user"] == "bob"
+    assert (direct["isUser"], direct["isSubGroup"], direct["isOwner"]) == ("1", "0", "0")
+    assert sorted(r["group"] for r in bob.run_groups("-i", "bob")) == ["p4integ-admins", "release-leads"]
+    assert [r["group"] for r in bob.run_groups("-i", "carol")] == ["p4integ-admins"]
+    assert bob.run_groups("-i", "erin") == []  # a user in no group: no records, no error
+    assert [r["group"] for r in bob.run_groups("-u", "dave")] == ["qa"]
+    assert [r["group"] for r in bob.run_groups("-g", "release-leads")] == ["p4integ-admins"]
+    everyone = bob.run_groups()
+    assert {(r["group"], r["user"]) for r in everyone} == {
+        ("release-leads", "bob"), ("p4integ-admins", "carol"), ("p4integ-admins", "release-leads"), ("qa", "dave")}
+
+    helix.set_group("release-leads", users=[])  # emptied: the group is gone, and bob with it
+    assert bob.run_groups("-i", "bob") == []

@@ -7,9 +7,10 @@ from typing import Any
 import pytest
 
 from flows.p4.example import Example, make_example
-from flows.p4.sandbox import set_password
+from flows.p4.sandbox import set_group, set_password
 
 PASSWORD = "Rel-bot-pw-7"
+ADMIN_GROUP = "p4integ-admins"
 SESSION_KEY = "_p4integ_session"
 APP = str(Path(__file__).resolve().parents[2] / "ui" / "app.py")
 
@@ -30,11 +31,17 @@ def ui_depot(tmp_path: Path, local_worker: str, monkeypatch: pytest.MonkeyPatch)
 
 
 @pytest.fixture
-def signed_in(ui_depot: Example) -> str:
-    """What a sign-in leaves behind for the user's jobs: the ticket in their Secret block."""
+def signed_in(ui_depot: Example, monkeypatch: pytest.MonkeyPatch) -> str:
+    """What a sign-in leaves behind for the user's jobs: the ticket in their Secret block. The user
+    is an administrator: a member of the administrators' Perforce group, which the front page
+    reads with that ticket."""
+    from deployments import roles, settings
     from ui import auth, data
 
     data.store_ticket(ui_depot.user, auth.check_credentials(ui_depot.user, PASSWORD).ticket)
+    set_group(ui_depot.depot_dir, ADMIN_GROUP, users=[ui_depot.user])
+    monkeypatch.setenv(settings.ADMIN_GROUP_VAR, ADMIN_GROUP)
+    roles.forget()
     return ui_depot.user
 
 

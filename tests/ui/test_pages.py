@@ -9,7 +9,7 @@ from deployments import jobs
 from flows.p4.session import P4Session
 from flows.spec import JobSpec
 from tests.flows.helpers import PAUSED_OR_FINAL, logs, start_unchecked, until
-from tests.ui.conftest import PASSWORD, page, texts
+from tests.ui.conftest import ADMIN_GROUP, PASSWORD, page, texts
 from ui import auth, data
 
 
@@ -203,10 +203,15 @@ def test_site_commands_are_picked_by_name_and_typed_only_by_administrators(
     from deployments import settings
     from flows import site_commands
 
+    from deployments import roles
+    from flows.p4.sandbox import set_group
+
     site_commands.define(site_commands.SiteCommand(name="unit-tests", argv=["true"]))
     site_commands.define(site_commands.SiteCommand(name="b-only", argv=["true"], host="b"))
+    set_group(ui_depot.depot_dir, ADMIN_GROUP, users=[])  # the signed-in user is no administrator here
     monkeypatch.setenv(settings.ADMINS_VAR, "an-admin")
     settings.admins.cache_clear()
+    roles.forget()
     try:
         at = page(signed_in, "views/new_job.py")
         assert not [t for t in at.text_input if t.key in ("nj_sync_command", "nj_push_command")]  # nothing to type

@@ -1,6 +1,8 @@
 """Templates, schedules and hosts pages through AppTest, against the real Prefect server."""
 from __future__ import annotations
 
+import pytest
+
 from agent import registry
 from agent.records import HostRecord
 from deployments import jobs
@@ -129,6 +131,66 @@ def test_hosts_page_shows_state_and_the_error_next_to_the_host(signed_in, tmp_pa
             registry.save(rec)
 
 
+def test_a_non_administrator_sees_hosts_health_but_cannot_deploy_or_stop(signed_in, ui_depot,  # noqa: ANN001
+                                                                          tmp_path) -> None:  # noqa: ANN001
+    from deployments import roles
+    from flows.p4.sandbox import set_password
+    from ui import auth
+
+    viewer = "ui-viewer"  # signed in like anyone, in no administrators' group
+    set_password(ui_depot.depot_dir, viewer, "viewer-pw-3")
+    data.store_ticket(viewer, auth.check_credentials(viewer, "viewer-pw-3").ticket)
+    before = registry.load_all()
+    for name in before:
+        registry.remove(name)
+    key = tmp_path / "id"
+    key.write_text("not a key")
+    registry.save(HostRecord(name="ui-nowhere", address="127.0.0.1", port=free_port(), user="ci",
+                             key_file=str(key), host_key="ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA== x"))
+    try:
+        assert roles.is_admin(signed_in) and not roles.is_admin(viewer)
+        at = page(viewer, "views/hosts.py")
+        shown = texts(at)
+        assert "ui-nowhere" in shown and "offline" in shown and "heartbeat" in shown  # health, for everyone
+        assert "Administrators enrol, deploy and stop hosts." in shown and "p4integ hosts add" not in shown
+        assert not [b for b in at.button if b.key in ("host_ui-nowhere_deploy", "host_ui-nowhere_stop")]
+        with pytest.raises(data.NotAllowed, match=r"^deploy ui-nowhere: only administrators may do this, and "
+                                                  r"'ui-viewer' is not one"):
+            data.deploy_host(viewer, "ui-nowhere")
+        with pytest.raises(data.NotAllowed, match=r"^stop ui-nowhere: only administrators"):
+            data.stop_host(viewer, "ui-nowhere")
+        admin = page(signed_in, "views/hosts.py")  # the group's member gets the controls
+        assert {"host_ui-nowhere_deploy", "host_ui-nowhere_stop"} <= {b.key for b in admin.button}
+    finally:
+        registry.remove("ui-nowhere")
+        for rec in before.values():
+            registry.save(rec)
+
+
+def test_only_an_administrator_is_offered_to_make_a_template_global(signed_in, ui_depot) -> None:  # noqa: ANN001
+    from deployments.templates import TemplateError
+    from flows.p4.sandbox import set_password
+    from flows.spec import JobSpec
+    from ui import auth
+
+    viewer = "ui-tpl-viewer"
+    set_password(ui_depot.depot_dir, viewer, "viewer-pw-4")
+    data.store_ticket(viewer, auth.check_credentials(viewer, "viewer-pw-4").ticket)
+    spec = JobSpec(p4port=ui_depot.port, p4user=viewer, client=ui_depot.client, branch=ui_depot.branch)
+    data.create_template(viewer, "ui-viewers-own", spec)
+    try:
+        at = page(viewer, "views/templates.py")
+        assert "ui-viewers-own" in "\n".join(e.label for e in at.expander)
+        assert not [b for b in at.button if b.key == "tpl_ui-viewers-own_switch"]  # no "Make global"
+        assert [b for b in at.button if b.key == "tpl_ui-viewers-own_delete"]  # still the owner
+        with pytest.raises(TemplateError, match=r"^visibility: only administrators make a template global"):
+            data.switch_template(viewer, "ui-viewers-own", "global")
+        with pytest.raises(TemplateError, match=r"^visibility: only administrators make a template global"):
+            data.create_template(viewer, "ui-viewers-shared", spec, "global")
+    finally:
+        data.delete_template(viewer, "ui-viewers-own")
+
+
 def test_hosts_page_deploys_and_stops_a_real_worker(signed_in, host_network) -> None:  # noqa: ANN001
     from agent import health
 
@@ -137,7 +199,7 @@ def test_hosts_page_deploys_and_stops_a_real_worker(signed_in, host_network) -> 
     b = host_network.hosts["b"]
     if "b" not in registry.load_all():
         registry.save(record(b))
-    data.stop_host("b")  # start from a host without a worker
+    data.stop_host(signed_in, "b")  # start from a host without a worker
     at = page(signed_in, "views/hosts.py")
     at.toggle(key="hosts_ssh").set_value(True).run()
     assert "no process" in texts(at)

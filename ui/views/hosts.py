@@ -1,4 +1,7 @@
-"""Hosts: each enrolled host's worker, whether it is online, what it runs; deploy and stop."""
+"""Hosts: each enrolled host's worker, whether it is online, what it runs; administrators deploy and stop.
+
+Everyone sees every host's health; the Deploy and Stop controls are drawn for administrators
+only, and ``ui.data`` refuses anyone else whatever the page drew."""
 from __future__ import annotations
 
 import streamlit as st
@@ -6,9 +9,16 @@ import streamlit as st
 from ui import data
 from ui.widgets import age, empty, plain
 
+USER = st.session_state["_p4integ_user"]
+ADMIN = data.is_admin(USER)
+
 st.title("Hosts")
-st.caption("Each host runs a Prefect worker on its own work pool. Enrol a host with "
-           "`p4integ hosts add` (its SSH host key is pinned then); jobs for `local` run on this machine.")
+if ADMIN:
+    st.caption("Each host runs a Prefect worker on its own work pool. Enrol a host with "
+               "`p4integ hosts add` (its SSH host key is pinned then); jobs for `local` run on this machine.")
+else:
+    st.caption("Each host runs a Prefect worker on its own work pool; jobs for `local` run on this machine. "
+               "Administrators enrol, deploy and stop hosts.")
 notice = st.session_state.pop("hosts_notice", None)
 if notice:
     st.success(plain(notice), icon=":material/check_circle:")
@@ -16,7 +26,7 @@ check = st.toggle("Also check the worker process over SSH", key="hosts_ssh",
                   help="Exact, but slower: it logs in to every host.")
 hosts = data.hosts(check_process=check)
 if not hosts:
-    empty("No hosts enrolled. Jobs run on `local` until you enrol one with `p4integ hosts add`.")
+    empty("No hosts enrolled. Jobs run on `local` until an administrator enrols one with `p4integ hosts add`.")
     st.stop()
 
 for h in hosts:
@@ -31,10 +41,12 @@ for h in hosts:
         b.markdown(" · ".join(detail) + (f"  \nrunning: {plain(', '.join(h.running_jobs))}" if h.running_jobs else "")
                    + (f"  \nwaiting: {plain(', '.join(h.waiting_jobs))}" if h.waiting_jobs else "")
                    + (f"  \n:red[{plain(h.reason)}]" if h.reason else ""))
+        if not ADMIN:
+            continue
 
         def deploy(name: str = h.name) -> None:
             try:
-                report = data.deploy_host(name)
+                report = data.deploy_host(USER, name)
             except Exception as exc:  # noqa: BLE001 - HostError carries the command and output
                 st.session_state[f"host_{name}_error"] = str(exc)
                 return
@@ -44,7 +56,7 @@ for h in hosts:
 
         def stop(name: str = h.name) -> None:
             try:
-                was = data.stop_host(name)
+                was = data.stop_host(USER, name)
             except Exception as exc:  # noqa: BLE001
                 st.session_state[f"host_{name}_error"] = str(exc)
                 return

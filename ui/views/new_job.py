@@ -9,7 +9,7 @@ from ui.jobform import build_spec
 from ui.widgets import field_error, plain
 
 USER = st.session_state["_p4integ_user"]
-ADMIN = data.is_administrator(USER)  # only administrators type a program; everyone picks a defined one
+ADMIN = data.is_admin(USER)  # only administrators type a program; everyone picks a defined one
 ERRORS_KEY = "new_job_errors"
 
 
@@ -148,7 +148,8 @@ st.divider()
 go, tpl_name, tpl_vis, tpl_save = st.columns([1.2, 2, 1.2, 1.2], vertical_alignment="bottom")
 go.button("Start job", type="primary", icon=":material/play_arrow:", on_click=_start, key="nj_start")
 tpl_name.text_input("Template name", key="nj_tpl_name", placeholder="nightly-main-to-rel")
-tpl_vis.selectbox("Visibility", ["private", "global"], key="nj_tpl_visibility")
+tpl_vis.selectbox("Visibility", ["private", "global"] if ADMIN else ["private"], key="nj_tpl_visibility",
+                  help=None if ADMIN else "Administrators make templates global.")
 tpl_save.button("Save as template", icon=":material/bookmark_add:", on_click=_save_template, key="nj_save")
 field_error(errors, "template")
 field_error(errors, "name")

@@ -9,6 +9,7 @@ from ui import data
 from ui.widgets import code, empty, plain, run_identity
 
 USER = st.session_state["_p4integ_user"]
+ADMIN = data.is_admin(USER)  # only administrators make a template global (deployments.templates refuses others)
 
 st.title("Templates")
 st.caption("A template is a saved job. Save one from **New job**; global ones are shared with everyone, "
@@ -70,14 +71,20 @@ for t in templates:
             other = "global" if t.visibility == "private" else "private"
 
             def switch(name: str = t.name, to: str = other) -> None:
-                data.switch_template(USER, name, to)
+                try:
+                    data.switch_template(USER, name, to)
+                except TemplateError as exc:
+                    st.session_state[f"tpl_{name}_errors"] = {"run": str(exc)}
+                    return
                 st.session_state["tpl_notice"] = f"{name} is now {to}."
 
             def delete(name: str = t.name) -> None:
                 data.delete_template(USER, name)
                 st.session_state["tpl_notice"] = f"Deleted template {name} and its schedules."
 
-            b2.button(f"Make {other}", icon=":material/swap_horiz:", key=f"tpl_{t.name}_switch", on_click=switch)
+            if other == "private" or ADMIN:
+                b2.button(f"Make {other}", icon=":material/swap_horiz:", key=f"tpl_{t.name}_switch",
+                          on_click=switch)
             with b3.popover("Delete", icon=":material/delete:"):
                 st.write(f"Delete **{plain(t.name)}** and its schedules? Runs already made stay.")
                 st.button("Yes, delete", type="primary", key=f"tpl_{t.name}_delete", on_click=delete)

@@ -1,8 +1,10 @@
-"""Administration of a sandbox depot: create it, set a user's password, change a setting,
-restart the server."""
+"""Administration of a sandbox depot: create it, set a user's password, write a group,
+change a setting, restart the server."""
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Iterable
 
 from . import auth
 from .store import Store
@@ -55,6 +57,24 @@ def set_password(root: str | os.PathLike[str], user: str, password: str | None) 
     store = Store(root, create=False)
     try:
         auth.set_password(store, user, password)
+    finally:
+        store.close()
+
+
+def set_group(root: str | os.PathLike[str], name: str, *, users: Iterable[str] = (),
+              subgroups: Iterable[str] = (), owners: Iterable[str] = ()) -> None:
+    """What a Helix superuser does with ``p4 group -i``: write group ``name`` whole (the new
+    lists replace the old). A group exists while it has members: with no users, subgroups
+    or owners it is deleted, as ``p4 group -d`` does."""
+    if not name or name.startswith("-") or any(c in name for c in " @#%*/"):
+        raise ValueError(f"group name '{name}' is not usable: no spaces, '@#%*/' or leading '-'")
+    spec = {"Users": sorted(set(users)), "Subgroups": sorted(set(subgroups)), "Owners": sorted(set(owners))}
+    store = Store(root, create=False)
+    try:
+        with store.transaction():
+            store.db.execute("DELETE FROM groups WHERE name=?", (name,))
+            if any(spec.values()):
+                store.db.execute("INSERT INTO groups(name, spec) VALUES(?, ?)", (name, json.dumps(spec)))
     finally:
         store.close()
 

@@ -78,6 +78,7 @@ CREATE TABLE IF NOT EXISTS shelved_resolves(
     baseFile TEXT, baseRev INTEGER NOT NULL, resolved INTEGER NOT NULL, how TEXT,
     PRIMARY KEY(change, toFile, fromFile));
 CREATE TABLE IF NOT EXISTS limits(name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS groups(name TEXT PRIMARY KEY, spec TEXT NOT NULL);
 """
 
 EMPTY_DIGEST = hashlib.md5(b"").hexdigest().upper()
