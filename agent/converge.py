@@ -104,6 +104,8 @@ def converge(host: HostRecord, api_url: str, log: Callable[[str], None] = lambda
         lay = Layout(home=home, version=wh.version)
         python, version = _find_python(c)
         report.python = f"{python} ({version})"
+        if _make_private(c, lay):
+            report.changes.append(f"{lay.base} made private (0700, nothing readable by group or others)")
         if _install(c, lay, wh, python, log):
             report.changes.append(f"venv {lay.venv}")
         if _write_env(c, lay, host, api_url):
@@ -133,6 +135,27 @@ def _find_python(c: Connection) -> tuple[str, str]:
                         "PATH; install python3 (3.10+) and python3-venv there")
     path, version = r.stdout.split()[:2]
     return path, version
+
+
+# Installed software, not the service's data: pip and venv give scripts explicit modes
+# (0755) whatever the umask, and the 0700 directory above already keeps others out.
+SOFTWARE_DIRS = ("venvs", "wheelhouse")
+
+
+def _make_private(c: Connection, lay: Layout) -> bool:
+    """``~/.p4integ`` for the SSH user alone; True if something was tightened.
+
+    What converges and workers make is private from birth (every command runs under umask
+    077, ``Connection.run``); this tightens what an earlier version, or a person, left
+    readable: the directory to 0700, and group and other rights off the data in it (the
+    worker's log and environment, run records, locks). Symbolic links, whose own mode
+    means nothing, and the installed software (``SOFTWARE_DIRS``) are left as they are."""
+    prune = [arg for d in SOFTWARE_DIRS for arg in ("-o", "-path", f"{lay.base}/{d}")][1:]
+    # One pass: find prints what it tightens, so an empty answer means nothing changed.
+    script = ('base=$1; shift; mkdir -p "$base" && '
+              'find "$base" \\( "$@" \\) -prune -o ! -type l -perm /077 -print -exec chmod go-rwx {} +')
+    tightened = c.run(["sh", "-c", script, "private", lay.base, *prune], step="make ~/.p4integ private")
+    return bool(tightened.stdout.strip())
 
 
 def _install(c: Connection, lay: Layout, wh: wheelhouse.Wheelhouse, python: str,

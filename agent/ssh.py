@@ -3,7 +3,7 @@
 Host keys are verified against the key pinned at enrolment (paramiko's
 ``RejectPolicy``): an unknown or changed key is refused, never added. Remote
 commands are argument lists quoted one by one (``shlex.join``), never strings
-assembled from user input.
+assembled from user input, and run under umask 077.
 """
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import paramiko
+
+from deployments.settings import PRIVATE_UMASK
 
 from .records import HostRecord
 
@@ -127,7 +129,9 @@ class Connection:
 
     def run(self, argv: Sequence[str], *, step: str, check: bool = True, timeout: float = 600.0,
             stdin: bytes | None = None) -> Result:
-        command = shlex.join(argv)
+        # Under umask 077: whatever a command makes on the host (the worker's log, records, the
+        # files its flow runs write) is the SSH user's alone, whatever the login's umask.
+        command = f"umask {PRIVATE_UMASK:03o}; {shlex.join(argv)}"
         chan = self.client.get_transport().open_session()  # type: ignore[union-attr]
         chan.settimeout(timeout)
         chan.exec_command(command)
@@ -186,6 +190,7 @@ class Connection:
                     continue
                 tmp = f"{remote_dir}/.{f.name}.part"
                 sftp.put(str(f), tmp)
+                sftp.chmod(tmp, 0o600)  # SFTP creates files with the login's umask, not ours
                 sftp.posix_rename(tmp, f"{remote_dir}/{f.name}")
                 sent += 1
         return sent

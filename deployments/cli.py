@@ -330,6 +330,11 @@ def resume(
 
 
 def main() -> None:
+    from .settings import PRIVATE_UMASK
+
+    # Before anything is written: what the command makes (keys, records, the processes it
+    # starts and what they write) is the service account's alone, whatever the login's umask.
+    os.umask(PRIVATE_UMASK)
     app()
 
 

@@ -190,7 +190,7 @@ def s_delete(template: str, schedule_id: str, user: str = AS_USER) -> None:
 
 @credentials_app.command("set")
 def c_set(user: str = typer.Argument(..., help="Perforce user.")) -> None:
-    """Store the user's password (read from the terminal or stdin, never from arguments)."""
+    """Store the user's password (read from the terminal or stdin, never from arguments); schedules use it."""
     from deployments import templates
 
     from deployments.settings import read_password

@@ -15,7 +15,8 @@ import urllib.request
 from pathlib import Path
 
 from .settings import (
-    api_auth_string, api_url, encryption_key_file, home, pool_name, prefect_env, server_host, server_port,
+    PRIVATE_UMASK, api_auth_string, api_url, encryption_key_file, home, pool_name, prefect_env, server_host,
+    server_port, write_private,
 )
 
 PREFECT = [sys.executable, "-m", "prefect"]
@@ -23,7 +24,7 @@ PREFECT = [sys.executable, "-m", "prefect"]
 
 def _run_dir() -> Path:
     path = home() / "run"
-    path.mkdir(parents=True, exist_ok=True)
+    path.mkdir(mode=0o700, exist_ok=True)
     return path
 
 
@@ -50,10 +51,18 @@ def alive(pid: int) -> bool:
 
 
 def _start(name: str, argv: list[str], env: dict[str, str], cwd: Path | None = None) -> int:
-    log = open(_run_dir() / f"{name}.log", "ab")
-    proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True, cwd=str(cwd or home()))
-    (_run_dir() / f"{name}.pid").write_text(str(proc.pid))
+    """Start ``argv`` in a session of its own, output appended to ``run/<name>.log``.
+
+    The process gets umask 077 whoever started it (the CLI, a test, a script calling this
+    module): what it writes (the Prefect database, flow runs' locks and records, the front
+    page's files) is the service account's alone. Its log is opened here, so it is made
+    0600 here too (and tightened if an earlier version left it wider)."""
+    fd = os.open(_run_dir() / f"{name}.log", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "ab") as log:
+        proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True, cwd=str(cwd or home()), umask=PRIVATE_UMASK)
+    write_private(_run_dir() / f"{name}.pid", str(proc.pid))
     return proc.pid
 
 
@@ -176,7 +185,7 @@ def start_ui(p4port: str, deadline_s: float = 60.0) -> str:
             "--browser.gatherUsageStats", "false"]
     # Streamlit reads .streamlit/config.toml from its working directory: the project's.
     _start("ui", argv, {**prefect_env(), "P4INTEG_P4PORT": p4port}, cwd=PROJECT_DIR)
-    _ui_settings_file().write_text(json.dumps(wanted))
+    write_private(_ui_settings_file(), json.dumps(wanted))
     end = time.monotonic() + deadline_s
     while time.monotonic() < end:
         try:

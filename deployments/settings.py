@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 import os
+import stat
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,6 +19,9 @@ HEARTBEAT_GRACE_SECONDS = 90
 API_AUTH_FILE = "prefect-api-auth"
 # The key Prefect encrypts Secret block values with, kept out of the database it protects.
 ENCRYPTION_KEY_FILE = "prefect-encryption-key"
+# What the service writes (database, logs, run records, locks) is for its own account only:
+# files are born 0600 and directories 0700, whatever umask the person starting it has.
+PRIVATE_UMASK = 0o077
 
 
 # Administrators (deployments/roles.py decides who is one; docs/security.md says what they may do):
@@ -58,9 +62,29 @@ def read_password(prompt: str) -> str:
 
 
 def home() -> Path:
+    """``$P4INTEG_HOME`` (default ``~/.p4integ``), mode 0700: it holds the Prefect database,
+    logs, locks and keys, so other local users may not even list it. One that exists with
+    wider rights (made by an earlier version, or by hand) is tightened here."""
     path = Path(os.environ.get("P4INTEG_HOME") or Path.home() / ".p4integ")
-    path.mkdir(parents=True, exist_ok=True)
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        try:
+            path.chmod(0o700)
+        except PermissionError:
+            raise PermissionError(f"P4INTEG_HOME: {path} is mode {mode:o} and this account cannot make it 0700 "
+                                  "(another account owns it); point P4INTEG_HOME at a directory of the "
+                                  "service's own account") from None
     return path
+
+
+def write_private(path: Path, text: str) -> None:
+    """Replace ``path``'s content with ``text``, the file 0600 whatever the caller's umask
+    (and tightened if an earlier version left it wider)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
 
 
 def ui_tls_proxy() -> bool:

@@ -22,7 +22,7 @@ from uuid import UUID
 from pydantic import BaseModel, Field
 
 from flows.spec import JobSpec
-from flows.usernames import secret_name
+from flows.usernames import secret_name, ticket_secret_name
 
 from . import roles
 from .commands import raw_command_problems
@@ -118,6 +118,16 @@ def _owned(user: str, name: str) -> Template:
     return t
 
 
+def _refuse_ticket(spec: JobSpec) -> None:
+    """A template's saved spec is what its schedules run, long after a sign-in's ticket
+    has expired: it names the stored password, or none."""
+    if spec.password_secret and spec.password_secret == ticket_secret_name(spec.p4user):
+        raise TemplateError(f"password_secret: '{spec.password_secret}' is the ticket kept when {spec.p4user} "
+                            "signed in, which expires; a template's schedules need the stored password: name "
+                            f"'{secret_name(spec.p4user)}' (p4integ credentials set {spec.p4user}) or leave "
+                            "password_secret empty")
+
+
 def _refuse(spec: JobSpec, author: str | None = None) -> None:
     """The checks a job gets when it is submitted, made when its template is saved or run; a
     template's author gives a program or environment only as an administrator."""
@@ -146,6 +156,7 @@ def create(user: str, name: str, spec: JobSpec, *, visibility: Visibility = "pri
     _may_make_global(user, visibility, operator)
     if name in {"local"} or any(d.name == name for d in _all()):
         raise TemplateError(f"name: a template or deployment named '{name}' exists; pick another name")
+    _refuse_ticket(spec)
     _refuse(spec, None if operator else user)
     with _client() as client:
         try:
@@ -169,6 +180,7 @@ def edit(user: str, name: str, *, spec: JobSpec | None = None, description: str 
     if spec is not None:
         if spec.host != t.host:
             raise TemplateError("host: a template stays on its host; create a new template for another host")
+        _refuse_ticket(spec)
         _refuse(spec, None if operator else user)
         update["parameters"] = {"spec": spec.model_dump(mode="json", exclude_defaults=True)}
     if description is not None:
@@ -196,16 +208,24 @@ def delete(user: str, name: str) -> None:
         client.delete_deployment(t.deployment_id)
 
 
-def identity_for(user: str, t: Template) -> dict[str, Any]:
+def identity_for(user: str, t: Template, *, signed_in: bool = False) -> dict[str, Any]:
     """Whose Perforce identity a run the user starts now uses: the owner's spec as saved, or the caller's.
 
-    Anyone but the owner runs a (global) template as themselves, with their own stored
+    Anyone but the owner runs a (global) template as themselves, with their own
     credential (or none): overrides let them change the workspace, description and trial
     switch, so running with the owner's identity would let them submit as the owner.
-    Scheduled runs take the saved spec: they are the owner's schedule."""
-    if not runs_as_caller(user, t):
-        return {}
-    return {"p4user": user, "password_secret": stored_secret(user)}
+    Which credential: ``signed_in`` (started on the front page by a person signed in
+    there) the ticket kept at their sign-in, like their New jobs; else (the command line)
+    their stored password. The owner's run from the front page keeps the saved spec and,
+    when it is the owner's own, signs in with the owner's ticket if one is kept.
+    Scheduled runs take the saved spec, which names the stored password (``_refuse_ticket``):
+    they are the owner's schedule and must outlive tickets."""
+    credential = signin_secret if signed_in else stored_secret
+    if runs_as_caller(user, t):
+        return {"p4user": user, "password_secret": credential(user)}
+    if signed_in and t.spec.get("p4user") == user and (ticket := signin_secret(user)):
+        return {"password_secret": ticket}
+    return {}
 
 
 def runs_as_caller(user: str, t: Template) -> bool:
@@ -222,8 +242,9 @@ def spec_for_display(spec: dict[str, Any]) -> dict[str, Any]:
     return {**spec, "password_secret": "(a stored credential)"}
 
 
-def run(user: str, name: str, **overrides: Any) -> UUID:
-    """Start a run now, with overrides (changelist, description, trial, client), as ``identity_for`` says."""
+def run(user: str, name: str, *, signed_in: bool = False, **overrides: Any) -> UUID:
+    """Start a run now, with overrides (changelist, description, trial, client), as ``identity_for`` says
+    (``signed_in``: started on the front page, with the sign-in's ticket)."""
     from prefect.deployments import run_deployment
 
     allowed = {"changelist", "description", "trial", "client"}
@@ -232,7 +253,7 @@ def run(user: str, name: str, **overrides: Any) -> UUID:
         raise TemplateError(f"{sorted(unknown)[0]}: not an override; allowed: {', '.join(sorted(allowed))}")
     t = get(user, name)
     spec = JobSpec.model_validate({**t.spec, **{k: v for k, v in overrides.items() if v is not None},
-                                   **identity_for(user, t)})
+                                   **identity_for(user, t, signed_in=signed_in)})
     _refuse(spec)
     flow_run = run_deployment(name=f"{FLOW_NAME}/{name}", timeout=0, as_subflow=False, tags=run_tags(spec),
                               parameters={"spec": spec.model_dump(mode="json", exclude_defaults=True)}, _sync=True)
@@ -339,11 +360,9 @@ def schedules(user: str, name: str, upcoming: int = 3) -> list[ScheduleInfo]:
 
 # --- credentials ----------------------------------------------------------------------------
 
-def stored_secret(user: str) -> str | None:
-    """The name of the user's Secret block if one was stored, else None (the job logs in without a password)."""
+def _existing(name: str) -> str | None:
     from prefect.blocks.system import Secret
 
-    name = secret_name(user)
     try:
         Secret.load(name)
     except ValueError:
@@ -351,14 +370,34 @@ def stored_secret(user: str) -> str | None:
     return name
 
 
+def stored_secret(user: str) -> str | None:
+    """The name of the user's stored password's block (``p4integ credentials set``) if one was
+    stored, else None (the job logs in without a password). Schedules and the command line use it."""
+    return _existing(secret_name(user))
+
+
+def signin_secret(user: str) -> str | None:
+    """The name of the block holding the ticket from the user's last sign-in on the front page,
+    if one is kept, else None. Jobs the user starts there use it."""
+    return _existing(ticket_secret_name(user))
+
+
 def store_password(user: str, password: str) -> str:
-    """Keep a user's Perforce password (or ticket) in a Secret block; returns its name."""
+    """Keep a user's Perforce password (or a long-lived ticket) in their stored password's block; returns its name."""
+    return _keep(user, password, secret_name(user), "password", "the Perforce password or a long-lived ticket")
+
+
+def store_ticket(user: str, ticket: str) -> str:
+    """Keep the ticket from a sign-in in the user's ticket block; their stored password stays as it is."""
+    return _keep(user, ticket, ticket_secret_name(user), "ticket", "the ticket from 'p4 login -a -p'")
+
+
+def _keep(user: str, value: str, name: str, field: str, what: str) -> str:
     from prefect.blocks.system import Secret
 
     if not user.strip():
         raise TemplateError("user: empty; give the Perforce user name")
-    if not password.strip():
-        raise TemplateError("password: empty or only spaces; give the Perforce password or a long-lived ticket")
-    name = secret_name(user)
-    Secret(value=password).save(name, overwrite=True)
+    if not value.strip():
+        raise TemplateError(f"{field}: empty or only spaces; give {what}")
+    Secret(value=value).save(name, overwrite=True)
     return name

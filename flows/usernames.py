@@ -23,19 +23,30 @@ def encode_user(user: str) -> str:
 
 
 def secret_name(user: str) -> str:
-    """The Secret block holding a user's password: one per user, whatever the name holds."""
+    """The Secret block holding the password an administrator stored for a user
+    (``p4integ credentials set``): one per user, whatever the name holds."""
     return f"p4-password-{encode_user(user)}"
+
+
+def ticket_secret_name(user: str) -> str:
+    """The Secret block holding the ticket from the user's last sign-in on the front page.
+
+    Apart from the stored password: signing in must not replace a password that
+    schedules rely on with a ticket that expires. Injective like ``secret_name``, and
+    never equal to any user's password block (the prefixes differ)."""
+    return f"p4-ticket-{encode_user(user)}"
 
 
 def foreign_secret(user: str, secret: str | None) -> str | None:
     """Why ``secret`` may not sign ``user`` in, or None: a job runs only with its own
-    user's stored password, so a spec cannot borrow someone else's identity by naming
-    their Secret block."""
-    if not secret or secret == secret_name(user):
+    user's stored password or sign-in ticket, so a spec cannot borrow someone else's
+    identity by naming their Secret block."""
+    if not secret or secret in (secret_name(user), ticket_secret_name(user)):
         return None
-    return (f"password_secret: '{secret}' is not the stored password of p4user '{user}'; a job signs in only "
-            f"with its own user's: name '{secret_name(user)}' (stored by 'p4integ credentials set {user}' "
-            "or by signing in on the front page) or leave password_secret empty")
+    return (f"password_secret: '{secret}' is not a credential of p4user '{user}'; a job signs in only with its "
+            f"own user's: '{secret_name(user)}' (the password stored by 'p4integ credentials set {user}'), "
+            f"'{ticket_secret_name(user)}' (the ticket kept when {user} signs in on the front page), "
+            "or leave password_secret empty")
 
 
 def decode_user(encoded: str) -> str:

@@ -38,6 +38,9 @@ def pytest_configure(config: pytest.Config) -> None:
     global _HOME, NETWORK, _PREREQS_OK, NETWORK_ERROR
     if _is_xdist_controller(config):
         return
+    # A login's usual umask, not a strict one: the tests then show that the service makes
+    # what it writes private itself (deployments.settings.PRIVATE_UMASK).
+    os.umask(0o022)
     _HOME = Path(tempfile.mkdtemp(prefix="p4integ-test-"))
     os.environ.update(
         P4INTEG_HOME=str(_HOME),

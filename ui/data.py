@@ -251,17 +251,27 @@ def prefect_ui_url(run_id: UUID | str) -> str:
 # --- acting on jobs -----------------------------------------------------------------------
 
 def secret_for(user: str) -> str | None:
-    """The name of the Secret block holding the user's ticket, if one was stored."""
+    """The name of the Secret block holding the ticket from the user's sign-in, if one is kept:
+    the jobs they start here use it."""
+    from deployments.templates import signin_secret
+
+    return signin_secret(user)
+
+
+def schedule_secret_for(user: str) -> str | None:
+    """The name of the user's stored password's block (``p4integ credentials set``), if any: a
+    template's schedules run long after a sign-in's ticket expired, so a template saved here names it."""
     from deployments.templates import stored_secret
 
     return stored_secret(user)
 
 
 def store_ticket(user: str, ticket: str) -> str:
-    """Keep the ticket from sign-in for the user's own jobs (a Secret block, never a parameter)."""
-    from deployments.templates import store_password
+    """Keep the ticket from sign-in for the user's own jobs (their ticket block, never a parameter),
+    leaving the password an administrator stored for them as it is."""
+    from deployments.templates import store_ticket
 
-    return store_password(user, ticket)
+    return store_ticket(user, ticket)
 
 
 def start_job(spec: JobSpec, author: str) -> UUID:
@@ -313,7 +323,7 @@ def create_template(user: str, name: str, spec: JobSpec, visibility: str = "priv
 def run_template(user: str, name: str, **overrides: Any) -> UUID:
     from deployments import templates
 
-    return templates.run(user, name, **overrides)
+    return templates.run(user, name, signed_in=True, **overrides)  # with the sign-in's ticket
 
 
 def switch_template(user: str, name: str, visibility: str) -> None:

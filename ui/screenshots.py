@@ -54,7 +54,9 @@ def main() -> None:
         paused = jobs.submit(spec)
         jobs.wait(failed)
         jobs.wait(paused, until={jobs.StateType.PAUSED} | jobs.FINAL, timeout=180)
-        templates.create(ex.user, "nightly-main-to-rel", spec, visibility="global")
+        # A schedule signs in with the password an administrator stored: sign-in tickets expire.
+        scheduled = spec.model_copy(update={"password_secret": templates.store_password(ex.user, PASSWORD)})
+        templates.create(ex.user, "nightly-main-to-rel", scheduled, visibility="global")
         templates.add_schedule(ex.user, "nightly-main-to-rel", "weekdays at 02:00")
 
         from playwright.sync_api import sync_playwright

@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -13,7 +14,7 @@ import pytest
 from prefect.client.schemas.objects import StateType
 
 from agent import registry, wheelhouse
-from agent.converge import converge
+from agent.converge import SOFTWARE_DIRS, converge
 from agent.health import health
 from agent.records import HostRecord
 from agent.ssh import HostError
@@ -52,6 +53,31 @@ def enrolled(host_network):  # noqa: ANN001, ANN201
     processes.start_dispatcher()
     yield host_network
     processes.stop("dispatcher")
+
+
+def left_open(host) -> None:  # noqa: ANN001 - tests.testhosts.Host
+    """The host's ~/.p4integ readable by all, with a worker log like one an older version wrote."""
+    base = Path(host.home, ".p4integ")
+    base.mkdir(exist_ok=True)
+    old_log = base / "worker.log"
+    old_log.touch()
+    for p, mode in ((base, 0o755), (old_log, 0o644)):
+        os.chown(p, host.uid, host.gid)
+        p.chmod(mode)
+
+
+def open_to_others(base: Path) -> list[str]:
+    """The service's data under ``base`` that group or others may use (symbolic links and the
+    installed software aside, as agent.converge._make_private leaves them)."""
+    found = []
+    for root, dirs, files in os.walk(base):
+        if Path(root) == base:
+            dirs[:] = [d for d in dirs if d not in SOFTWARE_DIRS]
+        for name in dirs + files:
+            path = Path(root, name)
+            if not path.is_symlink() and path.stat().st_mode & 0o077:
+                found.append(f"{path.relative_to(base)} {stat.S_IMODE(path.stat().st_mode):o}")
+    return found
 
 
 def shared_example(base: Path, conflict: bool = False):  # noqa: ANN201 - Example
@@ -104,9 +130,11 @@ def test_enrolment_pins_a_confirmed_key_only(host_network) -> None:  # noqa: ANN
 
 def test_two_hosts_run_integrations_at_the_same_time(enrolled, shared_depot) -> None:  # noqa: ANN001
     a, b = enrolled.hosts["a"], enrolled.hosts["b"]
+    left_open(a)  # as an earlier version, or a person, left ~/.p4integ on host a
     first = p4integ("hosts", "deploy", "a")
     assert first.returncode == 0, first.stderr
     assert "changed:" in first.stdout and "worker started" in first.stdout
+    assert "made private" in first.stdout
     again = p4integ("hosts", "deploy", "a")
     assert again.returncode == 0 and "no change" in again.stdout
     ex = shared_depot
@@ -139,6 +167,12 @@ def test_two_hosts_run_integrations_at_the_same_time(enrolled, shared_depot) -> 
     assert st.online and st.process_alive and st.version == wheelhouse.source_version()
     env = Path(b.home, ".p4integ", "worker.env").stat()
     assert env.st_mode & 0o777 == 0o600 and env.st_uid == b.uid
+    for h in (a, b):  # a tightened, b private from birth: the worker's log and the jobs' records too
+        base = Path(h.home, ".p4integ")
+        assert stat.S_IMODE(base.stat().st_mode) == 0o700
+        assert {"worker.log", "worker.env"} <= {p.name for p in base.iterdir()}
+        assert list(base.glob("locks/*.holder")), "the job's workspace lock record"
+        assert open_to_others(base) == []
     # The API refuses anonymous calls: the host's worker sends the service's credential.
     assert f"PREFECT_API_AUTH_STRING={api_auth_string()}\n" in Path(b.home, ".p4integ", "worker.env").read_text()
 

@@ -6,7 +6,7 @@ import pytest
 from deployments import templates
 from deployments.templates import TemplateError
 from flows.notify import settings_variable
-from flows.usernames import decode_user, encode_user, foreign_secret
+from flows.usernames import decode_user, encode_user, foreign_secret, ticket_secret_name
 
 from .test_cli_templates import p4integ
 
@@ -23,6 +23,9 @@ def test_every_user_name_gets_its_own_block_and_variable_name() -> None:
                for v in variables)
     assert [decode_user(encode_user(n)) for n in NAMES] == NAMES
     assert templates.secret_name("ivan") == "p4-password-ivan"  # plain names read as themselves
+    tickets = [ticket_secret_name(n) for n in NAMES]  # the sign-in's ticket: a block of its own
+    assert len(set(tickets)) == len(NAMES) and not set(tickets) & set(secrets)
+    assert ticket_secret_name("ivan") == "p4-ticket-ivan"
 
 
 def test_a_spec_may_name_only_its_own_users_password() -> None:
@@ -31,6 +34,9 @@ def test_a_spec_may_name_only_its_own_users_password() -> None:
     problem = foreign_secret("rel.bot", templates.secret_name("rel_bot"))  # a look-alike is someone else
     assert problem and problem.startswith("password_secret: ") and "'p4-password-rel-2e-bot'" in problem
     assert foreign_secret("rel.bot", "p4-password-boss")
+    assert foreign_secret("rel.bot", ticket_secret_name("rel.bot")) is None  # the user's own sign-in ticket
+    assert foreign_secret("rel.bot", ticket_secret_name("rel_bot"))
+    assert foreign_secret("rel.bot", "p4-ticket-boss")
 
 
 @pytest.mark.usefixtures("local_worker")

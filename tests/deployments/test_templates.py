@@ -148,6 +148,22 @@ def test_a_global_template_runs_as_the_caller_with_the_callers_credential(tmp_pa
     templates.delete("erin", "erin-shared")
 
 
+def test_a_template_names_the_stored_password_never_a_sign_in_ticket(tmp_path: Path) -> None:
+    ex = make_example(tmp_path / "ex", conflict=False)
+    ticket = templates.store_ticket(ex.user, "a-ticket-that-expires")
+    # Its schedules would run long after the ticket expired.
+    with pytest.raises(TemplateError, match=re.escape(f"password_secret: '{ticket}' is the ticket kept when "
+                                                      f"{ex.user} signed in, which expires")):
+        templates.create(ex.user, "ticket-tpl", spec_for(ex, password_secret=ticket))
+    assert "ticket-tpl" not in [t.name for t in templates.list_templates(ex.user)]
+    stored = templates.store_password(ex.user, "the-stored-one")
+    templates.create(ex.user, "ticket-tpl", spec_for(ex, password_secret=stored))
+    with pytest.raises(TemplateError, match="is the ticket kept when"):
+        templates.edit(ex.user, "ticket-tpl", spec=spec_for(ex, password_secret=ticket))
+    assert templates.get(ex.user, "ticket-tpl").spec["password_secret"] == stored
+    templates.delete(ex.user, "ticket-tpl")
+
+
 def test_cron_validation_and_presets() -> None:
     with pytest.raises(TemplateError, match=r"cron: '61 \* \* \* \*' \(UTC\) is not valid.*'0 2 \* \* \*'"):
         templates.cron_schedule("61 * * * *")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ from flows.p4.errors import P4ConnectionError, P4Error
 from flows.p4.example import Example, make_example
 from flows.p4.sandbox import set_password
 from flows.spec import FileChoice, JobSpec, Stage
-from flows.usernames import secret_name
+from flows.usernames import secret_name, ticket_secret_name
 
 from .helpers import (
     PAUSED_OR_FINAL, all_cmdlines, logs, opened_and_pending, processes_with, start_unchecked, task_runs, until,
@@ -94,7 +95,8 @@ def test_unknown_host_is_refused_before_a_run_exists(tmp_path: Path) -> None:
     ("pending changelist", "is pending, not submitted on", True),
     ("outside view", "target: //depot/other/... is outside the view of workspace 'rel-integ'", False),
     ("missing secret", "password_secret: no Prefect Secret block named 'p4-password-nobodyhasthis'", True),
-    ("someone else's secret", "password_secret: 'p4-password-boss' is not the stored password of p4user", True),
+    ("someone else's secret", "password_secret: 'p4-password-boss' is not a credential of p4user", True),
+    ("someone else's ticket", "password_secret: 'p4-ticket-boss' is not a credential of p4user", True),
     ("missing client", "client: workspace 'no-such-ws' does not exist", True),
     ("missing branch", "branch: branch spec 'main-to-nowhere' does not exist", True),
     ("unknown user", "p4user: 'ghost' is not a user on", True),
@@ -111,6 +113,7 @@ def test_specs_wrong_for_the_server_fail_early_and_touch_nothing(tmp_path: Path,
         "missing secret": lambda: JobSpec(p4port=ex.port, p4user="nobodyhasthis", client=ex.client,
                                           branch=ex.branch, password_secret=secret_name("nobodyhasthis")),
         "someone else's secret": lambda: spec_for(ex, password_secret=_boss_secret()),
+        "someone else's ticket": lambda: spec_for(ex, password_secret=_boss_secret(ticket_secret_name)),
         "missing client": lambda: JobSpec(p4port=ex.port, p4user=ex.user, client="no-such-ws", branch=ex.branch),
         "missing branch": lambda: JobSpec(p4port=ex.port, p4user=ex.user, client=ex.client,
                                           branch="main-to-nowhere"),
@@ -166,10 +169,11 @@ def test_a_site_command_missing_on_the_host_fails_the_first_stage(tmp_path: Path
     assert not [t for t in task_runs(run_id) if t.name.startswith("SYNC")]  # nothing after the first stage
 
 
-def _boss_secret() -> str:
-    """A Secret that exists and holds a password the job's own user must not borrow."""
-    Secret(value="boss-password").save(secret_name("boss"), overwrite=True)
-    return secret_name("boss")
+def _boss_secret(name: Callable[[str], str] = secret_name) -> str:
+    """A Secret that exists and holds a password (or the ticket of a sign-in) the job's own
+    user must not borrow."""
+    Secret(value="boss-password").save(name("boss"), overwrite=True)
+    return name("boss")
 
 
 def test_password_never_in_parameters_logs_artifacts_or_command_lines(tmp_path: Path) -> None:

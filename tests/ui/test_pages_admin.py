@@ -8,7 +8,7 @@ from agent.records import HostRecord
 from deployments import jobs
 from deployments.settings import free_port
 from tests.flows.helpers import second_user
-from tests.ui.conftest import page, texts
+from tests.ui.conftest import PASSWORD, page, texts
 from tests.ui.test_pages import _button, _fill
 from ui import data
 
@@ -247,9 +247,13 @@ def test_a_template_carries_and_shows_the_integrate_options(signed_in, ui_depot)
 
 def test_a_global_template_says_whose_identity_a_run_uses_and_runs_as_the_caller(signed_in, ui_depot,
                                                                                    tmp_path) -> None:  # noqa: ANN001
-    from deployments.templates import secret_name
+    from deployments.templates import secret_name, store_password
+    from flows.usernames import ticket_secret_name
 
+    store_password(signed_in, PASSWORD)  # an administrator's, so the owner's schedules outlive tickets
     _save_template(signed_in, ui_depot, "ui-shared", "global")
+    [saved] = [t for t in data.list_templates(signed_in) if t.name == "ui-shared"]
+    assert saved.spec["password_secret"] == secret_name(signed_in)  # not the sign-in's ticket, which expires
     own = page(signed_in, "views/templates.py")
     assert "Run now runs as you · its schedules run as you (scheduled)" in texts(own)
     caller = "ui-caller"
@@ -265,7 +269,7 @@ def test_a_global_template_says_whose_identity_a_run_uses_and_runs_as_the_caller
     _by_key(at, "tpl_ui-shared_run").click().run()
     run = data.run_detail(at.query_params["run"])
     assert run.user == caller and run.spec["p4user"] == caller and run.spec["client"] == client
-    assert run.spec["password_secret"] == secret_name(caller) != secret_name(signed_in)
+    assert run.spec["password_secret"] == ticket_secret_name(caller)  # started on the front page: the sign-in's
     done = jobs.wait(run.id, timeout=120, until=set(jobs.FINAL) | {jobs.StateType.PAUSED})
     if done.state.type.value == "PAUSED":
         data.resume(run.id, "abort")

@@ -54,6 +54,35 @@ def test_a_cross_site_post_neither_signs_in_nor_out(routes, ui_depot) -> None:  
     assert r.status_code == 303 and auth.user_from_cookie(cookie) is None
 
 
+def test_signing_in_keeps_its_ticket_apart_from_the_stored_password(routes, ui_depot) -> None:  # noqa: ANN001
+    from prefect.blocks.system import Secret
+
+    from deployments import jobs, templates
+    from flows.usernames import ticket_secret_name
+
+    user = ui_depot.user
+    stored = templates.store_password(user, PASSWORD)  # an administrator's, for the user's schedules
+    r = _sign_in(routes, user, PASSWORD)
+    assert r.status_code == 303 and auth.user_from_cookie(r.cookies[auth.COOKIE]) == user
+    assert Secret.load(stored).get() == PASSWORD  # the sign-in did not replace it
+    ticket = Secret.load(ticket_secret_name(user)).get()
+    assert len(ticket) == 32 and ticket != PASSWORD
+
+    # A job the person starts on the front page signs in with the ticket, not the stored password.
+    at = page(user, "views/new_job.py")
+    at.text_input(key="nj_client").set_value(ui_depot.client)
+    at.text_input(key="nj_branch").set_value(ui_depot.branch)
+    at.toggle(key="nj_trial").set_value(True)
+    [start] = [b for b in at.button if b.label == "Start job"]
+    start.click().run()
+    run_id = at.query_params["run"]
+    assert data.run_detail(run_id).spec["password_secret"] == ticket_secret_name(user)
+    run = jobs.wait(run_id, until=set(jobs.FINAL) | {jobs.StateType.PAUSED}, timeout=240)
+    if run.state.type == jobs.StateType.PAUSED:  # leave nothing waiting
+        data.resume(run_id, "abort")
+        jobs.wait(run_id, timeout=240)
+
+
 def test_the_sixth_failed_sign_in_is_refused_without_asking_perforce(routes, ui_depot) -> None:  # noqa: ANN001
     for _ in range(auth.MAX_FAILURES):
         r = _sign_in(routes, ui_depot.user, "wrong")

@@ -57,6 +57,8 @@ def _save_template() -> None:
     spec = _validate()
     if spec is None:
         return
+    # Its schedules run long after this sign-in's ticket expired: it names the stored password (or none).
+    spec = spec.model_copy(update={"password_secret": data.schedule_secret_for(USER)})
     try:
         data.create_template(USER, st.session_state.get("nj_tpl_name", "").strip(), spec,
                              st.session_state.get("nj_tpl_visibility", "private"))
