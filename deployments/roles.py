@@ -79,12 +79,14 @@ def _in_group(user: str, group: str, port: str) -> bool:
 
 
 def _credential(user: str) -> str | None:
-    """The ticket the front page kept at sign-in (or the stored password), if any."""
+    """The ticket the front page kept at sign-in, else the stored password, if any."""
     from prefect.blocks.system import Secret
 
-    from flows.usernames import secret_name
+    from flows.usernames import secret_name, ticket_secret_name
 
-    try:
-        return str(Secret.load(secret_name(user)).get())
-    except ValueError:  # none stored: ask without one (a server at security level 0 answers)
-        return None
+    for name in (ticket_secret_name(user), secret_name(user)):
+        try:
+            return str(Secret.load(name).get())
+        except ValueError:  # not stored: try the next
+            continue
+    return None  # none stored: ask without one (a server at security level 0 answers)
