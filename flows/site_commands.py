@@ -73,7 +73,7 @@ def load() -> list[SiteCommand]:
     from prefect.blocks.system import Secret
 
     try:
-        value = Secret.load(BLOCK_NAME).get()
+        value = Secret.load(BLOCK_NAME, _sync=True).get()  # also from a thread with a running loop
     except ValueError:  # never saved: no commands defined
         return []
     return [SiteCommand.model_validate(d) for d in value or []]
@@ -83,7 +83,7 @@ def _save(commands: Iterable[SiteCommand]) -> None:
     from prefect.blocks.system import Secret
 
     ordered = sorted(commands, key=lambda c: (c.name, c.host or ""))
-    Secret(value=json.dumps([c.model_dump(exclude_defaults=True) for c in ordered])).save(BLOCK_NAME, overwrite=True)
+    Secret(value=json.dumps([c.model_dump(exclude_defaults=True) for c in ordered])).save(BLOCK_NAME, overwrite=True, _sync=True)
 
 
 def define(command: SiteCommand) -> bool:

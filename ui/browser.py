@@ -33,6 +33,24 @@ def sign_in(page: Any, user: str, password: str) -> None:
     settle(page)
 
 
+def pick(page: Any, label: str, option: str, attempts: int = 5) -> None:
+    """Choose ``option`` in a select box. A rerun still drawing the page closes an open list,
+    so the list is opened again until the option can be clicked."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    box, choice = page.get_by_role("combobox", name=label), page.get_by_role("option", name=option)
+    for attempt in range(attempts):
+        box.click()
+        try:
+            choice.click(timeout=5000)
+            break
+        except PlaywrightTimeout:
+            if attempt == attempts - 1:
+                raise
+            settle(page)
+    settle(page)
+
+
 def type_into(page: Any, label: str, text: str, within: Any = None) -> None:
     """Fill a text box and leave it, which is when Streamlit takes the value."""
     box = (within or page).get_by_role("textbox", name=label, exact=True)

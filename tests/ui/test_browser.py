@@ -10,10 +10,10 @@ import pytest
 from deployments import jobs
 from flows.p4.example import Example
 from flows.p4.session import P4Session
-from tests.flows.helpers import until
+from tests.flows.helpers import second_user, until
 from tests.ui.conftest import PASSWORD, make_depot
 from ui import auth, data
-from ui.browser import launch, settle, sign_in, type_into
+from ui.browser import launch, pick, settle, sign_in, type_into
 
 JOB_URL = re.compile(r".*/job\?run=([0-9a-f-]{36})")
 
@@ -110,6 +110,34 @@ def test_wrong_password_is_refused_and_a_sign_in_survives_reload_and_deep_links(
     context.close()
 
 
+def test_someone_else_sees_a_jobs_state_but_no_log_or_conflict_text(
+        chromium, front_page, signed_page, ui_depot, tmp_path) -> None:  # noqa: ANN001
+    pg = signed_page
+    _new_job_form(pg, ui_depot)
+    pg.get_by_role("button", name="Start job").click()
+    run_id = _run_id(pg)
+    pg.get_by_text("2 file(s) need you").wait_for(timeout=120000)
+    theirs = [c["theirs"].strip() for c in data.conflicts(run_id)]
+    second_user(ui_depot, "watcher", tmp_path / "watcher", password="Watcher-pw-3")
+    context = chromium.new_context(viewport={"width": 1280, "height": 1000})
+    try:
+        other = context.new_page()
+        other.goto(f"{front_page}/job?run={run_id}")
+        settle(other)
+        sign_in(other, "watcher", "Watcher-pw-3")
+        other.get_by_text("shown to its owner and administrators only").wait_for()
+        settle(other)
+        body = other.locator("body").inner_text()
+        assert data.run_detail(run_id).name in body and "NEEDS_RESOLVE" in body
+        assert "need you" not in body and not [t for t in theirs if t and t in body]
+        assert other.locator("pre").count() == 0  # no log lines, no file texts
+        assert other.get_by_role("button", name="Cancel job").count() == 0
+    finally:
+        context.close()
+        data.resume(run_id, "abort")
+        jobs.wait(run_id, timeout=240)
+
+
 def test_job_with_two_conflicts_resolved_in_the_browser_ends_done(signed_page, ui_depot) -> None:  # noqa: ANN001
     pg = signed_page
     _new_job_form(pg, ui_depot)
@@ -158,9 +186,7 @@ def test_cancel_a_running_job(signed_page, ui_depot, slow_sync: str) -> None:  #
     _new_job_form(pg, ui_depot)
     pg.get_by_text("Site commands").click()
     settle(pg)
-    pg.get_by_role("combobox", name="Sync wrapper").click()
-    pg.get_by_role("option", name=slow_sync).click()
-    settle(pg)
+    pick(pg, "Sync wrapper", slow_sync)
     pg.get_by_role("button", name="Start job").click()
     run_id = _run_id(pg)
     until(lambda: data.run_detail(run_id).stage == "SYNC", 240, "the job at SYNC")
@@ -204,12 +230,8 @@ def test_create_and_disable_a_schedule(signed_page, ui_depot) -> None:  # noqa: 
     pg.get_by_role("link", name="Schedules").first.click()
     pg.get_by_role("heading", name="New schedule").wait_for()
     settle(pg)
-    pg.get_by_role("combobox", name="Template").click()  # widgets are comboboxes in Streamlit's select
-    pg.get_by_role("option", name="browser-sched").click()
-    settle(pg)
-    pg.get_by_role("combobox", name="When").click()
-    pg.get_by_role("option", name="nightly at 02:00").click()
-    settle(pg)
+    pick(pg, "Template", "browser-sched")  # Streamlit's select boxes are comboboxes
+    pick(pg, "When", "nightly at 02:00")
     pg.get_by_text("At 02:00 AM").first.wait_for()  # the preview, in plain words
     pg.get_by_role("button", name="Add schedule").click()
     settle(pg)
@@ -253,8 +275,8 @@ def test_a_form_posted_from_another_site_does_not_sign_in_and_a_crafted_error_is
     assert not [c for c in context.cookies() if c["name"] == auth.COOKIE]
 
     pg.goto(front_page + "/?login_error=" + quote("[click](https://evil.example)"))
+    pg.locator("#p4i-password").wait_for()  # the real sign-in page, drawn
     settle(pg)
-    assert pg.locator("#p4i-password").count() == 1
     assert pg.locator('a[href*="evil"]').count() == 0 and pg.get_by_text("click").count() == 0
     context.close()
 
