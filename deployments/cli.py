@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from .settings import P4PORT_VAR
+
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Perforce integration service.")
 sandbox_app = typer.Typer(no_args_is_help=True, help="The bundled sandbox Helix server.")
 app.add_typer(sandbox_app, name="sandbox")
@@ -204,7 +206,7 @@ def up(host_limit: int = typer.Option(4, help="Parallel jobs on the local host (
 
 
 @app.command()
-def ui(p4port: str = typer.Option(None, "--p4port", envvar="P4INTEG_P4PORT",
+def ui(p4port: str = typer.Option(None, "--p4port", envvar=P4PORT_VAR,
                                   help="Perforce server people sign in against, e.g. ssl:perforce:1666.")) -> None:
     """Start the front page (after `up`), bound to localhost unless P4INTEG_UI_HOST says otherwise."""
     from . import processes

@@ -15,8 +15,8 @@ import urllib.request
 from pathlib import Path
 
 from .settings import (
-    PRIVATE_UMASK, api_auth_string, api_url, encryption_key_file, home, pool_name, prefect_env, server_host,
-    server_port, write_private,
+    P4PORT_VAR, PRIVATE_UMASK, api_auth_string, api_url, encryption_key_file, home, pool_name, prefect_env,
+    server_host, server_port, write_private,
 )
 
 PREFECT = [sys.executable, "-m", "prefect"]
@@ -184,7 +184,7 @@ def start_ui(p4port: str, deadline_s: float = 60.0) -> str:
             "--server.address", host, "--server.port", port, "--server.headless", "true",
             "--browser.gatherUsageStats", "false"]
     # Streamlit reads .streamlit/config.toml from its working directory: the project's.
-    _start("ui", argv, {**prefect_env(), "P4INTEG_P4PORT": p4port}, cwd=PROJECT_DIR)
+    _start("ui", argv, {**prefect_env(), P4PORT_VAR: p4port}, cwd=PROJECT_DIR)
     write_private(_ui_settings_file(), json.dumps(wanted))
     end = time.monotonic() + deadline_s
     while time.monotonic() < end:

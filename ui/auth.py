@@ -206,9 +206,11 @@ class FailureLimiter:
 
 def p4port() -> str:
     """The Perforce server people sign in against (and the default for new jobs)."""
-    port = os.environ.get("P4INTEG_P4PORT", "").strip()
+    from deployments.settings import P4PORT_VAR
+
+    port = os.environ.get(P4PORT_VAR, "").strip()
     if not port:
-        raise RuntimeError("P4INTEG_P4PORT is not set; start the front page with `p4integ ui --p4port ...`")
+        raise RuntimeError(f"{P4PORT_VAR} is not set; start the front page with `p4integ ui --p4port ...`")
     return port
 
 
