@@ -65,16 +65,17 @@ def test_one_message_each_for_a_paused_and_a_failed_run(tmp_path: Path, smtp_sin
     set_notifications("jill", email="jill@example.com", webhook=url)
     ex = make_example(tmp_path / "ex")
     templates.create("jill", "jill-notify", JobSpec(p4port=ex.port, p4user=ex.user, client=ex.client,
-                                                     branch=ex.branch, pre_submit=[["false"]]))
+                                                     branch=ex.branch, pre_submit=[["false"]]),
+                     operator=True)  # a hook that fails, given as a command line: the operator's template
     run_id = templates.run("jill", "jill-notify")
     assert jobs.wait(run_id, until=PAUSED_OR_FINAL, timeout=120).state.type == StateType.PAUSED
-    until(lambda: len(smtp_sink.messages) >= 1 and len(received) >= 1, 90, "the pause notification")
+    until(lambda: len(smtp_sink.messages) >= 1 and len(received) >= 1, 240, "the pause notification")
     jobs.resume(run_id, "recheck")  # pauses again: no second message for the same pause kind
     wait_for_log(run_id, "answer: 'recheck'")
     assert jobs.wait(run_id, until=PAUSED_OR_FINAL, timeout=240).state.type == StateType.PAUSED
     jobs.resume(run_id, "apply", [FileChoice(path="//depot/rel/src/config.ini", choice="theirs")])
     assert jobs.wait(run_id, timeout=120).state.type == StateType.FAILED  # the hook fails
-    until(lambda: len(smtp_sink.messages) >= 2 and len(received) >= 2, 90, "the failure notification")
+    until(lambda: len(smtp_sink.messages) >= 2 and len(received) >= 2, 240, "the failure notification")
     mails = smtp_sink.messages
     assert len(mails) == 2 and len(received) == 2
     assert "needs you" in mails[0] and "failed" in mails[1] and "To: jill@example.com" in mails[0]
@@ -96,7 +97,7 @@ def test_nothing_is_sent_when_nothing_is_configured(tmp_path: Path, smtp_sink) -
             runs = client.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(any_=["notify"])), limit=200)
         return [r for r in runs if r.parameters.get("flow_run_id", "").endswith(str(run_id))
                 and r.state and r.state.is_final()]
-    done = until(notify_run_done, 90, "the notify run for the quiet job")
+    done = until(notify_run_done, 240, "the notify run for the quiet job")
     assert done[0].state.type == StateType.COMPLETED and smtp_sink.messages == []
     templates.delete("kim", "kim-quiet")
 
@@ -110,7 +111,7 @@ def test_a_job_started_directly_tells_the_user_who_started_it(tmp_path: Path, sm
         def mine() -> list:  # decoded: the body is quoted-printable, which splits long lines
             parsed = [email.message_from_string(m, policy=email.policy.default) for m in smtp_sink.messages]
             return [m for m in parsed if str(run_id) in m.get_content()]
-        until(mine, 90, "the pause notification of the directly started job")
+        until(mine, 240, "the pause notification of the directly started job")
         assert "needs you" in mine()[0]["Subject"] and mine()[0]["To"] == "bot@example.com"
         jobs.resume(run_id, "abort")
         jobs.wait(run_id, timeout=240)

@@ -200,6 +200,9 @@ def test_hosts_page_deploys_and_stops_a_real_worker(signed_in, host_network) -> 
     if "b" not in registry.load_all():
         registry.save(record(b))
     data.stop_host(signed_in, "b")  # start from a host without a worker
+    with pytest.raises(data.NotAllowed, match=r"^deploy b: only administrators may do this"):
+        data.deploy_host("not-an-admin", "b")  # signed in or not: refused before SSH is opened
+    assert health.health(registry.get("b")).process_alive is False
     at = page(signed_in, "views/hosts.py")
     at.toggle(key="hosts_ssh").set_value(True).run()
     assert "no process" in texts(at)
