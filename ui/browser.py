@@ -12,8 +12,6 @@ CHROMIUM = os.environ.get("P4INTEG_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
-BUSY = '[data-testid="stApp"]:not([data-test-script-state="notRunning"])'  # a rerun asked for or running
-STARTS_WITHIN_MS = 500
 
 
 def launch(playwright: Any) -> Any:
@@ -24,16 +22,7 @@ def launch(playwright: Any) -> Any:
 
 
 def settle(page: Any, timeout_ms: int = 30000) -> None:
-    """Wait until Streamlit has finished running the script for what was just done.
-
-    The rerun an action asks for may not have begun when this is called (a busy machine):
-    give it a moment to show as busy, so the idle state seen is the one after it."""
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
-
-    try:
-        page.wait_for_selector(BUSY, timeout=STARTS_WITHIN_MS)
-    except PlaywrightTimeout:
-        pass  # nothing to run, or it ran and ended already
+    """Wait until Streamlit has finished running the script for what was just done."""
     page.wait_for_selector(IDLE, timeout=timeout_ms)
 
 

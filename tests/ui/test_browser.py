@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from deployments import jobs, templates
+from deployments import jobs
 from flows.p4.example import Example
 from flows.p4.session import P4Session
 from tests.flows.helpers import second_user, until
@@ -204,9 +204,7 @@ def test_run_a_template(signed_page, ui_depot) -> None:  # noqa: ANN001
     type_into(pg, "Template name", "browser-tpl")
     pg.get_by_role("button", name="Save as template").click()
     settle(pg)
-    # The page says so once; a later rerun may replace that line before it is read: the template is the proof.
-    until(lambda: any(t.name == "browser-tpl" for t in templates.list_templates(ui_depot.user)), 60,
-          "the saved template")
+    pg.get_by_text("Saved template browser-tpl").wait_for()
     pg.get_by_role("link", name="Templates").first.click()
     pg.get_by_role("heading", name="Templates", exact=True).wait_for()
     settle(pg)
@@ -223,6 +221,7 @@ def test_run_a_template(signed_page, ui_depot) -> None:  # noqa: ANN001
 
 
 def test_create_and_disable_a_schedule(signed_page, ui_depot) -> None:  # noqa: ANN001
+    from deployments import templates
     from flows.spec import JobSpec
 
     templates.create(ui_depot.user, "browser-sched", JobSpec(p4port=ui_depot.port, p4user=ui_depot.user,
