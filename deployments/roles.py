@@ -20,9 +20,12 @@ import os
 import threading
 import time
 
-from .settings import ADMIN_GROUP_VAR, P4PORT_VAR, admin_group, admins
+from .settings import ADMIN_GROUP_VAR, ADMINS_VAR, P4PORT_VAR, admin_group, admins
 
 CACHE_SECONDS = 60.0
+# Said wherever something is refused for not being one.
+WHO = (f"administrators are the members of the Perforce group named by {ADMIN_GROUP_VAR} and the users "
+       f"listed in {ADMINS_VAR}; the p4integ command counts as one")
 log = logging.getLogger(__name__)
 _cache: dict[tuple[str, str, str], tuple[float, bool]] = {}
 _lock = threading.Lock()

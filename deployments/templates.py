@@ -142,8 +142,7 @@ def _refuse(spec: JobSpec, author: str | None = None) -> None:
 def _may_make_global(user: str, visibility: Visibility, operator: bool) -> None:
     if visibility == "global" and not operator and not roles.is_admin(user):
         raise TemplateError(f"visibility: only administrators make a template global, and '{user}' is not one; "
-                            "keep it private, or ask an administrator (a member of the P4INTEG_ADMIN_GROUP "
-                            "Perforce group, one listed in P4INTEG_ADMINS, or the operator with p4integ)")
+                            f"keep it private, or ask an administrator ({roles.WHO})")
 
 
 def create(user: str, name: str, spec: JobSpec, *, visibility: Visibility = "private", description: str = "",

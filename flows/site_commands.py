@@ -185,14 +185,14 @@ def raw_fields(spec: JobSpec) -> list[str]:
     return fields + (["env"] if spec.env else [])
 
 
-def minimal_env(spec: JobSpec, ticket: str | None, extra: Mapping[str, str] = {},
+def minimal_env(spec: JobSpec, ticket: str | None, extra: Mapping[str, str] | None = None,
                 base: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment a site command gets (see the module's docstring)."""
     source = os.environ if base is None else base
     env = {k: source[k] for k in INHERITED_ENV if k in source}
     env.setdefault("PATH", os.defpath)
     env.update(spec.env)
-    env.update(extra)
+    env.update(extra or {})
     env.update(P4PORT=spec.p4port, P4USER=spec.p4user, P4CLIENT=spec.client)
     if ticket:
         env["P4PASSWD"] = ticket

@@ -17,7 +17,7 @@ from pydantic import BaseModel
 
 from deployments import jobs
 from deployments.commands import names_for, raw_command_problems
-from deployments.roles import is_admin
+from deployments.roles import WHO, is_admin
 from deployments.settings import FLOW_NAME, api_url, host_of_pool, pool_name
 from flows.spec import FileChoice, JobSpec, Stage
 
@@ -36,8 +36,7 @@ def require_admin(viewer: str, action: str) -> None:
     """Every door that changes hosts or makes something global asks here, whatever the page showed."""
     if not is_admin(viewer):
         raise NotAllowed(f"{action}: only administrators may do this, and '{viewer}' is not one; ask an "
-                         "administrator, or to become one, to be added to the administrators' Perforce group "
-                         "(P4INTEG_ADMIN_GROUP) or listed in P4INTEG_ADMINS")
+                         f"administrator ({WHO})")
 
 
 def client() -> Any:

@@ -1401,7 +1401,7 @@ def _ticket(p4: Any, *flags: str, password: str) -> str:
     return ticket
 
 
-def _refusal(p4: Any, timeout: float = 30.0) -> P4Exception:
+def _refusal(p4: Any, timeout: float = 120.0) -> P4Exception:
     """Run a command until the server refuses it (a ticket running out); the refusal."""
     end = time.monotonic() + timeout
     while True:
