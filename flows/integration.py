@@ -233,6 +233,9 @@ def _holder_sentence(spec: JobSpec, holder: JobChange, waited: float) -> str:
 def _settle(job: S.Job, log: Callable[[str], None], refuse: Callable[[S.JobError], None]) -> JobChange | None:
     try:
         return leftovers.settle(job, log)
+    except S.JobError as err:  # the workspace holds a person's unfinished resolves
+        refuse(err)
+        raise
     except P4Error as exc:
         err = S.JobError(Stage.GET_LATEST_CL, f"cannot check workspace {job.spec.client} for earlier jobs: {exc}")
         refuse(err)

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from . import runs
 from . import stages as S
 from .reservation import JobChange, job_changes
+from .spec import Stage
 
 
 def clean_run(job: S.Job, left: JobChange, log: Callable[[str], None]) -> S.CleanupReport | None:
@@ -35,4 +36,12 @@ def settle(job: S.Job, log: Callable[[str], None]) -> JobChange | None:
         report = clean_run(job, left, log)
         if report is not None:
             log(f"cleaned what flow run {left.run_id} left behind in workspace {job.spec.client}: {report.sentence()}")
+        if report is not None and report.left_opened:
+            # Integrating around them would submit the rest as if the job were whole, and
+            # reverting them would throw away what the person decided: a person finishes first.
+            raise S.JobError(Stage.GET_LATEST_CL, f"workspace {job.spec.client} holds resolves a person began and "
+                             f"did not finish, in change {left.change} of flow run {left.run_id}: "
+                             f"{', '.join(report.left_opened)}; finish them with 'p4 -c {job.spec.client} "
+                             f"resolve -c {left.change}' and submit or shelve that change (or revert it), "
+                             "then run this job again")
     return None

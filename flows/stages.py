@@ -136,6 +136,7 @@ class CleanupReport(BaseModel):
     shelf_kept: bool = False
     submitted: bool = False
     kept_files: int = 0
+    left_opened: list[str] = Field(default_factory=list)
     client: str = ""
 
     def sentence(self) -> str:
@@ -152,6 +153,11 @@ class CleanupReport(BaseModel):
             parts.append(f"kept change {self.change}: it holds the shelved files")
         elif self.change_deleted:
             parts.append(f"deleted empty change {self.change}")
+        if self.left_opened:
+            parts.append(f"{len(self.left_opened)} file(s) a person partly resolved stay opened in change "
+                         f"{self.change}, as they were ({', '.join(unescape(f) for f in self.left_opened)}): "
+                         "Helix shelves no file with a resolve still pending; finish with "
+                         f"'p4 -c {self.client} resolve -c {self.change}', then submit or shelve the change")
         return "; ".join(parts)
 
 
@@ -547,32 +553,45 @@ def cleanup(job: Job, *, keep_work: bool = False) -> CleanupReport:
     info = job.session.describe(change)
     if info.status == "submitted":
         return CleanupReport(change=change, submitted=True)
-    kept = keep_resolved_work(job) if keep_work else 0
+    kept, partly = keep_resolved_work(job) if keep_work else (0, [])
     reverted: list[str] = []
-    if job.session.opened(change):
-        reverted = job.session.revert(change=change).files
+    if others := [o.depot_file for o in job.session.opened(change) if o.depot_file not in partly]:
+        reverted = job.session.revert(change=change, paths=others).files
     shelved = job.session.describe(change, shelved=True).shelved
-    if not shelved:
+    if not shelved and not partly:
         job.session.delete_change(change)
-    return CleanupReport(change=change, reverted=reverted, change_deleted=not shelved, shelf_kept=bool(shelved),
-                         kept_files=kept, client=job.spec.client)
+    return CleanupReport(change=change, reverted=reverted, change_deleted=not (shelved or partly),
+                         shelf_kept=bool(shelved), kept_files=kept, left_opened=partly, client=job.spec.client)
 
 
-def keep_resolved_work(job: Job) -> int:
-    """Shelve every resolved file of the job's change (Helix refuses to shelve unresolved
-    ones: MsgDm::ShelveNeedsResolve). Returns how many files the shelf holds for it."""
+def keep_resolved_work(job: Job) -> tuple[int, list[str]]:
+    """Keep what a person decided in the job's change: every resolved file shelved (Helix
+    refuses to shelve unresolved ones: MsgDm::ShelveNeedsResolve), and the files with one
+    resolve decided and another still pending (a content merge beside a filetype change),
+    which no shelf can hold, named to be left opened rather than reverted. Returns how many
+    files the shelf holds, and those partly resolved files."""
     if job.change is None:
-        return 0
+        return 0, []
     unresolved = {p.local_path for p in job.session.pending_resolves(change=job.change)}
-    opened = job.session.opened(job.change)
-    keep = [o.depot_file for o in opened if (job.session.where_local(o.depot_file) or "") not in unresolved]
+    keep: list[str] = []
+    partly: list[str] = []
+    for o in job.session.opened(job.change):
+        if (job.session.where_local(o.depot_file) or "") not in unresolved:
+            keep.append(o.depot_file)
+        elif _partly_resolved(job, o.depot_file):
+            partly.append(o.depot_file)
     if not keep:
-        return 0
+        return 0, partly
     # -f replaces those files in an existing shelf; -r would take no file arguments.
     out = job.session.run("shelve", "-f", "-c", str(job.change), *keep)
     files = sum(1 for r in out if isinstance(r, dict) and "depotFile" in r)
     job.log(f"shelved {files} resolved file(s) in change {job.change} to keep them")
-    return files
+    return files, partly
+
+
+def _partly_resolved(job: Job, depot_file: str) -> bool:
+    """fstat's ``resolved`` field: some resolve of the opened file was already decided."""
+    return any(isinstance(r, dict) and "resolved" in r for r in job.session.run("fstat", "-T", "resolved", depot_file))
 
 
 __all__ = [

@@ -171,6 +171,33 @@ def test_a_wait_that_times_out_keeps_what_the_person_resolved(tmp_path: Path) ->
         "//depot/rel/assets/logo.bin", "//depot/rel/docs/notes.txt", "//depot/rel/src/app.py"]
 
 
+def test_a_partly_resolved_file_outlives_a_timeout_and_stops_the_next_job(tmp_path: Path) -> None:
+    from .helpers import add_action_changes
+
+    ex = make_example(tmp_path / "ex")
+    add_action_changes(ex, rename=False)  # config.ini: a content conflict and a filetype resolve
+    run_id = jobs.submit(spec_for(ex, pause_timeout=20))
+    assert jobs.wait(run_id, until=PAUSED_OR_FINAL, timeout=120).state.type == StateType.PAUSED
+    # The person decides config.ini's content only; nobody answers the wait that follows.
+    jobs.resume(run_id, "apply", [FileChoice(path="//depot/rel/src/config.ini", choice="theirs")])
+    wait_for_log(run_id, "answer: 'apply'")
+    assert jobs.wait(run_id, until=PAUSED_OR_FINAL, timeout=120).state.type == StateType.PAUSED
+    assert jobs.wait(run_id, timeout=120).state.type == StateType.FAILED
+    lines = wait_for_log(run_id, "CLEANUP after the run ended Failed", timeout=240)
+    last = next(l for l in lines if "CLEANUP after the run ended Failed" in l)
+    assert "partly resolved stay opened in change" in last and "//depot/rel/src/config.ini" in last, last
+    opened, pending = opened_and_pending(ex.port, ex.user, ex.client)
+    assert opened == ["//depot/rel/src/config.ini"] and len(pending) == 1
+    decided = head_text(ex, "//depot/main/src/config.ini")
+    assert Path(ex.workspace, "src", "config.ini").read_text() == decided
+    # The next job on the workspace neither reverts that work nor integrates around it.
+    second = jobs.submit(spec_for(ex))
+    assert jobs.wait(second, timeout=240).state.type == StateType.FAILED, logs(second)
+    wait_for_log(second, "holds resolves a person began and did not finish")
+    assert opened_and_pending(ex.port, ex.user, ex.client) == (opened, pending)
+    assert Path(ex.workspace, "src", "config.ini").read_text() == decided
+
+
 def test_summary_artifact_names_the_submitted_change(tmp_path: Path) -> None:
     ex = make_example(tmp_path / "ex", conflict=False)
     run_id = jobs.submit(spec_for(ex))

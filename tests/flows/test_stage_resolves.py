@@ -105,3 +105,30 @@ def test_action_resolves_wait_for_a_person_with_both_sides(example: Example) -> 
     assert files["//depot/rel/src/application.py"][0] == "move/add"
     assert files["//depot/rel/src/app.py"][0] == "move/delete"
     assert "version = 2.0.1" in Path(config).read_text()
+
+
+def test_a_file_a_person_partly_resolved_stays_opened_when_the_job_ends_unsubmitted(example: Example) -> None:
+    from .helpers import add_action_changes
+
+    add_action_changes(example, rename=False)
+    lines: list[str] = []
+    config = os.path.join(example.workspace, "src", "config.ini")
+    with P4Session(example.port, example.user, example.client, cwd=example.workspace) as s:
+        job = _job(example, s, lines)
+        S.get_latest_cl(job)
+        S.sync(job)
+        S.integrate(job)
+        S.resolve_pass_1(job)
+        # The person decides config.ini's content; its filetype resolve is still waiting when the job
+        # ends (a timeout, a cancel, a failed build). Helix will not shelve it, and it must not be reverted.
+        S.apply_choices(job, [FileChoice(path="//depot/rel/src/config.ini", choice="theirs")])
+        decided = Path(config).read_text()
+        report = S.cleanup(job, keep_work=True)
+        assert report.left_opened == ["//depot/rel/src/config.ini"] and not report.change_deleted
+        assert f"stay opened in change {job.change}" in report.sentence()
+        assert f"'p4 -c {example.client} resolve -c {job.change}'" in report.sentence()
+        assert [o.depot_file for o in s.opened(job.change)] == ["//depot/rel/src/config.ini"]
+        assert Path(config).read_text() == decided == s.print_file("//depot/main/src/config.ini")
+        assert [p.resolve_type for p in s.pending_resolves(change=job.change)] == ["filetype"]
+        shelf = {f.depot_file for f in s.describe(job.change, shelved=True).files}
+        assert "//depot/rel/src/config.ini" not in shelf and report.kept_files == len(shelf) > 0
