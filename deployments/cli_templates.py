@@ -203,6 +203,16 @@ def c_set(user: str = typer.Argument(..., help="Perforce user.")) -> None:
     typer.echo(f"stored; use \"password_secret\": \"{name}\" in job specs")
 
 
+@credentials_app.command("remove")
+def c_remove(user: str = typer.Argument(..., help="Perforce user.")) -> None:
+    """Forget the user's stored password (the block is deleted, not emptied)."""
+    from deployments import templates
+
+    if not templates.forget_password(user):
+        _fail(f"user: no stored password for '{user}'; nothing to remove (p4integ credentials set {user} stores one)")
+    typer.echo(f"removed the stored password of {user}")
+
+
 notify_app = typer.Typer(no_args_is_help=True, help="Who hears when a job needs them, fails or finishes.")
 
 

@@ -386,6 +386,20 @@ def store_password(user: str, password: str) -> str:
     return _keep(user, password, secret_name(user), "password", "the Perforce password or a long-lived ticket")
 
 
+def forget_password(user: str) -> bool:
+    """Delete the user's stored password's block; False when none was stored. Their templates'
+    schedules then log in without one, and Perforce says so in the run if it wants a password."""
+    from prefect.exceptions import ObjectNotFound
+
+    with _client() as client:
+        try:
+            block = client.read_block_document_by_name(secret_name(user), block_type_slug="secret")
+        except ObjectNotFound:
+            return False
+        client.delete_block_document(block.id)
+    return True
+
+
 def store_ticket(user: str, ticket: str) -> str:
     """Keep the ticket from a sign-in in the user's ticket block; their stored password stays as it is."""
     return _keep(user, ticket, ticket_secret_name(user), "ticket", "the ticket from 'p4 login -a -p'")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -102,6 +102,23 @@ def local_worker(prefect_server: str) -> Iterator[str]:
     processes.start_worker("local", limit=6)
     yield "integrate/local"
     processes.stop("worker-local")
+
+
+@pytest.fixture
+def stored_password(prefect_server: str) -> Iterator[Callable[[str, str], str]]:
+    """``store(user, password)`` as ``p4integ credentials set`` does, for this test only. Test depots
+    share user names, so a password left behind would be a later test's stale stored password."""
+    from deployments import templates
+
+    users: list[str] = []
+
+    def store(user: str, password: str) -> str:
+        users.append(user)
+        return templates.store_password(user, password)
+
+    yield store
+    for user in set(users):
+        templates.forget_password(user)
 
 
 @pytest.fixture(scope="session")

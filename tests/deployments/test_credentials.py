@@ -54,6 +54,19 @@ def test_look_alike_users_keep_their_own_passwords() -> None:
 
 
 @pytest.mark.usefixtures("local_worker")
+def test_a_stored_password_is_removed_and_only_that_users() -> None:
+    assert p4integ("credentials", "set", "gone.bot", stdin="gone-password\n").returncode == 0
+    assert p4integ("credentials", "set", "gone_bot", stdin="stays-password\n").returncode == 0
+    removed = p4integ("credentials", "remove", "gone.bot")
+    assert removed.returncode == 0, removed.stderr
+    assert templates.stored_secret("gone.bot") is None
+    assert templates.stored_secret("gone_bot") == templates.secret_name("gone_bot")  # the look-alike's stays
+    again = p4integ("credentials", "remove", "gone.bot")
+    assert again.returncode != 0 and "no stored password for 'gone.bot'" in again.stderr
+    assert templates.forget_password("gone_bot")
+
+
+@pytest.mark.usefixtures("local_worker")
 @pytest.mark.parametrize("typed", ["\n", "   \n", "\t \n"])
 def test_a_blank_password_is_refused_and_nothing_stored(typed: str) -> None:
     from prefect.blocks.system import Secret

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from deployments import roles, settings
-from deployments.templates import store_password
 from flows.p4.sandbox import P4, init_depot, set_group, set_password
 
 GROUP = "p4integ-admins"
@@ -41,9 +40,10 @@ def depot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     roles.forget()
 
 
-def test_members_of_the_group_directly_or_through_a_subgroup_are_administrators(depot: str, tmp_path: Path) -> None:
+def test_members_of_the_group_directly_or_through_a_subgroup_are_administrators(depot: str, tmp_path: Path,
+                                                                               stored_password) -> None:  # noqa: ANN001
     for user in ("carol", "bob", "dave"):
-        store_password(user, _ticket(depot, user, f"{user}-pw-1"))
+        stored_password(user, _ticket(depot, user, f"{user}-pw-1"))
     assert roles.is_admin("carol")  # in the group
     assert roles.is_admin("bob")  # in release-leads, a subgroup of it
     assert not roles.is_admin("dave")  # in another group only
@@ -57,12 +57,13 @@ def test_members_of_the_group_directly_or_through_a_subgroup_are_administrators(
 
 
 def test_a_perforce_refusal_means_not_an_administrator_and_is_logged(depot: str, tmp_path: Path,
-                                                                     caplog: pytest.LogCaptureFixture) -> None:
+                                                                     caplog: pytest.LogCaptureFixture,
+                                                                     stored_password) -> None:  # noqa: ANN001
     set_group(tmp_path / "depot", GROUP, users=["carol", "erin"], subgroups=["release-leads"])
     p4 = P4(port=depot, user="erin", client="erin-noclient")  # erin's stored ticket was logged out
     p4.password = "erin-pw-1"
     p4.connect()
-    store_password("erin", p4.run_login("-a", "-p", password="erin-pw-1")[-1].strip())
+    stored_password("erin", p4.run_login("-a", "-p", password="erin-pw-1")[-1].strip())
     p4.run_logout("-a")
     p4.disconnect()
     with caplog.at_level(logging.WARNING, logger="deployments.roles"):

@@ -119,12 +119,12 @@ def _finish(run_id) -> None:  # noqa: ANN001
         jobs.wait(run_id, timeout=240)
 
 
-def test_a_global_template_runs_as_the_caller_with_the_callers_credential(tmp_path: Path) -> None:
+def test_a_global_template_runs_as_the_caller_with_the_callers_credential(tmp_path: Path, stored_password) -> None:  # noqa: ANN001
     ex = make_example(tmp_path / "ex", conflict=False)
-    owners = templates.store_password(ex.user, "owner-secret-pw")
+    owners = stored_password(ex.user, "owner-secret-pw")
     templates.create("erin", "erin-shared", spec_for(ex, password_secret=owners), visibility="global",
                      operator=True)
-    mine = templates.store_password("frank", "frank-secret-pw")
+    mine = stored_password("frank", "frank-secret-pw")
     franks = second_user(ex, "frank", tmp_path / "frank", password="frank-secret-pw")
     ginas = second_user(ex, "gina-no-secret", tmp_path / "gina")
     rid = templates.run("frank", "erin-shared", client=franks, description="frank's run", trial=False)
@@ -148,7 +148,7 @@ def test_a_global_template_runs_as_the_caller_with_the_callers_credential(tmp_pa
     templates.delete("erin", "erin-shared")
 
 
-def test_a_template_names_the_stored_password_never_a_sign_in_ticket(tmp_path: Path) -> None:
+def test_a_template_names_the_stored_password_never_a_sign_in_ticket(tmp_path: Path, stored_password) -> None:  # noqa: ANN001
     ex = make_example(tmp_path / "ex", conflict=False)
     ticket = templates.store_ticket(ex.user, "a-ticket-that-expires")
     # Its schedules would run long after the ticket expired.
@@ -156,7 +156,7 @@ def test_a_template_names_the_stored_password_never_a_sign_in_ticket(tmp_path: P
                                                       f"{ex.user} signed in, which expires")):
         templates.create(ex.user, "ticket-tpl", spec_for(ex, password_secret=ticket))
     assert "ticket-tpl" not in [t.name for t in templates.list_templates(ex.user)]
-    stored = templates.store_password(ex.user, "the-stored-one")
+    stored = stored_password(ex.user, "the-stored-one")
     templates.create(ex.user, "ticket-tpl", spec_for(ex, password_secret=stored))
     with pytest.raises(TemplateError, match="is the ticket kept when"):
         templates.edit(ex.user, "ticket-tpl", spec=spec_for(ex, password_secret=ticket))
@@ -242,11 +242,11 @@ def test_a_template_the_server_would_refuse_is_not_saved(tmp_path: Path, field: 
             templates.delete("ivy", "ivy-bad")
 
 
-def test_every_minute_schedule_with_stored_credential_then_disable_and_run_now(tmp_path: Path) -> None:
+def test_every_minute_schedule_with_stored_credential_then_disable_and_run_now(tmp_path: Path, stored_password) -> None:  # noqa: ANN001
     ex = make_example(tmp_path / "ex", conflict=False)
     password = "Cron-Pw-41c9"
     set_password(ex.depot_dir, ex.user, password)
-    secret = templates.store_password(ex.user, password)
+    secret = stored_password(ex.user, password)
     t = templates.create("erin", "erin-cron", spec_for(ex, password_secret=secret))
     sched = templates.add_schedule("erin", "erin-cron", "* * * * *", "UTC")
     assert sched.active and len(sched.next_runs) == 3
@@ -267,15 +267,15 @@ def test_every_minute_schedule_with_stored_credential_then_disable_and_run_now(t
     templates.delete("erin", "erin-cron")
 
 
-def test_wrong_stored_password_fails_the_run_with_an_auth_error(tmp_path: Path) -> None:
+def test_wrong_stored_password_fails_the_run_with_an_auth_error(tmp_path: Path, stored_password) -> None:  # noqa: ANN001
     ex = make_example(tmp_path / "ex", conflict=False)
     set_password(ex.depot_dir, ex.user, "the-right-one")
-    secret = templates.store_password(ex.user, "an-old-one")
+    secret = stored_password(ex.user, "an-old-one")
     with pytest.raises(TemplateError, match="password_secret: .*Password invalid"):
         templates.create("fay", "fay-auth", spec_for(ex, password_secret=secret))
-    templates.store_password(ex.user, "the-right-one")
+    stored_password(ex.user, "the-right-one")
     templates.create("fay", "fay-auth", spec_for(ex, password_secret=secret))
-    templates.store_password(ex.user, "an-old-one")  # the password changes after the template was made
+    stored_password(ex.user, "an-old-one")  # the password changes after the template was made
     with pytest.raises(TemplateError, match="password_secret: .*Password invalid"):
         templates.run("fay", "fay-auth")
     rid = start_unchecked(spec_for(ex, password_secret=secret), "integrate/fay-auth")  # as its schedule would

@@ -176,11 +176,12 @@ def _boss_secret(name: Callable[[str], str] = secret_name) -> str:
     return name("boss")
 
 
-def test_password_never_in_parameters_logs_artifacts_or_command_lines(tmp_path: Path) -> None:
+def test_password_never_in_parameters_logs_artifacts_or_command_lines(tmp_path: Path,
+                                                                      stored_password) -> None:  # noqa: ANN001
     ex = make_example(tmp_path / "ex")
     password = "Sup3r-Secret-Pw-7c1"
     set_password(ex.depot_dir, ex.user, password)
-    Secret(value=password).save(secret_name(ex.user), overwrite=True)
+    stored_password(ex.user, password)
     leaked = tmp_path / "tool-output.txt"  # stands for a tool that prints what it was given
     leaked.write_text(f"and the password {password}\n")
     hook = ["sh", "-c", f"echo \"hook sees P4PASSWD=$P4PASSWD\"; cat {leaked}; " + _wait_file_hook(tmp_path, "pw")[2]]

@@ -4,14 +4,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from prefect.blocks.system import Secret
 from prefect.client.schemas.objects import StateType
 
 from deployments import jobs
 from flows.p4.example import make_example
 from flows.p4.sandbox import P4, set_password
 from flows.spec import JobSpec
-from flows.usernames import secret_name
 from ui.auth import check_credentials
 
 from .helpers import PAUSED_OR_FINAL, logs, opened_and_pending, wait_for_log
@@ -20,13 +18,13 @@ pytestmark = pytest.mark.usefixtures("local_worker")
 PASSWORD = "Sign-in-pw-7"
 
 
-def test_a_job_whose_sign_in_ticket_ended_while_it_waited_stops_saying_what_to_do(tmp_path: Path) -> None:
+def test_a_job_whose_sign_in_ticket_ended_while_it_waited_stops_saying_what_to_do(tmp_path: Path,
+                                                                                   stored_password) -> None:  # noqa: ANN001
     ex = make_example(tmp_path / "ex")
     set_password(ex.depot_dir, ex.user, PASSWORD)
     # What the front page keeps for the user's jobs: an all-hosts ticket, not the password.
     ticket = check_credentials(ex.user, PASSWORD, ex.port).ticket
-    secret = secret_name(ex.user)
-    Secret(value=ticket).save(secret, overwrite=True)
+    secret = stored_password(ex.user, ticket)
     run_id = jobs.submit(JobSpec(p4port=ex.port, p4user=ex.user, client=ex.client, branch=ex.branch,
                                  password_secret=secret))
     assert jobs.wait(run_id, until=PAUSED_OR_FINAL, timeout=120).state.type == StateType.PAUSED, logs(run_id)

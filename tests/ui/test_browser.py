@@ -74,6 +74,16 @@ def _new_job_form(pg: Any, ex: Example) -> None:
     type_into(pg, "Branch spec", ex.branch)
 
 
+def _shown(pg: Any, text: str) -> None:
+    """Wait for ``text``; a failure quotes what the page showed instead (a field error, say)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        pg.get_by_text(text).first.wait_for()
+    except PlaywrightTimeout:
+        pytest.fail(f"{text!r} not shown; the page reads:\n{pg.locator('[data-testid=stMain]').inner_text()}")
+
+
 def _run_id(pg: Any) -> str:
     pg.wait_for_url(JOB_URL, timeout=30000)
     return JOB_URL.match(pg.url).group(1)
@@ -204,7 +214,7 @@ def test_run_a_template(signed_page, ui_depot) -> None:  # noqa: ANN001
     type_into(pg, "Template name", "browser-tpl")
     pg.get_by_role("button", name="Save as template").click()
     settle(pg)
-    pg.get_by_text("Saved template browser-tpl").wait_for()
+    _shown(pg, "Saved template browser-tpl")
     pg.get_by_role("link", name="Templates").first.click()
     pg.get_by_role("heading", name="Templates", exact=True).wait_for()
     settle(pg)
@@ -235,7 +245,7 @@ def test_create_and_disable_a_schedule(signed_page, ui_depot) -> None:  # noqa: 
     pg.get_by_text("At 02:00 AM").first.wait_for()  # the preview, in plain words
     pg.get_by_role("button", name="Add schedule").click()
     settle(pg)
-    pg.get_by_text("Scheduled browser-sched").wait_for()
+    _shown(pg, "Scheduled browser-sched")
     [sched] = templates.schedules(ui_depot.user, "browser-sched")
     assert sched.active and sched.cron == "0 2 * * *"
     row = pg.locator(f'[class*="st-key-sch_row_{sched.id}"]')

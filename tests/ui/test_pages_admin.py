@@ -248,12 +248,12 @@ def test_a_template_carries_and_shows_the_integrate_options(signed_in, ui_depot)
     data.delete_template(signed_in, "ui-baseless")
 
 
-def test_a_global_template_says_whose_identity_a_run_uses_and_runs_as_the_caller(signed_in, ui_depot,
-                                                                                   tmp_path) -> None:  # noqa: ANN001
-    from deployments.templates import secret_name, store_password
+def test_a_global_template_says_whose_identity_a_run_uses_and_runs_as_the_caller(signed_in, ui_depot, tmp_path,
+                                                                                   stored_password) -> None:  # noqa: ANN001
+    from deployments.templates import secret_name
     from flows.usernames import ticket_secret_name
 
-    store_password(signed_in, PASSWORD)  # an administrator's, so the owner's schedules outlive tickets
+    stored_password(signed_in, PASSWORD)  # an administrator's, so the owner's schedules outlive tickets
     _save_template(signed_in, ui_depot, "ui-shared", "global")
     [saved] = [t for t in data.list_templates(signed_in) if t.name == "ui-shared"]
     assert saved.spec["password_secret"] == secret_name(signed_in)  # not the sign-in's ticket, which expires

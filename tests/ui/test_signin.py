@@ -54,14 +54,15 @@ def test_a_cross_site_post_neither_signs_in_nor_out(routes, ui_depot) -> None:  
     assert r.status_code == 303 and auth.user_from_cookie(cookie) is None
 
 
-def test_signing_in_keeps_its_ticket_apart_from_the_stored_password(routes, ui_depot) -> None:  # noqa: ANN001
+def test_signing_in_keeps_its_ticket_apart_from_the_stored_password(routes, ui_depot,  # noqa: ANN001
+                                                                    stored_password) -> None:  # noqa: ANN001
     from prefect.blocks.system import Secret
 
     from deployments import jobs, templates
     from flows.usernames import ticket_secret_name
 
     user = ui_depot.user
-    stored = templates.store_password(user, PASSWORD)  # an administrator's, for the user's schedules
+    stored = stored_password(user, PASSWORD)  # an administrator's, for the user's schedules
     r = _sign_in(routes, user, PASSWORD)
     assert r.status_code == 303 and auth.user_from_cookie(r.cookies[auth.COOKIE]) == user
     assert Secret.load(stored).get() == PASSWORD  # the sign-in did not replace it
