@@ -14,10 +14,12 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
-from deployments.settings import FLOW_NAME, HEARTBEAT_SECONDS, api_auth_string, pool_name
+from flows.polling import poll_until
+from flows.settings import FLOW_NAME, pool_name, process_env
 
 from . import wheelhouse
 from .p4trust import pin_on_host
+from .layout import Layout, worker_name, worker_pid
 from .records import HostRecord
 from .ssh import Connection, HostError
 
@@ -25,9 +27,9 @@ from .ssh import Connection, HostError
 # slow host that takes well over a minute, and giving up early would fail a healthy job.
 ONLINE_TIMEOUT = 180.0
 _FIND_PYTHON = (
-    "for p in python3.13 python3.12 python3.11 python3.10 python3; do "
+    "for p in python3.13 python3.12 python3.11 python3; do "
     "  c=$(command -v $p 2>/dev/null) || continue; "
-    "  $c -c 'import sys, venv; sys.exit(0 if sys.version_info >= (3, 10) else 1)' 2>/dev/null && "
+    "  $c -c 'import sys, venv; sys.exit(0 if sys.version_info >= (3, 11) else 1)' 2>/dev/null && "
     "  { echo $c; $c -c 'import sys; print(\"%d.%d.%d\" % sys.version_info[:3])'; exit 0; }; "
     "done; exit 3"
 )
@@ -46,53 +48,8 @@ class ConvergeReport:
         return bool(self.changes)
 
 
-@dataclass(frozen=True)
-class Layout:
-    """Where things live on a host, under the SSH user's home."""
-
-    home: str
-    version: str
-
-    @property
-    def base(self) -> str:
-        return f"{self.home}/.p4integ"
-
-    @property
-    def venv(self) -> str:
-        return f"{self.base}/venvs/{self.version}"
-
-    @property
-    def deps(self) -> str:
-        return f"{self.base}/wheelhouse/deps"
-
-    @property
-    def project(self) -> str:
-        return f"{self.base}/wheelhouse/{self.version}"
-
-    @property
-    def app(self) -> str:
-        """Stable path of the running version's code: the deployment's working directory."""
-        return f"{self.base}/app"
-
-    @property
-    def env_file(self) -> str:
-        return f"{self.base}/worker.env"
-
-    @property
-    def pid_file(self) -> str:
-        return f"{self.base}/worker.pid"
-
-    @property
-    def log_file(self) -> str:
-        return f"{self.base}/worker.log"
-
-
-def worker_name(host: str, version: str) -> str:
-    return f"{pool_name(host)}-{version}"
-
-
 def converge(host: HostRecord, api_url: str, log: Callable[[str], None] = lambda m: None) -> ConvergeReport:
-    from deployments.register import ensure_pool
+    from .pools import ensure_pool
 
     started = time.monotonic()
     wh = wheelhouse.build()
@@ -100,8 +57,7 @@ def converge(host: HostRecord, api_url: str, log: Callable[[str], None] = lambda
     if ensure_pool(host.name, host.limit):
         report.changes.append(f"work pool {pool_name(host.name)} (limit {host.limit})")
     with Connection(host) as c:
-        home = c.run(["printenv", "HOME"], step="find home").stdout.strip()
-        lay = Layout(home=home, version=wh.version)
+        lay = Layout(home=c.home(), version=wh.version)
         python, version = _find_python(c)
         report.python = f"{python} ({version})"
         if _make_private(c, lay):
@@ -112,7 +68,7 @@ def converge(host: HostRecord, api_url: str, log: Callable[[str], None] = lambda
             report.changes.append("worker environment")
         if pin_on_host(c, host):
             report.changes.append(f"P4TRUST ({', '.join(sorted(host.p4_trust))})")
-        running = _worker_pid(c, lay)
+        running = worker_pid(c, lay)
         started_at = None
         if running is None:
             started_at = datetime.now(timezone.utc)
@@ -131,8 +87,8 @@ def converge(host: HostRecord, api_url: str, log: Callable[[str], None] = lambda
 def _find_python(c: Connection) -> tuple[str, str]:
     r = c.run(["sh", "-c", _FIND_PYTHON], step="find Python", check=False)
     if r.exit_code != 0:
-        raise HostError(c.host.name, "find Python", "no Python 3.10 or newer with the venv module on the host's "
-                        "PATH; install python3 (3.10+) and python3-venv there")
+        raise HostError(c.host.name, "find Python", "no Python 3.11 or newer with the venv module on the host's "
+                        "PATH; install python3 (3.11+) and python3-venv there")
     path, version = r.stdout.split()[:2]
     return path, version
 
@@ -181,17 +137,8 @@ def _install(c: Connection, lay: Layout, wh: wheelhouse.Wheelhouse, python: str,
 
 
 def _env_text(lay: Layout, host: HostRecord, api_url: str) -> bytes:
-    values = {
-        "PREFECT_API_URL": host.api_url or api_url,
-        "PREFECT_API_AUTH_STRING": api_auth_string(),  # the file is 0600: see Connection.write
-        "PREFECT_HOME": f"{lay.base}/prefect",
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "DO_NOT_TRACK": "1",
-        "PREFECT_WORKER_QUERY_SECONDS": "1",
-        "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": str(HEARTBEAT_SECONDS),
-        "P4INTEG_HOME": lay.base,
-        "P4INTEG_HOST": host.name,
-    }
+    # The file holds the API credential and is 0600 from its first byte: see Connection.write.
+    values = {**process_env(lay.base, host.api_url or api_url), "P4INTEG_HOST": host.name}
     return "".join(f"{k}={shlex.quote(v)}\n" for k, v in values.items()).encode()
 
 
@@ -204,20 +151,9 @@ def _write_env(c: Connection, lay: Layout, host: HostRecord, api_url: str) -> bo
     return True
 
 
-def _worker_pid(c: Connection, lay: Layout) -> int | None:
-    """The worker's pid if it runs this version's venv, else None."""
-    r = c.run(["sh", "-c", f"pid=$(cat {shlex.quote(lay.pid_file)} 2>/dev/null) && "
-               "[ -r /proc/$pid/cmdline ] && st=$(cut -d' ' -f3 /proc/$pid/stat) && [ \"$st\" != Z ] && "
-               "echo $pid && tr '\\0' ' ' < /proc/$pid/cmdline"], step="check worker", check=False)
-    if not r.ok or not r.stdout.strip():
-        return None
-    pid, _, cmdline = r.stdout.partition("\n")
-    return int(pid) if lay.venv in cmdline else None
-
-
 def stop_worker(c: Connection, lay: Layout | None = None) -> bool:
     """Stop the worker and everything it started; True if one was running."""
-    base = lay.base if lay else f"{c.run(['printenv', 'HOME'], step='find home').stdout.strip()}/.p4integ"
+    base = (lay or Layout(home=c.home(), version="")).base
     pid_file = shlex.quote(f"{base}/worker.pid")
     script = (
         f"pid=$(cat {pid_file} 2>/dev/null) || exit 1; "
@@ -294,10 +230,7 @@ def wait_online(host: str, version: str, timeout: float = ONLINE_TIMEOUT, since:
     (a restarted worker's old record still reads ONLINE for a while)."""
     from .health import worker_online
 
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if worker_online(host, version, since=since):
-            return
-        time.sleep(0.3)
+    if poll_until(lambda: worker_online(host, version, since=since), timeout, 0.3):
+        return
     raise HostError(host, "wait for worker", f"worker {worker_name(host, version)} did not come online in the "
                     f"Prefect API within {timeout:.0f} s; see ~/.p4integ/worker.log on the host")

@@ -16,10 +16,11 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 from uuid import UUID
 
-from deployments.settings import api_url, pool_name
+from flows.settings import api_url, pool_name
 
 from . import registry
-from .converge import Layout, _worker_pid, converge
+from .converge import converge
+from .layout import Layout, worker_pid
 from .health import active_runs, worker_online
 from .records import HostRecord
 from .ssh import Connection, HostError
@@ -122,8 +123,7 @@ class Dispatcher:
     @staticmethod
     def _worker_alive(host: HostRecord, version: str) -> bool:
         with Connection(host) as c:
-            home = c.run(["printenv", "HOME"], step="find home").stdout.strip()
-            return _worker_pid(c, Layout(home=home, version=version)) is not None
+            return worker_pid(c, Layout(home=c.home(), version=version)) is not None
 
 
 def run_forever(poll: float = 1.0) -> None:

@@ -7,10 +7,11 @@ the host, checked over SSH (exact, but needs the host reachable).
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, Field
 
-from deployments.settings import pool_name
+from flows.settings import pool_name
 
 from .records import HostRecord
 
@@ -44,10 +45,15 @@ def _workers(host: str) -> list:
             raise
 
 
+def _online(worker: Any) -> bool:
+    """Prefect reports a worker's status as an enum or, from some calls, its plain string."""
+    return str(getattr(worker.status, "value", worker.status)).upper() == "ONLINE"
+
+
 def worker_online(host: str, version: str | None = None, since: datetime | None = None) -> bool:
     prefix = f"{pool_name(host)}-"
     for w in _workers(host):
-        if str(w.status.value if hasattr(w.status, "value") else w.status).upper() != "ONLINE":
+        if not _online(w):
             continue
         if since is not None and (w.last_heartbeat_time is None or w.last_heartbeat_time < since):
             continue
@@ -75,20 +81,19 @@ def health(host: HostRecord, *, check_process: bool = True) -> HostHealth:
     workers = sorted(_workers(host.name), key=lambda w: w.last_heartbeat_time or datetime.min, reverse=True)
     latest = workers[0] if workers else None
     runs = [r for r in active_runs(host.name) if r.state is not None]
-    online_api = any(str(getattr(w.status, "value", w.status)).upper() == "ONLINE" for w in workers)
+    online_api = any(_online(w) for w in workers)
     result = HostHealth(name=host.name, online=online_api,
                         last_heartbeat=latest.last_heartbeat_time if latest else None,
                         version=latest.name.removeprefix(f"{pool_name(host.name)}-") if latest else None,
                         running_jobs=[f"{r.name} ({r.state.name})" for r in runs if r.state.type.value != "PAUSED"],
                         waiting_jobs=[r.name for r in runs if r.state.type.value == "PAUSED"])
     if check_process:
-        from .converge import Layout, _worker_pid
+        from .layout import Layout, worker_pid
         from .ssh import Connection, HostError
 
         try:
             with Connection(host) as c:
-                home = c.run(["printenv", "HOME"], step="find home").stdout.strip()
-                alive = _worker_pid(c, Layout(home=home, version=result.version or "")) is not None
+                alive = worker_pid(c, Layout(home=c.home(), version=result.version or "")) is not None
         except HostError as exc:
             result.process_alive, result.online, result.reason = False, False, str(exc)
             return result

@@ -42,8 +42,7 @@ def pin_on_host(c: Connection, host: HostRecord) -> bool:
     """Write the host's pinned fingerprints into its ``~/.p4trust``; True if it changed."""
     if not host.p4_trust:
         return False
-    home = c.run(["printenv", "HOME"], step="find home").stdout.strip()
-    path = f"{home}/.p4trust"
+    path = f"{c.home()}/.p4trust"
     have = c.run(["cat", path], step="read P4TRUST", check=False)
     old = have.stdout if have.ok else ""
     text = old

@@ -5,7 +5,7 @@ import json
 import os
 from pathlib import Path
 
-from deployments.settings import home
+from flows.settings import home
 
 from .records import HostRecord
 

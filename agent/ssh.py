@@ -18,14 +18,15 @@ from pathlib import Path
 
 import paramiko
 
-from deployments.settings import PRIVATE_UMASK
+from flows.settings import PRIVATE_UMASK
+from flows.errors import P4IntegError
 
 from .records import HostRecord
 
 CONNECT_TIMEOUT = 10.0
 
 
-class HostError(RuntimeError):
+class HostError(P4IntegError, RuntimeError):
     """Something on a host failed; the message names the host, the step and the cause."""
 
     def __init__(self, host: str, step: str, reason: str, *, command: Sequence[str] | None = None,
@@ -84,6 +85,7 @@ class Connection:
     def __init__(self, host: HostRecord) -> None:
         self.host = host
         self._client: paramiko.SSHClient | None = None
+        self._home: str | None = None
 
     def __enter__(self) -> "Connection":
         return self.open()
@@ -120,6 +122,12 @@ class Connection:
         if self._client is not None:
             self._client.close()
             self._client = None
+
+    def home(self) -> str:
+        """The SSH user's home on the host (asked once per connection): the service's files live under it."""
+        if self._home is None:
+            self._home = self.run(["printenv", "HOME"], step="find home").stdout.strip()
+        return self._home
 
     @property
     def client(self) -> paramiko.SSHClient:

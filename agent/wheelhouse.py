@@ -15,7 +15,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from deployments.settings import PROJECT_DIR
+from flows.settings import PROJECT_DIR
 
 # Needed on Python < 3.11.3 (asyncio.timeout backport used by Prefect's deps).
 EXTRA_FOR_OLD_PYTHON = ["async-timeout>=4.0.3"]
@@ -45,17 +45,32 @@ def _core_dependencies() -> list[str]:
     return list(data["project"]["dependencies"]) + EXTRA_FOR_OLD_PYTHON
 
 
-def source_version() -> str:
-    """Project version plus a digest of the code a worker runs."""
-    data = tomllib.loads((PROJECT_DIR / "pyproject.toml").read_text())
-    h = hashlib.sha256()
-    for rel in ("pyproject.toml", "prefect.yaml"):
-        h.update((PROJECT_DIR / rel).read_bytes())
+def _sources() -> list[Path]:
+    files = [PROJECT_DIR / "pyproject.toml", PROJECT_DIR / "prefect.yaml"]
     for d in _SOURCE_DIRS:
-        for f in sorted((PROJECT_DIR / d).rglob("*.py")):
+        files += sorted((PROJECT_DIR / d).rglob("*.py"))
+    return files
+
+
+_digest_of: dict[tuple[tuple[str, int, int], ...], str] = {}
+
+
+def source_version() -> str:
+    """Project version plus a digest of the code a worker runs.
+
+    The dispatcher asks every second for every host: the files are read and hashed again
+    only when one of them changed (name, size or modification time), else it is a stat each."""
+    files = _sources()
+    signature = tuple((str(f), st.st_mtime_ns, st.st_size) for f in files for st in (f.stat(),))
+    if signature not in _digest_of:
+        data = tomllib.loads((PROJECT_DIR / "pyproject.toml").read_text())
+        h = hashlib.sha256()
+        for f in files:
             h.update(str(f.relative_to(PROJECT_DIR)).encode())
             h.update(f.read_bytes())
-    return f"{data['project']['version']}-{h.hexdigest()[:10]}"
+        _digest_of.clear()
+        _digest_of[signature] = f"{data['project']['version']}-{h.hexdigest()[:10]}"
+    return _digest_of[signature]
 
 
 def _pip(args: list[str], what: str) -> None:

@@ -43,7 +43,7 @@ from uuid import UUID
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from deployments.settings import free_port  # noqa: E402 - after the path is set
+from flows.settings import free_port  # noqa: E402 - after the path is set
 
 APP = str(ROOT / "ui" / "app.py")
 ME = "release-bot"
@@ -85,10 +85,10 @@ def state_of(i: int) -> str:
 
 def make_deployment(client: Any) -> UUID:
     """integrate/local on pool p4-local, as `p4integ up` leaves it (no worker: nothing runs)."""
-    from deployments import register
-    from deployments.settings import FLOW_ENTRYPOINT, FLOW_NAME, pool_name
+    from agent import pools
+    from flows.settings import FLOW_ENTRYPOINT, FLOW_NAME, pool_name
 
-    register.ensure_pool("local", 4)
+    pools.ensure_pool("local", 4)
     flow_id = client.create_flow_from_name(FLOW_NAME)
     return client.create_deployment(flow_id=flow_id, name="local", work_pool_name=pool_name("local"),
                                     entrypoint=FLOW_ENTRYPOINT, tags=["p4-integration"])
@@ -304,7 +304,7 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="bench-dashboard-"))
     os.environ.update(P4INTEG_HOME=str(work / "home"), P4INTEG_PREFECT_PORT=str(free_port()),
                       PREFECT_SERVER_ANALYTICS_ENABLED="false", DO_NOT_TRACK="1", P4INTEG_P4PORT=P4PORT)
-    from deployments import settings
+    from flows import settings
 
     os.environ.update(PREFECT_API_URL=settings.api_url(), PREFECT_HOME=str(settings.home() / "prefect"),
                       PREFECT_API_AUTH_STRING=settings.api_auth_string())

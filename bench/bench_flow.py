@@ -27,7 +27,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from deployments.settings import free_port  # noqa: E402 - after the path is set
+from flows.settings import free_port  # noqa: E402 - after the path is set
+from flows.vocabulary import PAUSED_OR_FINAL  # noqa: E402
 
 
 def build_depot(base: Path, files: int, conflicts: int) -> tuple[str, str, str]:
@@ -109,7 +110,7 @@ def through_worker(port: str, client: str, conflicts: int) -> dict[str, float]:
     spec = JobSpec(p4port=port, p4user="bench", client=client, source="//depot/main/...", target="//depot/rel/...")
     requested = time.time()
     run_id = jobs.submit(spec)
-    run = jobs.wait(run_id, until={StateType.PAUSED} | jobs.FINAL, timeout=300, poll=0.1)
+    run = jobs.wait(run_id, until=PAUSED_OR_FINAL, timeout=300, poll=0.1)
     if run.state.type != StateType.PAUSED:
         raise SystemExit(f"flow: expected a pause, got {run.state.name}")
     paused_at = run.state.timestamp.timestamp()
@@ -146,10 +147,11 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="bench-flow-"))
     os.environ.update(P4INTEG_HOME=str(work / "home"), P4INTEG_PREFECT_PORT=str(free_port()),
                       PREFECT_SERVER_ANALYTICS_ENABLED="false", DO_NOT_TRACK="1", PREFECT_WORKER_QUERY_SECONDS="1")
-    from deployments import settings
+    from flows import settings
 
     os.environ.update(PREFECT_API_URL=settings.api_url(), PREFECT_HOME=str(settings.home() / "prefect"),
                       PREFECT_API_AUTH_STRING=settings.api_auth_string())
+    from agent import pools
     from deployments import processes, register
 
     try:
@@ -167,8 +169,8 @@ def main() -> int:
         print(f"depots: {args.files} files, {args.conflicts} conflicts, built in {time.perf_counter() - t:.1f} s")
         t = time.perf_counter()
         processes.start_server()
-        register.ensure_pool("local", 4)
-        register.ensure_deployment("local")
+        pools.ensure_pool("local", 4)
+        register.ensure_deployment()
         processes.start_worker("local", 4)
         print(f"Prefect server + pool + deployment + worker up in {time.perf_counter() - t:.1f} s")
         bare_s = bare(port_a, client, args.conflicts)

@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from deployments.settings import free_port  # noqa: E402 - after the path is set
+from flows.settings import free_port  # noqa: E402 - after the path is set
 
 
 def first_stage_latency(spec, requested_before: float | None = None) -> float:  # noqa: ANN001
@@ -66,14 +66,16 @@ def main() -> int:
     os.environ.update(P4INTEG_HOME=str(work / "home"), P4INTEG_PREFECT_PORT=str(free_port()),
                       P4INTEG_PREFECT_HOST=net.bridge_address, PREFECT_SERVER_ANALYTICS_ENABLED="false",
                       DO_NOT_TRACK="1", PREFECT_WORKER_QUERY_SECONDS="1")
-    from deployments import settings
+    from flows import settings
 
     os.environ.update(PREFECT_API_URL=settings.api_url(), PREFECT_HOME=str(settings.home() / "prefect"),
                       PREFECT_API_AUTH_STRING=settings.api_auth_string())
     from agent import registry, wheelhouse
-    from agent.converge import Layout, converge, ensure_deployment, stop_worker
+    from agent.converge import converge, ensure_deployment, stop_worker
+    from agent.layout import Layout
     from agent.records import HostRecord
     from agent.ssh import Connection
+    from agent import pools
     from deployments import processes, register
     from flows.p4.example import make_example
     from flows.p4.session import P4Session
@@ -82,8 +84,8 @@ def main() -> int:
     figures: dict[str, float] = {}
     try:
         processes.start_server()
-        register.ensure_pool("local", 4)
-        register.ensure_deployment("local")
+        pools.ensure_pool("local", 4)
+        register.ensure_deployment()
         processes.start_worker("local", 4)
         h = net.hosts["h1"]
         t = time.perf_counter()
@@ -93,9 +95,9 @@ def main() -> int:
         rec = HostRecord(name="h1", address=h.address, user=h.user, key_file=str(h.private_key_path),
                          host_key=h.host_public_key)
         registry.save(rec)
-        register.ensure_pool("h1", 4)
+        pools.ensure_pool("h1", 4)
         with Connection(rec) as c:
-            home = c.run(["printenv", "HOME"], step="home").stdout.strip()
+            home = c.home()
         ensure_deployment("h1", Layout(home=home, version="").app)
         figures["enrol (connect, pool, deployment)"] = time.perf_counter() - t
         t = time.perf_counter()

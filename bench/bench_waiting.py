@@ -33,7 +33,8 @@ from uuid import UUID
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from deployments.settings import free_port  # noqa: E402 - after the path is set
+from flows.settings import free_port  # noqa: E402 - after the path is set
+from flows.vocabulary import PAUSED_OR_FINAL  # noqa: E402
 
 WARM_CHILD = "--warm-child"
 
@@ -114,12 +115,14 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="bench-waiting-", dir="/tmp"))
     os.environ.update(P4INTEG_HOME=str(work / "home"), P4INTEG_PREFECT_PORT=str(free_port()),
                       PREFECT_SERVER_ANALYTICS_ENABLED="false", DO_NOT_TRACK="1", PREFECT_WORKER_QUERY_SECONDS="1")
-    from deployments import settings
+    from flows import settings
 
     os.environ.update(PREFECT_API_URL=settings.api_url(), PREFECT_HOME=str(settings.home() / "prefect"),
                       PREFECT_API_AUTH_STRING=settings.api_auth_string())
     from prefect.client.schemas.objects import StateType
     from prefect.flow_runs import resume_flow_run
+
+    from agent import pools
 
     from deployments import jobs, processes, recovery, register
     from flows.p4.example import make_example
@@ -129,7 +132,7 @@ def main() -> int:
         return JobSpec(p4port=ex.port, p4user=ex.user, client=ex.client, branch=ex.branch)
 
     def suspended(run_id: UUID) -> None:
-        run = jobs.wait(run_id, until={StateType.PAUSED} | jobs.FINAL, timeout=300, poll=0.2)
+        run = jobs.wait(run_id, until=PAUSED_OR_FINAL, timeout=300, poll=0.2)
         if run.state.name != "Suspended":
             raise SystemExit(f"run {run_id} ended {run.state.name}, not waiting")
 
@@ -151,8 +154,8 @@ def main() -> int:
 
     try:
         processes.start_server()
-        register.ensure_pool("local", 4)
-        register.ensure_deployment("local")
+        pools.ensure_pool("local", 4)
+        register.ensure_deployment()
         recovery.ensure_automations()
         processes.start_worker("local", 4)
         first_stage(example(False))  # warm the worker's imports and the server's caches
@@ -186,7 +189,7 @@ def main() -> int:
             child = subprocess.Popen([sys.executable, __file__, WARM_CHILD, str(id_file)], env=dict(os.environ))
             _wait_for_file(id_file)
             run_id = UUID(id_file.read_text())
-            run = jobs.wait(run_id, until={StateType.PAUSED} | jobs.FINAL, timeout=120, poll=0.1)
+            run = jobs.wait(run_id, until=PAUSED_OR_FINAL, timeout=120, poll=0.1)
             if run.state.type != StateType.PAUSED:
                 raise SystemExit(f"in-process wait {run_id} ended {run.state.name}")
             warm_rss.append(_rss_of(child.pid))

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import typer
 
-from .settings import P4PORT_VAR
+from .cli_errors import fail, run
+from flows.settings import P4PORT_VAR
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Perforce integration service.")
 sandbox_app = typer.Typer(no_args_is_help=True, help="The bundled sandbox Helix server.")
@@ -17,7 +18,7 @@ app.add_typer(hosts_app, name="hosts")
 from .cli_commands import commands_app  # noqa: E402
 
 app.add_typer(commands_app, name="commands")
-from .cli_templates import _fail, credentials_app, notify_app, schedules_app, templates_app  # noqa: E402
+from .cli_templates import credentials_app, notify_app, schedules_app, templates_app  # noqa: E402
 
 app.add_typer(templates_app, name="templates")
 app.add_typer(schedules_app, name="schedules")
@@ -28,7 +29,7 @@ app.add_typer(notify_app, name="notify")
 @app.callback()
 def _environment() -> None:
     """Every Prefect call made by this command goes to our server, telemetry off."""
-    from . import settings
+    from flows import settings
 
     for key, value in settings.prefect_env().items():
         if key.startswith(("PREFECT_", "DO_NOT_TRACK", "P4INTEG_")):
@@ -41,8 +42,7 @@ def _make_example(directory: Path):  # noqa: ANN202 - flows.p4.example.Example
     try:
         return make_example(directory)
     except FileExistsError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+        fail(str(exc))
 
 
 @sandbox_app.command("init")
@@ -54,9 +54,10 @@ def sandbox_init(
                                           help="Case-insensitive file names, like 'p4d -C1'."),
 ) -> None:
     """Create a sandbox depot; print the P4PORT to use."""
+    if directory.exists() and not directory.is_dir():
+        fail(f"directory: {directory} is a file; give a directory (it is created if missing)")
     if example and (unicode or case_insensitive):
-        typer.echo("--example makes a default server; drop --unicode/--case-insensitive or --example", err=True)
-        raise typer.Exit(2)
+        fail("--example makes a default server; drop --unicode/--case-insensitive or --example")
     if example:
         ex = _make_example(directory)
         typer.echo(f"P4PORT={ex.port}")
@@ -70,8 +71,7 @@ def sandbox_init(
     try:
         port = init_depot(directory, unicode=unicode, case_insensitive=case_insensitive)
     except ValueError as exc:
-        typer.echo(f"directory: {exc}", err=True)
-        raise typer.Exit(2) from None
+        fail(f"directory: {exc}")
     typer.echo(f"P4PORT={port}")
     # On stderr: stdout stays the P4PORT line scripts read.
     typer.echo("security=4, as a new Helix server: set each user's password (p4integ sandbox passwd), "
@@ -122,17 +122,15 @@ def sandbox_passwd(
         set_password(directory, user, None)
         typer.echo(f"password cleared for {user}")
         return
-    from .settings import read_password
+    from flows.settings import read_password
 
     password = read_password(f"New password for {user}: ")
     if not password:
-        typer.echo("error: empty password; use --clear to remove a password", err=True)
-        raise typer.Exit(2)
+        fail("empty password; use --clear to remove a password")
     try:
         set_password(directory, user, password)
     except FileNotFoundError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+        fail(str(exc))
     typer.echo(f"password set for {user}")
 
 
@@ -155,8 +153,7 @@ def sandbox_configure(
         for name, value in settings(directory).items():
             typer.echo(f"{name}={value}")
     except (ValueError, FileNotFoundError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+        fail(str(exc))
 
 
 @sandbox_app.command("restart")
@@ -167,29 +164,30 @@ def sandbox_restart(directory: Path = typer.Argument(..., help="The depot direct
     try:
         restart(directory)
     except FileNotFoundError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+        fail(str(exc))
     typer.echo("restarted: open connections are dropped")
 
 
 @app.command()
 def up(host_limit: int = typer.Option(4, help="Parallel jobs on the local host (1 to 64).")) -> None:
     """Start (idempotently) the local Prefect server, the local pool, deployment and worker."""
+    from agent import pools
     from agent.records import check_job_limit
+    from flows import settings
 
-    from . import processes, register, settings
+    from . import processes, register
 
     try:  # before anything starts: a limit of 0 would leave every job Late with no word why
         check_job_limit(host_limit, "--host-limit")
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc))
 
     try:
         started = processes.start_server()
     except RuntimeError as exc:  # e.g. a server up without a credential: the message says what to do
-        _fail(str(exc))
-    register.ensure_pool("local", host_limit)
-    register.ensure_deployment("local")
+        fail(str(exc))
+    pools.ensure_pool("local", host_limit)
+    register.ensure_deployment()
     from . import notifications, recovery
 
     notifications.ensure_automation()
@@ -214,12 +212,12 @@ def ui(p4port: str = typer.Option(None, "--p4port", envvar=P4PORT_VAR,
     from flows.ports import check_p4port
 
     if not p4port:
-        _fail("--p4port: give the Perforce server people sign in against, e.g. "
-              "--p4port ssl:perforce:1666 (or set P4INTEG_P4PORT)")
+        fail("--p4port: give the Perforce server people sign in against, e.g. "
+             "--p4port ssl:perforce:1666 (or set P4INTEG_P4PORT)")
     try:  # before anything starts
         p4port = check_p4port(p4port, "--p4port")
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     up(host_limit=4)
     state = processes.start_ui(p4port)
     said = {"started": "started", "running": "already running",
@@ -252,8 +250,11 @@ def demo(directory: Path = typer.Option(None, "--dir", help="Where to create the
 
     from flows.p4.example import make_example
     from flows.spec import JobSpec
+    from flows.vocabulary import PAUSED_OR_FINAL
 
-    from . import jobs, settings
+    from . import jobs
+
+    from flows import settings
 
     up(host_limit=4)
     target = directory or settings.home() / "demo" / _time.strftime("%Y%m%d-%H%M%S")
@@ -262,19 +263,18 @@ def demo(directory: Path = typer.Option(None, "--dir", help="Where to create the
     if browser:  # the password must exist before the job starts: the job signs in with it
         from flows.p4.sandbox import set_password
 
-        from .settings import read_password
+        from flows.settings import read_password
         from .templates import store_password
 
         password = read_password(f"Password for {ex.user}, to sign in to the front page with: ")
         if not password:
-            typer.echo("error: --browser: an empty password; type one to sign in with", err=True)
-            raise typer.Exit(2)
+            fail("--browser: an empty password; type one to sign in with")
         set_password(ex.depot_dir, ex.user, password)
         secret = store_password(ex.user, password)
     spec = JobSpec(p4port=ex.port, p4user=ex.user, client=ex.client, branch=ex.branch, password_secret=secret)
     run_id = jobs.submit(spec)
     typer.echo(f"flow run        {run_id}")
-    run = jobs.wait(run_id, until={StateType.PAUSED} | jobs.FINAL, timeout=300)
+    run = jobs.wait(run_id, until=PAUSED_OR_FINAL, timeout=300)
     ui = settings.api_url().rsplit("/api", 1)[0]
     typer.echo(f"state           {jobs.state_label(run)}   {ui}/runs/flow-run/{run_id}")
     for c in jobs.conflicts(run_id) if run.state and run.state.type == StateType.PAUSED else []:
@@ -304,13 +304,13 @@ def resume(
     from prefect.client.schemas.objects import StateType
 
     from flows.spec import FileChoice
+    from flows.vocabulary import PAUSED_OR_FINAL
 
     from . import jobs
 
     chosen = [n for n, v in (("theirs", theirs), ("yours", yours), ("recheck", recheck), ("abort", abort)) if v]
     if len(chosen) != 1:
-        typer.echo("error: give exactly one of --theirs, --yours, --recheck, --abort", err=True)
-        raise typer.Exit(2)
+        fail("give exactly one of --theirs, --yours, --recheck, --abort")
     what = chosen[0]
     try:
         if what in ("theirs", "yours"):
@@ -320,24 +320,23 @@ def resume(
         else:
             jobs.resume(run_id, what)
     except ValueError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+        fail(str(exc))
     if not wait:
         return
     # Resuming moves the run out of Paused at once; it then finishes or waits again.
-    run = jobs.wait(run_id, until={StateType.PAUSED} | jobs.FINAL, timeout=300)
+    run = jobs.wait(run_id, until=PAUSED_OR_FINAL, timeout=300)
     typer.echo(f"state           {jobs.state_label(run)}")
     if run.state and run.state.type in (StateType.FAILED, StateType.CRASHED):
         raise typer.Exit(1)
 
 
 def main() -> None:
-    from .settings import PRIVATE_UMASK
+    from flows.settings import PRIVATE_UMASK
 
     # Before anything is written: what the command makes (keys, records, the processes it
     # starts and what they write) is the service account's alone, whatever the login's umask.
     os.umask(PRIVATE_UMASK)
-    app()
+    run(app)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ import json
 import typer
 from pydantic import ValidationError
 
-from .cli_hosts import _fail
+from .cli_errors import fail
 
 commands_app = typer.Typer(no_args_is_help=True, help="Site commands (sync wrapper, hooks, build, name check, "
                            "push tool) that jobs pick by name.")
@@ -28,12 +28,12 @@ def add(
     for item in env:
         key, sep, value = item.partition("=")
         if not sep:
-            _fail(f"env: '{item}' is not NAME=VALUE")
+            fail(f"env: '{item}' is not NAME=VALUE")
         pairs[key] = value
     try:
         command = site_commands.SiteCommand(name=name, argv=argv, host=host, env=pairs, description=description)
     except ValidationError as exc:
-        _fail("; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors()))
+        fail("; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors()))
     replaced = site_commands.define(command)
     typer.echo(f"{'replaced' if replaced else 'defined'} site command {name} for {command.where}: "
                f"{json.dumps(command.argv)}")
@@ -60,6 +60,6 @@ def remove(name: str = typer.Argument(...), host: str = typer.Option(None, help=
     from flows import site_commands
 
     if not site_commands.remove(name, host):
-        _fail(f"name: no site command '{name}' defined for {f'host {host}' if host else 'every host'}; "
+        fail(f"name: no site command '{name}' defined for {f'host {host}' if host else 'every host'}; "
               "see p4integ commands list")
     typer.echo(f"removed site command {name}")

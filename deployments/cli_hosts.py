@@ -6,12 +6,9 @@ from pathlib import Path
 
 import typer
 
+from .cli_errors import fail
+
 hosts_app = typer.Typer(no_args_is_help=True, help="Build hosts: enrol, deploy workers, health.")
-
-
-def _fail(message: str) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(2)
 
 
 def _confirm_server(p4port: str, fingerprint: str | None, option: str) -> str:
@@ -22,14 +19,14 @@ def _confirm_server(p4port: str, fingerprint: str | None, option: str) -> str:
     try:
         check_p4port(p4port, "p4port")
         if ssl_port(p4port) is None:
-            _fail(f"p4port: '{p4port}' is not an ssl: port; only ssl: servers need trust")
+            fail(f"p4port: '{p4port}' is not an ssl: port; only ssl: servers need trust")
         expected = check_fingerprint(fingerprint, option) if fingerprint else None
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     try:
         key = fetch_server_key(p4port)
     except OSError as exc:
-        _fail(f"p4port: cannot reach {p4port} for its TLS key ({exc})")
+        fail(f"p4port: cannot reach {p4port} for its TLS key ({exc})")
     typer.echo(f"Helix server {p4port} ({key.address}) key fingerprint: {key.fingerprint}")
     _confirm_key(key.fingerprint, expected, option=option, field=option, holder=p4port, whose="the server's key",
                  check="checking it with 'p4d -Gf' on the server")
@@ -42,12 +39,12 @@ def _confirm_key(presented: str, expected: str | None, *, option: str, field: st
     to what is presented), or confirmed at a terminal; never taken on first sight."""
     if expected:
         if expected != presented:
-            _fail(f"{field}: {holder} presents {presented}, not {expected}; refusing")
+            fail(f"{field}: {holder} presents {presented}, not {expected}; refusing")
     elif sys.stdin.isatty():
         if not typer.confirm(f"Is this {whose} (after {check})?"):
-            _fail(f"{whose} not confirmed")
+            fail(f"{whose} not confirmed")
     else:
-        _fail(f"{field}: confirm {whose} with {option} {presented} (after {check}){otherwise}")
+        fail(f"{field}: confirm {whose} with {option} {presented} (after {check}){otherwise}")
 
 
 @hosts_app.command("add")
@@ -76,23 +73,23 @@ def add(
         check_tcp_port(port, "--port")
         check_job_limit(limit, "--limit")
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     host_id = address if port == 22 else f"[{address}]:{port}"
     if known_hosts is not None:
         entry = paramiko.HostKeys(str(known_hosts)).lookup(host_id)
         if not entry:
-            _fail(f"known_hosts: {known_hosts} has no key for {host_id}")
+            fail(f"known_hosts: {known_hosts} has no key for {host_id}")
         pkey = next(iter(entry.values()))
     else:
         try:
             pkey = fetch_host_key(address, port)
         except OSError as exc:
-            _fail(f"address: cannot reach {address}:{port} ({exc})")
+            fail(f"address: cannot reach {address}:{port} ({exc})")
         typer.echo(f"host key of {host_id}: {pkey.get_name()} {pkey.fingerprint}")
         _confirm_key(pkey.fingerprint, fingerprint, option="--fingerprint", field="fingerprint", holder="the host",
                      whose="the host key", check="checking it on the host", otherwise=", or give --known-hosts")
     if p4_fingerprint and not trust_p4port:
-        _fail("--p4-fingerprint: give the server it belongs to with --trust-p4port ssl:host:port")
+        fail("--p4-fingerprint: give the server it belongs to with --trust-p4port ssl:host:port")
     p4_trust = {trust_p4port: _confirm_server(trust_p4port, p4_fingerprint, "--p4-fingerprint")} \
         if trust_p4port else {}
     try:
@@ -100,18 +97,19 @@ def add(
                             host_key=f"{pkey.get_name()} {pkey.get_base64()}", limit=limit, api_url=api_url,
                             p4_trust=p4_trust)
     except ValueError as exc:
-        _fail(str(exc))
-    from agent.converge import Layout, ensure_deployment
+        fail(str(exc))
+    from agent.converge import ensure_deployment
+    from agent.layout import Layout
     from agent.p4trust import pin_on_host
-    from deployments.register import ensure_pool
+    from agent.pools import ensure_pool
 
     try:
         with Connection(record) as c:
             who = c.run(["hostname"], step="check login").stdout.strip()
-            home = c.run(["printenv", "HOME"], step="find home").stdout.strip()
+            home = c.home()
             pin_on_host(c, record)
     except HostError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     registry.save(record)
     # The pool and deployment exist from now on, so jobs can be queued before a worker runs.
     ensure_pool(name, limit)
@@ -135,13 +133,13 @@ def trust(
         try:
             record = registry.get(name)
         except KeyError as exc:
-            _fail(str(exc).strip("'\""))
+            fail(str(exc).strip("'\""))
     confirmed = _confirm_server(p4port, fingerprint, "--fingerprint")
     if name == "local":
         try:
             typer.echo(f"local: trusted {p4port} in {pin_locally(p4port, confirmed)}")
         except OSError as exc:
-            _fail(f"p4port: cannot write the trust for {p4port} ({exc})")
+            fail(f"p4port: cannot write the trust for {p4port} ({exc})")
         return
     record = record.model_copy(update={"p4_trust": {**record.p4_trust, p4port: confirmed}})
     registry.save(record)
@@ -149,7 +147,7 @@ def trust(
         with Connection(record) as c:
             changed = pin_on_host(c, record)
     except HostError as exc:
-        _fail(f"{exc}; the key is kept in the host's record and written at the next 'p4integ hosts deploy {name}'")
+        fail(f"{exc}; the key is kept in the host's record and written at the next 'p4integ hosts deploy {name}'")
     typer.echo(f"{name}: trusted {p4port} in ~/.p4trust" + ("" if changed else " (already there)"))
 
 
@@ -182,12 +180,12 @@ def deploy(name: str) -> None:
     from agent import registry
     from agent.converge import converge
     from agent.ssh import HostError
-    from deployments.settings import api_url
+    from flows.settings import api_url
 
     try:
         report = converge(registry.get(name), api_url(), log=typer.echo)
     except (HostError, KeyError) as exc:
-        _fail(str(exc).strip("'\""))
+        fail(str(exc).strip("'\""))
     typer.echo(f"{name}: {'changed: ' + '; '.join(report.changes) if report.changed else 'no change'} "
                f"(version {report.version}, {report.python}, {report.seconds:.1f} s)")
 
@@ -203,7 +201,7 @@ def stop(name: str) -> None:
         with Connection(registry.get(name)) as c:
             was = stop_worker(c)
     except (HostError, KeyError) as exc:
-        _fail(str(exc).strip("'\""))
+        fail(str(exc).strip("'\""))
     typer.echo(f"{name}: worker {'stopped' if was else 'was not running'}")
 
 
@@ -213,7 +211,12 @@ def remove(name: str) -> None:
     from agent import registry
 
     try:
+        registry.get(name)
+    except KeyError as exc:
+        fail(str(exc.args[0]))
+    try:
         stop(name)
-    except typer.Exit:
+    except typer.Exit:  # an unreachable host is still forgotten; stop said why it was not stopped
         pass
-    typer.echo(f"{name}: {'removed' if registry.remove(name) else 'was not enrolled'}")
+    registry.remove(name)
+    typer.echo(f"{name}: removed")

@@ -9,6 +9,8 @@ from uuid import UUID
 
 import typer
 
+from .cli_errors import fail
+
 # Said plainly in --help: whoever runs this CLI on the service host can act as anyone.
 ADMIN_NOTE = ("An administrator's tool on the service host: --as acts as any user, with no password asked; "
               "people use the front page, which signs them in.")
@@ -24,20 +26,15 @@ def _me(user: str | None) -> str:
     return user or os.environ.get("P4USER") or getpass.getuser()
 
 
-def _fail(message: str) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(2)
-
-
 def _spec(path: Path):  # noqa: ANN202 - JobSpec
     from flows.spec import JobSpec
 
     try:
         return JobSpec.model_validate(json.loads(path.read_text()))
     except (OSError, json.JSONDecodeError) as exc:
-        _fail(f"spec-file: cannot read {path}: {exc}")
+        fail(f"spec-file: cannot read {path}: {exc}")
     except ValueError as exc:
-        _fail(f"spec-file: {exc}")
+        fail(f"spec-file: {exc}")
 
 
 @templates_app.command("list")
@@ -58,7 +55,7 @@ def t_show(name: str, user: str = AS_USER) -> None:
     try:
         t = templates.get(_me(user), name)
     except templates.TemplateError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     shown = {**t.model_dump(mode="json"), "spec": templates.spec_for_display(t.spec)}
     typer.echo(json.dumps(shown, indent=2))
 
@@ -73,7 +70,7 @@ def t_create(name: str, spec_file: Path = typer.Option(..., help="The job spec a
         t = templates.create(_me(user), name, _spec(spec_file), visibility="global" if global_ else "private",
                              description=description, operator=True)  # the CLI is the operator's: an administrator
     except templates.TemplateError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     typer.echo(f"created {t.visibility} template {t.name} on host {t.host}: prefect deployment run 'integrate/{t.name}'")
 
 
@@ -82,16 +79,18 @@ def t_edit(name: str, spec_file: Path = typer.Option(None), description: str = t
            visibility: str = typer.Option(None, help="global or private"), user: str = AS_USER) -> None:
     from deployments import templates
 
+    if spec_file is None and description is None and visibility is None:
+        fail("give what to change: --spec-file, --description or --visibility")
     try:
         if spec_file is not None or description is not None:
             templates.edit(_me(user), name, spec=_spec(spec_file) if spec_file else None, description=description,
                            operator=True)
         if visibility:
             if visibility not in ("global", "private"):
-                _fail("visibility: use global or private")
+                fail("visibility: use global or private")
             templates.switch(_me(user), name, visibility, operator=True)  # type: ignore[arg-type]
     except templates.TemplateError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     typer.echo(f"updated {name}")
 
 
@@ -102,7 +101,7 @@ def t_delete(name: str, user: str = AS_USER) -> None:
     try:
         templates.delete(_me(user), name)
     except templates.TemplateError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     typer.echo(f"deleted {name}")
 
 
@@ -117,7 +116,7 @@ def t_run(name: str, changelist: int = typer.Option(None), description: str = ty
         run_id = templates.run(_me(user), name, changelist=changelist, description=description, trial=trial,
                                client=client)
     except (templates.TemplateError, ValueError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     typer.echo(f"flow run {run_id}")
 
 
@@ -128,7 +127,7 @@ def s_list(template: str, user: str = AS_USER) -> None:
     try:
         found = templates.schedules(_me(user), template)
     except templates.TemplateError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     for s in found:
         nxt = ", ".join(d.strftime("%Y-%m-%d %H:%M %Z") for d in s.next_runs) or "-"
         state = "BROKEN" if s.problem else "enabled" if s.active else "disabled"
@@ -145,7 +144,7 @@ def s_add(template: str, cron: str = typer.Option(..., help="Five-field cron or 
     try:
         s = templates.add_schedule(_me(user), template, cron, tz)
     except templates.TemplateError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     typer.echo(f"schedule {s.id}: {s.cron} ({s.timezone}); next {s.next_runs[0] if s.next_runs else '-'}")
 
 
@@ -157,13 +156,20 @@ def s_presets() -> None:
         typer.echo(f"{k:24} {v}")
 
 
+def _schedule_id(template: str, value: str) -> UUID:
+    try:
+        return UUID(value)
+    except ValueError:
+        fail(f"schedule: '{value}' is not a schedule id; copy it from 'p4integ schedules list {template}'")
+
+
 def _set(template: str, schedule_id: str, active: bool, user: str | None) -> None:
     from deployments import templates
 
     try:
-        templates.set_active(_me(user), template, UUID(schedule_id), active)
+        templates.set_active(_me(user), template, _schedule_id(template, schedule_id), active)
     except templates.TemplateError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     typer.echo(f"{'enabled' if active else 'disabled'} {schedule_id}")
 
 
@@ -182,9 +188,9 @@ def s_delete(template: str, schedule_id: str, user: str = AS_USER) -> None:
     from deployments import templates
 
     try:
-        templates.delete_schedule(_me(user), template, UUID(schedule_id))
+        templates.delete_schedule(_me(user), template, _schedule_id(template, schedule_id))
     except templates.TemplateError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     typer.echo(f"deleted {schedule_id}")
 
 
@@ -193,13 +199,13 @@ def c_set(user: str = typer.Argument(..., help="Perforce user.")) -> None:
     """Store the user's password (read from the terminal or stdin, never from arguments); schedules use it."""
     from deployments import templates
 
-    from deployments.settings import read_password
+    from flows.settings import read_password
 
     password = read_password(f"Perforce password for {user}: ")
     try:
         name = templates.store_password(user, password)
     except templates.TemplateError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     typer.echo(f"stored; use \"password_secret\": \"{name}\" in job specs")
 
 
@@ -209,7 +215,7 @@ def c_remove(user: str = typer.Argument(..., help="Perforce user.")) -> None:
     from deployments import templates
 
     if not templates.forget_password(user):
-        _fail(f"user: no stored password for '{user}'; nothing to remove (p4integ credentials set {user} stores one)")
+        fail(f"user: no stored password for '{user}'; nothing to remove (p4integ credentials set {user} stores one)")
     typer.echo(f"removed the stored password of {user}")
 
 
@@ -226,6 +232,6 @@ def n_set(user: str = typer.Argument(..., help="Perforce user (job owner)."),
     try:
         set_notifications(user, email=None if off else email, webhook=None if off else webhook)
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     typer.echo(f"{user}: " + ("notifications off" if off or not (email or webhook) else
                              ", ".join(x for x in (email, webhook) if x)))

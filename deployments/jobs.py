@@ -1,7 +1,6 @@
 """Starting, resuming, cancelling and following integration jobs through Prefect."""
 from __future__ import annotations
 
-import time
 from typing import Any
 from uuid import UUID
 
@@ -11,18 +10,22 @@ from prefect.deployments import run_deployment
 from prefect.flow_runs import resume_flow_run
 from prefect.states import Cancelling
 
-from flows.runs import FINAL
+from flows.errors import P4IntegError
+from flows.polling import poll_until
+from flows.prefect_compat import sync_call
+from flows.record import RECORD_KEY, JobRecord
+from flows.vocabulary import FINAL, PRODUCT_TAG, user_tag
 from flows.spec import FileChoice, JobSpec
 from flows.usernames import foreign_secret
 
-from .settings import FLOW_NAME
+from flows.settings import FLOW_NAME
 
 
-class NotWaiting(ValueError):
+class NotWaiting(P4IntegError, ValueError):
     """The run cannot take a person's answer now (finished, running, gone)."""
 
 
-class SpecRefused(ValueError):
+class SpecRefused(P4IntegError, ValueError):
     """A job spec wrong for its host or server; ``problems`` maps each field to its message."""
 
     def __init__(self, problems: dict[str, str]) -> None:
@@ -34,7 +37,7 @@ def check_host(host: str) -> None:
     """Refuse a job for a host that has no work pool, before anything runs."""
     from prefect.exceptions import ObjectNotFound
 
-    from .settings import pool_name
+    from flows.settings import pool_name
 
     with get_client(sync_client=True) as client:
         try:
@@ -81,13 +84,9 @@ def refuse_bad_spec(spec: JobSpec) -> None:
         raise SpecRefused(problems)
 
 
-def user_tag(user: str) -> str:
-    return f"p4user:{user}"
-
-
 def run_tags(spec: JobSpec) -> list[str]:
     """Tags every job run carries: whose job it is, so lists can filter on the server."""
-    return ["p4-integration", user_tag(spec.p4user)]
+    return [PRODUCT_TAG, user_tag(spec.p4user)]
 
 
 def submit(spec: JobSpec, deployment: str | UUID | None = None, name: str | None = None) -> UUID:
@@ -95,9 +94,9 @@ def submit(spec: JobSpec, deployment: str | UUID | None = None, name: str | None
 
     Refused (``SpecRefused``) before the run exists when the spec is wrong for its host or server."""
     refuse_bad_spec(spec)
-    run = run_deployment(name=deployment or f"{FLOW_NAME}/{spec.host}",
-                         parameters={"spec": spec.model_dump(mode="json", exclude_defaults=True)},
-                         timeout=0, flow_run_name=name, as_subflow=False, tags=run_tags(spec), _sync=True)
+    run = sync_call(run_deployment, name=deployment or f"{FLOW_NAME}/{spec.host}",
+                    parameters={"spec": spec.model_dump(mode="json", exclude_defaults=True)},
+                    timeout=0, flow_run_name=name, as_subflow=False, tags=run_tags(spec))
     return run.id
 
 
@@ -149,10 +148,8 @@ def resume(run_id: UUID | str, action: str = "recheck", files: list[FileChoice] 
         if problems:
             raise ValueError("; ".join(problems) + ". Nothing was sent; the job is still waiting")
     payload: dict[str, Any] = answer.model_dump(mode="json")
-    # _sync: callers with an event loop of their own (a browser driver, a web server) would
-    # otherwise get an un-awaited coroutine and the run would never resume.
-    try:
-        resume_flow_run(run.id, run_input=payload, _sync=True)
+    try:  # also from a caller with an event loop of its own (the front page)
+        sync_call(resume_flow_run, run.id, run_input=payload)
     except Exception as exc:  # noqa: BLE001 - Prefect says why in its own exception types
         raise NotWaiting(f"run: flow run {run.id} did not take the answer: {exc}") from None
 
@@ -169,20 +166,22 @@ def cancel(run_id: UUID | str) -> None:
 def wait(run_id: UUID | str, *, until: set[StateType] | None = None, timeout: float = 120.0,
          poll: float = 0.5) -> FlowRun:
     """Poll until the run reaches one of ``until`` (default: a final state)."""
-    until = until or FINAL
-    end = time.monotonic() + timeout
-    run = read(run_id)
-    while run.state is None or run.state.type not in until:
-        if time.monotonic() > end:
-            state = run.state.name if run.state else "no state"
-            raise TimeoutError(f"flow run {run_id} still {state} after {timeout:.0f} s")
-        time.sleep(poll)
-        run = read(run_id)
+    wanted = until or FINAL
+    seen: list[FlowRun] = []
+
+    def reached() -> FlowRun | None:
+        seen.append(read(run_id))
+        return seen[-1] if seen[-1].state is not None and seen[-1].state.type in wanted else None
+
+    run = poll_until(reached, timeout, poll)
+    if run is None:
+        state = seen[-1].state.name if seen[-1].state else "no state"
+        raise TimeoutError(f"flow run {run_id} still {state} after {timeout:.0f} s")
     return run
 
 
-def conflicts(run_id: UUID | str) -> list[dict[str, Any]]:
-    """The files a paused run waits on, from its latest 'conflicts' table artifact."""
+def _latest_table(run_id: UUID | str, key: str) -> list[dict[str, Any]]:
+    """The rows of the run's latest table artifact with this key ([] if it wrote none)."""
     import json
 
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey
@@ -190,10 +189,21 @@ def conflicts(run_id: UUID | str) -> list[dict[str, Any]]:
 
     with get_client(sync_client=True) as client:
         found = client.read_artifacts(
-            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[UUID(str(run_id))]),
-                                           key=ArtifactFilterKey(any_=["conflicts"])),
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run_uuid(run_id)]),
+                                           key=ArtifactFilterKey(any_=[key])),
             sort=ArtifactSort.CREATED_DESC, limit=1)
     if not found:
         return []
     data = found[0].data
     return json.loads(data) if isinstance(data, str) else list(data or [])
+
+
+def conflicts(run_id: UUID | str) -> list[dict[str, Any]]:
+    """The files a paused run waits on, from its latest 'conflicts' table artifact."""
+    return _latest_table(run_id, "conflicts")
+
+
+def record(run_id: UUID | str) -> JobRecord | None:
+    """What the job did (``flows.record``), once it ended or failed; None before."""
+    rows = _latest_table(run_id, RECORD_KEY)
+    return JobRecord.model_validate(rows[0]) if rows else None

@@ -10,13 +10,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
-from .settings import (
+from flows.polling import poll_until
+from flows.settings import (
     P4PORT_VAR, PRIVATE_UMASK, api_auth_string, api_url, encryption_key_file, home, pool_name, prefect_env,
-    server_host, server_port, write_private,
+    server_host, server_port, signing_key, write_private,
 )
 
 PREFECT = [sys.executable, "-m", "prefect"]
@@ -75,15 +75,16 @@ def healthy(url: str | None = None, timeout: float = 2.0) -> bool:
 
 
 def wait_healthy(deadline_s: float = 90.0) -> None:
-    end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
+    def answers() -> bool:
         if healthy():
-            return
-        pid = _pid("server")
-        if pid is None and not healthy():
+            return True
+        if _pid("server") is None and not healthy():
             log = (_run_dir() / "server.log").read_text(errors="replace")[-2000:]
             raise RuntimeError(f"the Prefect server exited; last log lines:\n{log}")
-        time.sleep(0.5)
+        return False
+
+    if poll_until(answers, deadline_s, 0.5):
+        return
     raise TimeoutError(f"the Prefect server at {api_url()} did not answer within {deadline_s:.0f} s")
 
 
@@ -162,11 +163,9 @@ def start_ui(p4port: str, deadline_s: float = 60.0) -> str:
     import json
 
     from flows.ports import check_p4port
-    from .settings import PROJECT_DIR
+    from flows.settings import PROJECT_DIR
 
     p4port = check_p4port(p4port, "--p4port")
-    from ui.auth import signing_key
-
     signing_key()  # made on the first start; a short one is refused here, with the fix, not in ui.log
     host, port = _ui_address()
     wanted = {"p4port": p4port, "host": host, "port": port}
@@ -186,14 +185,16 @@ def start_ui(p4port: str, deadline_s: float = 60.0) -> str:
     # Streamlit reads .streamlit/config.toml from its working directory: the project's.
     _start("ui", argv, {**prefect_env(), P4PORT_VAR: p4port}, cwd=PROJECT_DIR)
     write_private(_ui_settings_file(), json.dumps(wanted))
-    end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
+
+    def answers() -> bool:
         try:
             with urllib.request.urlopen(f"{ui_url()}/_stcore/health", timeout=2) as r:  # noqa: S310 - our URL
-                if r.status == 200:
-                    return "restarted" if restarted else "started"
+                return r.status == 200
         except OSError:
-            time.sleep(0.3)
+            return False
+
+    if poll_until(answers, deadline_s, 0.3):
+        return "restarted" if restarted else "started"
     raise TimeoutError(f"the front page at {ui_url()} did not answer within {deadline_s:.0f} s; "
                        f"see {_run_dir() / 'ui.log'}")
 
@@ -207,10 +208,7 @@ def stop(name: str, grace: float = 10.0) -> bool:
             os.killpg(pid, sig)
         except ProcessLookupError:
             break
-        end = time.monotonic() + grace / 2
-        while time.monotonic() < end and alive(pid):
-            time.sleep(0.1)
-        if not alive(pid):
+        if poll_until(lambda: not alive(pid), grace / 2, 0.1):
             break
     (_run_dir() / f"{name}.pid").unlink(missing_ok=True)
     return True

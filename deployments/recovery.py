@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from .settings import FLOW_NAME, HEARTBEAT_GRACE_SECONDS
+from flows.settings import FLOW_NAME, HEARTBEAT_GRACE_SECONDS
 
 CRASH_AUTOMATION = "p4-integration: crash runs that fell silent"
 CLEANUP_AUTOMATION = "p4-integration: clean up after ended runs"

@@ -20,7 +20,7 @@ import os
 import threading
 import time
 
-from .settings import ADMIN_GROUP_VAR, ADMINS_VAR, P4PORT_VAR, admin_group, admins
+from flows.settings import ADMIN_GROUP_VAR, ADMINS_VAR, P4PORT_VAR, admin_group, admins
 
 CACHE_SECONDS = 60.0
 # Said wherever something is refused for not being one.

@@ -21,13 +21,16 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 
+from flows.errors import P4IntegError
+from flows.prefect_compat import cron_next_dates, sync_call
 from flows.spec import JobSpec
+from flows.vocabulary import PRODUCT_TAG, TEMPLATE_TAG, owner_of, owner_tag, visibility_of, visibility_tag
 from flows.usernames import secret_name, ticket_secret_name
 
 from . import roles
 from .commands import raw_command_problems
 from .jobs import SpecRefused, refuse_bad_spec, run_tags
-from .settings import FLOW_NAME, host_of_pool
+from flows.settings import FLOW_NAME, host_of_pool
 
 Visibility = Literal["global", "private"]
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
@@ -40,7 +43,7 @@ PRESETS = {
 }
 
 
-class TemplateError(ValueError):
+class TemplateError(P4IntegError, ValueError):
     """Refused: the message names the field or the rule, and the fix."""
 
 
@@ -71,13 +74,13 @@ def _client() -> Any:
 
 
 def _tags(owner: str | None, visibility: Visibility) -> list[str]:
-    return ["p4-integration", "template", f"visibility:{visibility}"] + ([f"owner:{owner}"] if owner else [])
+    return [PRODUCT_TAG, TEMPLATE_TAG, visibility_tag(visibility)] + ([owner_tag(owner)] if owner else [])
 
 
 def _to_template(d: Any) -> Template:
     tags = set(d.tags or [])
-    owner = next((t.split(":", 1)[1] for t in tags if t.startswith("owner:")), None)
-    visibility: Visibility = "private" if "visibility:private" in tags else "global"
+    owner = owner_of(tags)
+    visibility: Visibility = "private" if visibility_of(tags) == "private" else "global"
     host = host_of_pool(d.work_pool_name or "p4-local")
     return Template(name=d.name, owner=owner, visibility=visibility, host=host,
                     spec=dict((d.parameters or {}).get("spec") or {}), description=d.description or "",
@@ -90,7 +93,7 @@ def _all() -> list[Any]:
     with _client() as client:
         return client.read_deployments(
             flow_filter=FlowFilter(name=FlowFilterName(any_=[FLOW_NAME])),
-            deployment_filter=DeploymentFilter(tags=DeploymentFilterTags(all_=["p4-integration"])), limit=200)
+            deployment_filter=DeploymentFilter(tags=DeploymentFilterTags(all_=[PRODUCT_TAG])), limit=200)
 
 
 def visible_to(user: str, t: Template) -> bool:
@@ -254,8 +257,8 @@ def run(user: str, name: str, *, signed_in: bool = False, **overrides: Any) -> U
     spec = JobSpec.model_validate({**t.spec, **{k: v for k, v in overrides.items() if v is not None},
                                    **identity_for(user, t, signed_in=signed_in)})
     _refuse(spec)
-    flow_run = run_deployment(name=f"{FLOW_NAME}/{name}", timeout=0, as_subflow=False, tags=run_tags(spec),
-                              parameters={"spec": spec.model_dump(mode="json", exclude_defaults=True)}, _sync=True)
+    flow_run = sync_call(run_deployment, name=f"{FLOW_NAME}/{name}", timeout=0, as_subflow=False,
+                         tags=run_tags(spec), parameters={"spec": spec.model_dump(mode="json", exclude_defaults=True)})
     return flow_run.id
 
 
@@ -293,14 +296,7 @@ def cron_schedule(cron: str, tz: str = "UTC") -> Any:
 
 def next_dates(cron: str, tz: str, n: int = 3) -> list[datetime]:
     """The next fire times, computed by Prefect's own schedule model (the server's rules)."""
-    from prefect.server.schemas.schedules import CronSchedule as ServerCron
-
-    if n <= 0:
-        return []
-    # get_dates() is a coroutine around this generator; calling the generator directly
-    # works the same with or without an event loop running in the caller's thread.
-    dates = sorted(ServerCron(cron=cron, timezone=tz)._get_dates_generator(n=n))
-    return [datetime.fromisoformat(d.isoformat()) for d in dates]
+    return cron_next_dates(cron, tz, n)
 
 
 def add_schedule(user: str, name: str, cron: str, tz: str = "UTC", active: bool = True) -> ScheduleInfo:

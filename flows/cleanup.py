@@ -24,6 +24,7 @@ from .integration import _load_secret
 from .p4.session import P4Session
 from .reservation import job_changes
 from .spec import JobSpec
+from .vocabulary import FINAL
 from .workspace_lock import workspace_lock
 
 FLOW_NAME = "cleanup"
@@ -47,7 +48,7 @@ def cleanup(flow_run_id: str, event: str = "") -> str:
     logger = get_run_logger()
     run_id = flow_run_id.rsplit(".", 1)[-1]  # an event's resource id is prefect.flow-run.<id>
     state, state_name = runs.read_state(run_id)
-    if state is not None and state not in runs.FINAL:
+    if state is not None and state not in FINAL:
         return f"run {run_id} is {state_name}: nothing to clean yet"
     with get_client(sync_client=True) as client:
         run = client.read_flow_run(UUID(run_id))

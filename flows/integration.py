@@ -27,7 +27,7 @@ from typing import Any, Literal, TypeVar
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NONE
-from prefect.exceptions import Pause
+from prefect.exceptions import Pause, TerminationSignal
 from prefect.flow_runs import suspend_flow_run
 from prefect.input import RunInput
 from prefect.runtime import flow_run as current_run
@@ -41,6 +41,7 @@ from .usernames import foreign_secret
 from .p4.errors import P4Error
 from .p4.pathnames import unescape
 from .p4.session import P4Session
+from .record import RECORD_KEY, SUMMARY_KEY, JobRecord
 from .reservation import JobChange, job_changes, own_change
 from .runner import Redactor, SiteCommandError
 from .spec import FileChoice, JobSpec, Stage
@@ -154,12 +155,11 @@ def _side(c: S.Conflict, side: str) -> str:
     return "binary" if c.binary else f"text (base {c.base_name or 'none'})"
 
 
-def _publish_summary(summary: dict[str, Any]) -> None:
-    lines = ["| item | value |", "|---|---|"]
-    for k, v in summary.items():
-        lines.append(f"| {k} | {v} |")
-    create_markdown_artifact(key="integration-summary", markdown="\n".join(lines),
-                             description="What this integration did")
+def _publish_record(record: JobRecord) -> None:
+    """The typed record for the front page and the command line, and the same facts for people."""
+    create_table_artifact(key=RECORD_KEY, table=[record.model_dump(mode="json")],
+                          description="What this integration did, as data")
+    create_markdown_artifact(key=SUMMARY_KEY, markdown=record.markdown(), description="What this integration did")
 
 
 # --- the flow ---------------------------------------------------------------------------
@@ -249,8 +249,7 @@ class _Job:
         self.job, self.logger, self.redact = job, logger, redact
         self.stage = Stage.GET_LATEST_CL
         self.person = False  # has a person chosen resolves? then their work is never thrown away
-        self.summary: dict[str, Any] = {"host": socket.gethostname(), "workspace": job.spec.client,
-                                        "mode": job.spec.mode}
+        self.record = JobRecord(host=socket.gethostname(), workspace=job.spec.client, mode=job.spec.mode)
 
     def step(self, stage: Stage, fn: Callable[..., T], *args: Any, retries: int = 2) -> T:
         self.stage = stage
@@ -279,24 +278,24 @@ class _Job:
     # --- the first start ------------------------------------------------------------
     def start(self) -> bool:
         job = self.job
-        self.summary["source changelist"] = self.step(Stage.GET_LATEST_CL, S.get_latest_cl)
+        self.record.source_changelist = self.step(Stage.GET_LATEST_CL, S.get_latest_cl)
         self.step(Stage.SYNC, S.sync, retries=0 if job.spec.sync_command else 2)
         result = self.step(Stage.INTEGRATE, S.integrate, retries=0)
-        self.summary["pending change"] = job.change
-        self.summary["integrated"] = ", ".join(f"{n} {a}" for a, n in sorted(result.by_action.items())) or "nothing"
+        self.record.pending_change = job.change
+        self.record.integrated = ", ".join(f"{n} {a}" for a, n in sorted(result.by_action.items())) or "nothing"
         if result.already_integrated or result.total == 0:
             _check_nothing_is_pending(job)
             return False
         auto = self.step(Stage.RESOLVE_PASS_1, S.resolve_pass_1)
-        self.summary["auto-resolved"] = ", ".join(f"{n} {h}" for h, n in sorted(auto.by_how.items())) or "none"
+        self.record.auto_resolved = ", ".join(f"{n} {h}" for h, n in sorted(auto.by_how.items())) or "none"
         return True
 
     def done_nothing(self) -> dict[str, Any]:
         report = S.cleanup(self.job)
         self.job.log(f"DONE: nothing to integrate (all revisions already integrated); {report.sentence()}")
-        self.summary["outcome"] = "DONE: nothing to integrate"
-        _publish_summary(self.summary)
-        return {"outcome": "DONE", "nothing_to_integrate": True, **self.summary}
+        self.record.outcome = "NOTHING_TO_INTEGRATE"
+        _publish_record(self.record)
+        return self.record.model_dump(mode="json")
 
     # --- a start after a person answered --------------------------------------------
     def resume(self, mine: JobChange, pauses: int) -> None:
@@ -304,7 +303,7 @@ class _Job:
         job.change, job.cl = mine.change, mine.cl
         self.stage = Stage.NEEDS_RESOLVE
         S.preflight(job)
-        self.summary.update({"source changelist": mine.cl, "pending change": mine.change})
+        self.record.source_changelist, self.record.pending_change = mine.cl, mine.change
         self.person = runs.person_chose(job.run_id)
         raw = runs.answer(job.run_id, pauses)
         job.log(f"resumed: going on with pending change {mine.change} after wait {pauses} for a person")
@@ -332,12 +331,12 @@ class _Job:
         job = self.job
         for attempt in range(1, PUSH_ATTEMPTS + 1):
             conflicts = self.step(Stage.RESOLVE_CHECK, S.resolve_check)
-            self.summary["conflicts"] = len(conflicts)
+            self.record.conflicts = len(conflicts)
             if conflicts:
                 self.wait_for_person(conflicts, pauses + 1)
             self.step(Stage.PRE_SUBMIT, S.pre_submit, retries=0)
             shelf = self.step(Stage.SHELVE, S.shelve, retries=0)
-            self.summary["shelved change"] = shelf.change
+            self.record.shelved_change = shelf.change
             try:
                 push = self.step(Stage.P4PUSH, S.p4push, retries=0)
             except S.TargetMoved as moved:
@@ -347,14 +346,13 @@ class _Job:
                 self.step(Stage.SYNC, S.sync, retries=0)
                 self.step(Stage.RESOLVE_PASS_1, S.resolve_pass_1)
                 continue
-            self.summary["submitted change"] = push.submitted if push.submitted else (
-                "trial: not submitted" if push.trial else "pending")
-            self.summary["outcome"] = "DONE"
-            job.log(f"DONE: {self.summary.get('integrated', 'integrated')}; submitted change {push.submitted}"
+            self.record.submitted_change, self.record.trial = push.submitted or None, push.trial
+            self.record.outcome = "DONE"
+            job.log(f"DONE: {self.record.integrated or 'integrated'}; submitted change {push.submitted}"
                     if push.submitted else
                     f"DONE: shelved change {shelf.change} ({'trial' if push.trial else 'pushed by the site tool'})")
-            _publish_summary(self.summary)
-            return {"outcome": "DONE", **self.summary}
+            _publish_record(self.record)
+            return self.record.model_dump(mode="json")
         raise AssertionError("unreachable")
 
     def wait_for_person(self, conflicts: list[S.Conflict], n: int) -> None:
@@ -375,14 +373,14 @@ class _Job:
         job = self.job
         reason = _reason(self.stage, exc)
         report = _cleanup(job, self.person, job.log)
-        self.summary["outcome"] = f"ERROR at {self.stage.value}"
-        self.summary["reason"] = reason
-        self.summary["cleanup"] = report.sentence() if report else "cleanup failed; see the log"
+        r = self.record
+        r.outcome, r.failed_stage, r.reason = "ERROR", self.stage, reason
+        r.cleanup = report.sentence() if report else "cleanup failed; see the log"
         try:
-            _publish_summary(self.summary)
+            _publish_record(r)
         except Exception:  # noqa: BLE001 - a cancelled run may not write artifacts
             pass
-        self.logger.error(self.redact(f"ERROR at {self.stage.value}: {reason}. CLEANUP: {self.summary['cleanup']}"))
+        self.logger.error(self.redact(f"ERROR at {self.stage.value}: {reason}. CLEANUP: {r.cleanup}"))
 
 
 def _check_nothing_is_pending(job: S.Job) -> None:
@@ -411,10 +409,9 @@ def _reason(stage: Stage, exc: BaseException) -> str:
     if isinstance(exc, (SiteCommandError, P4Error)):
         text = str(exc)
         return text[len(stage.value) + 2:] if text.startswith(f"{stage.value}: ") else text
-    name = type(exc).__name__
-    if name == "TerminationSignal":
+    if isinstance(exc, TerminationSignal):  # the worker's SIGTERM on cancel
         return "cancelled"
-    return f"{name}: {exc}"
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _cleanup(job: S.Job, keep_work: bool, log: Callable[[str], None]) -> S.CleanupReport | None:

@@ -12,12 +12,12 @@ import os
 import smtplib
 import urllib.request
 from email.message import EmailMessage
-from pathlib import Path
 from uuid import UUID
 
 from prefect import flow, get_run_logger
 
 from .usernames import encode_user
+from .vocabulary import owner_of, user_of
 
 KINDS = {
     # A job waiting for a person is Suspended (no process); Paused is kept for runs
@@ -35,7 +35,9 @@ def settings_variable(user: str) -> str:
 
 
 def _first_time(run_id: str, event: str) -> bool:
-    base = Path(os.environ.get("P4INTEG_HOME") or Path.home() / ".p4integ") / "notified"
+    from .settings import home
+
+    base = home() / "notified"
     base.mkdir(parents=True, exist_ok=True)
     try:
         os.close(os.open(base / f"{run_id}-{event.rsplit('.', 1)[-1]}", os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
@@ -56,7 +58,7 @@ def notify(flow_run_id: str, event: str) -> str:
     # A template's owner, else the Perforce user who started the job (every job run carries both
     # kinds of tag where they apply; see deployments.jobs.run_tags).
     tags = run.tags or []
-    owner = next((t.split(":", 1)[1] for prefix in ("owner:", "p4user:") for t in tags if t.startswith(prefix)), None)
+    owner = owner_of(tags) or user_of(tags)
     if not owner:
         return "no owner"
     cfg = Variable.get(settings_variable(owner), default=None) or {}

@@ -15,6 +15,9 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from .errors import P4IntegError
+from .polling import poll_until
+
 TAIL_LINES = 20
 KILL_GRACE_SECONDS = 5.0
 
@@ -50,7 +53,7 @@ class CommandResult:
         return self.exit_code == 0
 
 
-class SiteCommandError(RuntimeError):
+class SiteCommandError(P4IntegError, RuntimeError):
     def __init__(self, stage: str, result: CommandResult) -> None:
         self.stage, self.result = stage, result
         last = "\n".join(f"    {line}" for line in result.tail[-10:]) or "    (no output)"
@@ -113,11 +116,8 @@ def kill_tree(proc: subprocess.Popen[bytes], grace: float = KILL_GRACE_SECONDS) 
             os.killpg(pgid, sig)
         except ProcessLookupError:
             return
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            if proc.poll() is not None and not _group_alive(pgid):
-                return
-            time.sleep(0.05)
+        if poll_until(lambda: proc.poll() is not None and not _group_alive(pgid), wait, 0.05):
+            return
 
 
 def _group_alive(pgid: int) -> bool:

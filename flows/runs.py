@@ -14,7 +14,7 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.objects import StateType
 from prefect.exceptions import ObjectNotFound
 
-FINAL = frozenset({StateType.COMPLETED, StateType.FAILED, StateType.CANCELLED, StateType.CRASHED})
+from .vocabulary import FINAL
 
 # Each wait for a person is one suspension with its own key, so a run that is resumed
 # and waits again gets a new one; Prefect refuses a key it has seen (that is how a

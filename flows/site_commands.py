@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from .errors import P4IntegError
+from .prefect_compat import load_secret, save_secret
 from .spec import COMMAND_FIELDS, COMMAND_NAME, CommandRef, JobSpec, check_env
 
 BLOCK_NAME = "p4integ-site-commands"
@@ -70,20 +72,16 @@ class SiteCommand(BaseModel):
 # --- the administrators' list, in Prefect's database -----------------------------------
 
 def load() -> list[SiteCommand]:
-    from prefect.blocks.system import Secret
-
     try:
-        value = Secret.load(BLOCK_NAME, _sync=True).get()  # also from a thread with a running loop
+        value = load_secret(BLOCK_NAME)  # also from a thread with a running loop
     except ValueError:  # never saved: no commands defined
         return []
     return [SiteCommand.model_validate(d) for d in value or []]
 
 
 def _save(commands: Iterable[SiteCommand]) -> None:
-    from prefect.blocks.system import Secret
-
     ordered = sorted(commands, key=lambda c: (c.name, c.host or ""))
-    Secret(value=json.dumps([c.model_dump(exclude_defaults=True) for c in ordered])).save(BLOCK_NAME, overwrite=True, _sync=True)
+    save_secret(BLOCK_NAME, json.dumps([c.model_dump(exclude_defaults=True) for c in ordered]))
 
 
 def define(command: SiteCommand) -> bool:
@@ -138,7 +136,7 @@ class JobCommands:
         return [*self.pre_submit, *(c for c in single if c is not None)]
 
 
-class UnknownCommand(ValueError):
+class UnknownCommand(P4IntegError, ValueError):
     """Names no administrator defined for the job's host, one message per field."""
 
     def __init__(self, problems: dict[str, str]) -> None:

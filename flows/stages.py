@@ -22,6 +22,7 @@ from .p4.pathnames import as_argument, escape, unescape
 from .p4.textcodec import encoding_of, looks_binary
 from .p4.records import IntegrateResult, RefusedFile, ResolveSummary, ShelveResult, SyncResult
 from . import reservation
+from .errors import P4IntegError
 from .p4.resolvers import action_kind
 from .p4.session import P4Session
 from .runner import CommandResult, Redactor, SiteCommandError, expand, run_command
@@ -31,7 +32,7 @@ from .spec import ACTION_KINDS, FileChoice, JobSpec, Stage, conflict_marker_line
 TEXT_CAP = 256 * 1024
 
 
-class JobError(RuntimeError):
+class JobError(P4IntegError, RuntimeError):
     """A stage cannot go on; the message says why and what to do."""
 
     def __init__(self, stage: Stage, message: str) -> None:

@@ -19,8 +19,9 @@ from pathlib import Path
 
 
 def lock_dir() -> Path:
-    base = os.environ.get("P4INTEG_HOME") or os.path.join(os.path.expanduser("~"), ".p4integ")
-    path = Path(base) / "locks"
+    from .settings import home
+
+    path = home() / "locks"
     path.mkdir(parents=True, exist_ok=True)
     return path
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from deployments.settings import free_port
+from flows.settings import free_port
 
 
 _HOME: Path | None = None
@@ -39,7 +39,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if _is_xdist_controller(config):
         return
     # A login's usual umask, not a strict one: the tests then show that the service makes
-    # what it writes private itself (deployments.settings.PRIVATE_UMASK).
+    # what it writes private itself (flows.settings.PRIVATE_UMASK).
     os.umask(0o022)
     _HOME = Path(tempfile.mkdtemp(prefix="p4integ-test-"))
     os.environ.update(
@@ -73,7 +73,7 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["PREFECT_API_URL"] = f"http://{bind}:{os.environ['P4INTEG_PREFECT_PORT']}/api"
     os.environ["PREFECT_HOME"] = str(_HOME / "prefect")
     # The server refuses anonymous calls: this process (get_client in tests) sends the credential.
-    from deployments.settings import api_auth_string
+    from flows.settings import api_auth_string
 
     os.environ["PREFECT_API_AUTH_STRING"] = api_auth_string()
 
@@ -91,12 +91,13 @@ def prefect_server() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def local_worker(prefect_server: str) -> Iterator[str]:
     """Pool p4-local, deployment integrate/local, and a process worker polling it."""
+    from agent import pools
     from deployments import processes, register
 
     from deployments import notifications, recovery
 
-    register.ensure_pool("local", limit=6)
-    register.ensure_deployment("local")
+    pools.ensure_pool("local", limit=6)
+    register.ensure_deployment()
     notifications.ensure_automation()
     recovery.ensure_automations()
     processes.start_worker("local", limit=6)

@@ -31,10 +31,10 @@ from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
+from flows.settings import KEY_BYTES, KeyRefused, signing_key  # noqa: F401 - the front page's key, made once
+
 COOKIE = "p4integ_session"
 SESSION_SECONDS = 12 * 3600
-KEY_FILE = "ui-secret"
-KEY_BYTES = 32
 # Failed sign-ins allowed per user name and per client address within the window.
 MAX_FAILURES, FAILURE_WINDOW_SECONDS = 5, 300
 REFUSED = "Perforce refused this user name and password."
@@ -55,27 +55,6 @@ class LoginRefused(Exception):
 class Login:
     user: str
     ticket: str
-
-
-class KeyRefused(RuntimeError):
-    """The signing key file exists but cannot be trusted; the front page does not start."""
-
-
-def signing_key() -> bytes:
-    """The signing key, made once per installation, readable by its owner only.
-
-    A missing file is the first start: a new key is made. A file that exists but holds
-    fewer than KEY_BYTES bytes is refused rather than replaced, since something other than
-    this code wrote it (or cut it short), and cookies signed with a guessable key could be
-    forged."""
-    from deployments.settings import secret_file
-
-    path = secret_file(KEY_FILE, lambda: secrets.token_bytes(KEY_BYTES))
-    key = path.read_bytes()
-    if len(key) < KEY_BYTES:
-        raise KeyRefused(f"{path} holds {len(key)} bytes, fewer than the {KEY_BYTES} a signing key needs; "
-                         "delete it and start the front page again to make a new one (everyone signs in again)")
-    return key
 
 
 def _b64(data: bytes) -> str:
@@ -117,7 +96,7 @@ _lock = threading.Lock()
 
 
 def _revoked_path() -> Path:
-    from deployments.settings import home
+    from flows.settings import home
 
     return home() / "ui-revoked.json"
 
@@ -206,7 +185,7 @@ class FailureLimiter:
 
 def p4port() -> str:
     """The Perforce server people sign in against (and the default for new jobs)."""
-    from deployments.settings import P4PORT_VAR
+    from flows.settings import P4PORT_VAR
 
     port = os.environ.get(P4PORT_VAR, "").strip()
     if not port:

@@ -7,7 +7,6 @@ a fixed number of calls whatever the number of runs (bench/bench_dashboard.py).
 """
 from __future__ import annotations
 
-import re
 import threading
 from datetime import datetime, timezone
 from typing import Any
@@ -18,11 +17,15 @@ from pydantic import BaseModel
 from deployments import jobs
 from deployments.commands import names_for, raw_command_problems
 from deployments.roles import WHO, is_admin
-from deployments.settings import FLOW_NAME, api_url, host_of_pool, pool_name
+from deployments.templates import (  # noqa: F401 - the pages use them through this door
+    PRESETS, TemplateError, runs_as_caller, spec_for_display,
+)
+from flows.settings import FLOW_NAME, api_url, host_of_pool, pool_name
+from flows.record import JobRecord
 from flows.spec import FileChoice, JobSpec, Stage
+from flows.vocabulary import FINAL_NAMES, owner_tag, user_of, user_tag  # noqa: F401 - FINAL_NAMES for the pages
 
 STAGES = [s.value for s in Stage if s not in (Stage.CLEANUP, Stage.ERROR)]
-FINAL = {"COMPLETED", "FAILED", "CANCELLED", "CRASHED"}
 PAGE = 200  # the most the API returns in one call
 _lock = threading.Lock()
 _client: Any = None
@@ -83,9 +86,8 @@ class RunDetail(RunRow):
 
 
 def _user_of(run: Any) -> str | None:
-    for t in run.tags or []:
-        if t.startswith("p4user:"):
-            return t.split(":", 1)[1]
+    if user := user_of(run.tags or []):
+        return user
     spec = (run.parameters or {}).get("spec") or {}
     return spec.get("p4user") if isinstance(spec, dict) else None
 
@@ -110,7 +112,7 @@ def _filters(user: str | None, states: list[str] | None = None, host: str | None
         # Runs a schedule made ahead of time are not jobs yet: leave out the future.
         "expected_start_time": FlowRunFilterExpectedStartTime(before_=datetime.now(timezone.utc))}
     if user:
-        run_filter["tags"] = FlowRunFilterTags(any_=[jobs.user_tag(user), f"owner:{user}"])
+        run_filter["tags"] = FlowRunFilterTags(any_=[user_tag(user), owner_tag(user)])
     if states:
         run_filter["state"] = FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType(s) for s in states]))
     out: dict[str, Any] = {"flow_filter": FlowFilter(name=FlowFilterName(any_=[FLOW_NAME])),
@@ -219,24 +221,9 @@ def logs_after(run_id: UUID | str, after: datetime | None = None, limit: int = 1
             if after is None or r.timestamp > after]
 
 
-_TABLE_ROW = re.compile(r"^\|\s*(.+?)\s*\|\s*(.*?)\s*\|$")
-
-
-def summary(run_id: UUID | str) -> dict[str, str]:
-    """The flow's 'integration-summary' artifact as key/value pairs (empty until it ends)."""
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey
-    from prefect.client.schemas.sorting import ArtifactSort
-
-    found = client().read_artifacts(
-        artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[UUID(str(run_id))]),
-                                       key=ArtifactFilterKey(any_=["integration-summary"])),
-        sort=ArtifactSort.CREATED_DESC, limit=1)
-    out: dict[str, str] = {}
-    for line in str(found[0].data if found else "").splitlines()[2:]:
-        m = _TABLE_ROW.match(line.strip())
-        if m:
-            out[m.group(1)] = m.group(2)
-    return out
+def record(run_id: UUID | str) -> JobRecord | None:
+    """What the job did, once it ended or failed (None before)."""
+    return jobs.record(run_id)
 
 
 def conflicts(run_id: UUID | str) -> list[dict[str, Any]]:

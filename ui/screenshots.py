@@ -18,31 +18,31 @@ PASSWORD = "Screenshot-pw-1"
 
 
 def _environment(home: Path) -> None:
-    from deployments.settings import free_port
+    from flows.settings import free_port
 
     port = free_port()
-    os.environ.update(P4INTEG_HOME=str(home), P4INTEG_PREFECT_PORT=str(port), P4INTEG_UI_PORT=str(free_port()),
-                      PREFECT_API_URL=f"http://127.0.0.1:{port}/api", PREFECT_HOME=str(home / "prefect"),
-                      DO_NOT_TRACK="1", PREFECT_SERVER_ANALYTICS_ENABLED="false", PREFECT_WORKER_QUERY_SECONDS="1")
-    from deployments.settings import api_auth_string
+    os.environ.update(P4INTEG_HOME=str(home), P4INTEG_PREFECT_PORT=str(port), P4INTEG_UI_PORT=str(free_port()))
+    from flows.settings import prefect_env
 
-    os.environ["PREFECT_API_AUTH_STRING"] = api_auth_string()  # the server refuses anonymous calls
+    os.environ.update(prefect_env())  # before Prefect is imported: its API, credential and home are ours
 
 
 def main() -> None:
     home = Path(tempfile.mkdtemp(prefix="p4integ-shots-"))
     _environment(home)
+    from agent import pools
     from deployments import jobs, processes, register, templates
     from flows.p4.example import make_example
     from flows.p4.sandbox import set_password
     from flows.spec import FileChoice, JobSpec
+    from flows.vocabulary import PAUSED_OR_FINAL
     from ui import auth, data
     from ui.browser import launch, settle, sign_in
 
     try:
         processes.start_server()
-        register.ensure_pool("local", 4)
-        register.ensure_deployment("local")
+        pools.ensure_pool("local", 4)
+        register.ensure_deployment()
         processes.start_worker("local", 4)
         ex = make_example(home / "depot", second_conflict=True)
         set_password(ex.depot_dir, ex.user, PASSWORD)
@@ -53,7 +53,7 @@ def main() -> None:
         failed = jobs.submit(spec.model_copy(update={"client": "missing-ws"}))
         paused = jobs.submit(spec)
         jobs.wait(failed)
-        jobs.wait(paused, until={jobs.StateType.PAUSED} | jobs.FINAL, timeout=180)
+        jobs.wait(paused, until=PAUSED_OR_FINAL, timeout=180)
         # A schedule signs in with the password an administrator stored: sign-in tickets expire.
         scheduled = spec.model_copy(update={"password_secret": templates.store_password(ex.user, PASSWORD)})
         templates.create(ex.user, "nightly-main-to-rel", scheduled, visibility="global")

@@ -96,7 +96,7 @@ def empty(message: str, icon: str = ":material/inbox:") -> None:
 
 def run_identity(t: Any, user: str) -> str:
     """Whose Perforce identity the template's runs use (deployments.templates.identity_for), in words."""
-    from deployments.templates import runs_as_caller
+    from ui.data import runs_as_caller
 
     saved = t.spec.get("p4user") or t.owner or "-"
     now = user if runs_as_caller(user, t) else saved

@@ -3,13 +3,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from flows.errors import P4IntegError
+
 # Helix generic codes (P4.P4.EV_*) that decide how a failure is treated.
 EV_COMM = 0x26  # connection dropped / refused: worth a retry
 EV_CONFIG = 0x24  # P4PASSWD invalid or unset, bad P4PORT
 EV_ILLEGAL = 0x04
 
 
-class P4Error(Exception):
+class P4Error(P4IntegError):
     """A Perforce command failed. ``str()`` names the command and Perforce's messages."""
 
     transient = False

@@ -19,10 +19,11 @@ from agent.health import health
 from agent.records import HostRecord
 from agent.ssh import HostError
 from deployments import jobs, processes
-from deployments.settings import api_auth_string, api_url
+from flows.settings import api_auth_string, api_url
 from flows.p4.example import make_example
 from flows.p4.session import P4Session
 from flows.spec import FileChoice, JobSpec
+from flows.vocabulary import PAUSED_OR_FINAL
 
 from ..flows.helpers import logs, until, wait_for_log
 
@@ -218,7 +219,7 @@ def test_killed_worker_is_offline_and_the_next_job_redeploys_it(enrolled, shared
     ("unknown host key", "does not match the key pinned at enrolment"),
     ("wrong key", "was refused for user"),
     ("host down", "cannot reach"),
-    ("no python", "no Python 3.10 or newer"),
+    ("no python", "no Python 3.11 or newer"),
 ])
 def test_bad_hosts_are_refused_fast_with_nothing_half_installed(host_network, case: str, expected: str) -> None:  # noqa: ANN001
     other = host_network.hosts["b"]
@@ -255,7 +256,7 @@ def test_a_job_for_a_host_without_python_fails_saying_so(enrolled, shared_depot)
                               branch=shared_depot.branch))
     run = jobs.wait(rid, timeout=240)
     assert run.state.type == StateType.FAILED
-    assert "no Python 3.10 or newer" in (run.state.message or "")
+    assert "no Python 3.11 or newer" in (run.state.message or "")
     wait_for_log(rid, "cannot deploy a worker")
 
 
@@ -310,7 +311,7 @@ def test_jobs_waiting_on_a_host_survive_the_loss_of_its_worker(enrolled) -> None
             runs.append(jobs.submit(JobSpec(p4port=ex.port, p4user=ex.user, client=client, host="a",
                                             branch=ex.branch)))
         for r in runs:
-            run = jobs.wait(r, until={StateType.PAUSED} | jobs.FINAL, timeout=240)
+            run = jobs.wait(r, until=PAUSED_OR_FINAL, timeout=240)
             assert run.state.name == "Suspended", "\n".join(logs(r))
         a.kill_user_processes()  # the host reboots: its worker and every process of its user are gone
         for r in runs:

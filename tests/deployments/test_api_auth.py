@@ -7,7 +7,9 @@ import stat
 import httpx
 import pytest
 
-from deployments import processes, settings, templates
+from deployments import processes, templates
+
+from flows import settings
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 

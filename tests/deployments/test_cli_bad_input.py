@@ -8,8 +8,9 @@ from prefect.client.orchestration import get_client
 
 from agent import registry
 from agent.records import HostRecord
-from deployments import processes, register
-from deployments.settings import free_port, pool_name
+from agent import pools
+from deployments import processes
+from flows.settings import free_port, pool_name
 
 from .test_cli_templates import p4integ
 
@@ -32,7 +33,7 @@ def test_up_refuses_a_host_limit_that_would_stop_every_job(limit: str) -> None:
 
 def test_pool_worker_and_host_record_refuse_a_limit_below_one() -> None:
     with pytest.raises(ValueError, match="^limit: 0 parallel jobs is not usable"):
-        register.ensure_pool("local", 0)
+        pools.ensure_pool("local", 0)
     with pytest.raises(ValueError, match="^limit: -1 parallel jobs is not usable"):
         processes.start_worker("never-started", -1)
     assert "worker-never-started" not in processes.running()

@@ -48,7 +48,7 @@ def test_demo_in_the_browser_signs_in_and_finishes(tmp_path: Path, monkeypatch: 
     import urllib.request
 
     from deployments import processes
-    from deployments.settings import free_port
+    from flows.settings import free_port
     from ui import auth
 
     monkeypatch.setenv("P4INTEG_UI_PORT", str(free_port()))

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from deployments.settings import free_port
+from flows.settings import free_port
 
 PG = "postgresql://postgres@127.0.0.1:5432/postgres"
 

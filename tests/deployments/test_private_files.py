@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from deployments import processes, settings
+from deployments import processes
+
+from flows import settings
 
 pytestmark = pytest.mark.usefixtures("local_worker")
 

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from deployments import roles, settings
+from deployments import roles
+
+from flows import settings
 from flows.p4.sandbox import P4, init_depot, set_group, set_password
 
 GROUP = "p4integ-admins"

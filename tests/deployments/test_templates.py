@@ -16,6 +16,7 @@ from deployments.templates import TemplateError
 from flows.p4.example import make_example
 from flows.p4.sandbox import set_password
 from flows.spec import JobSpec
+from flows.vocabulary import PAUSED_OR_FINAL
 
 from ..flows.helpers import logs, second_user, spec_for, start_unchecked, until, wait_for_log
 
@@ -54,7 +55,8 @@ def test_ownership_and_visibility(tmp_path: Path) -> None:
 
 
 def test_only_an_administrator_makes_a_template_global(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from deployments import roles, settings
+    from deployments import roles
+    from flows import settings
     from flows.p4.sandbox import set_group
 
     ex = make_example(tmp_path / "ex", conflict=False)
@@ -113,7 +115,7 @@ def test_run_with_overrides(tmp_path: Path) -> None:
 
 def _finish(run_id) -> None:  # noqa: ANN001
     """Let a run the test started end (a paused one is aborted) so it leaves nothing open."""
-    run = jobs.wait(run_id, timeout=120, until=set(jobs.FINAL) | {StateType.PAUSED})
+    run = jobs.wait(run_id, timeout=120, until=PAUSED_OR_FINAL)
     if run.state.type == StateType.PAUSED:
         jobs.resume(run_id, "abort")
         jobs.wait(run_id, timeout=240)

@@ -10,14 +10,13 @@ from uuid import UUID
 
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, LogFilter, LogFilterFlowRunId
-from prefect.client.schemas.objects import StateType
 from prefect.deployments import run_deployment
 
 from deployments import jobs
 from flows.p4.session import P4Session
 from flows.spec import JobSpec
+from flows.vocabulary import PAUSED_OR_FINAL  # noqa: F401 - the tests import it from here
 
-PAUSED_OR_FINAL = {StateType.PAUSED} | jobs.FINAL
 
 
 def spec_for(ex: Any, **kw: Any) -> JobSpec:

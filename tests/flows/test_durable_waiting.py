@@ -12,8 +12,10 @@ import pytest
 from prefect.client.schemas.objects import StateType
 from prefect.flow_runs import resume_flow_run
 
-from deployments import jobs, processes, register
-from deployments.settings import PROJECT_DIR
+from agent import pools
+
+from deployments import jobs, processes
+from flows.settings import PROJECT_DIR
 from flows.p4.example import AUTHOR_CLIENT, Example, make_example
 from flows.p4.session import P4Session
 from flows.spec import FileChoice
@@ -189,7 +191,7 @@ def test_restart_of_everything_with_three_jobs_waiting(tmp_path: Path) -> None:
 def test_more_waiting_jobs_than_the_host_limit(tmp_path: Path) -> None:
     from agent.converge import ensure_deployment
 
-    register.ensure_pool("lim2", limit=2)
+    pools.ensure_pool("lim2", limit=2)
     ensure_deployment("lim2", str(PROJECT_DIR))
     processes.start_worker("lim2", 2)
     try:

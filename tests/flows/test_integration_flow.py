@@ -198,7 +198,7 @@ def test_a_partly_resolved_file_outlives_a_timeout_and_stops_the_next_job(tmp_pa
     assert Path(ex.workspace, "src", "config.ini").read_text() == decided
 
 
-def test_summary_artifact_names_the_submitted_change(tmp_path: Path) -> None:
+def test_the_jobs_record_and_summary_name_the_submitted_change(tmp_path: Path) -> None:
     ex = make_example(tmp_path / "ex", conflict=False)
     run_id = jobs.submit(spec_for(ex))
     assert jobs.wait(run_id, timeout=120).state.type == StateType.COMPLETED
@@ -208,5 +208,8 @@ def test_summary_artifact_names_the_submitted_change(tmp_path: Path) -> None:
     with get_client(sync_client=True) as client:
         arts = client.read_artifacts(artifact_filter=ArtifactFilter(
             flow_run_id=ArtifactFilterFlowRunId(any_=[run_id])))
-    summary = next(a for a in arts if a.key == "integration-summary")
+    summary = next(a for a in arts if a.key == "integration-summary")  # for people, in the Prefect UI
     assert "| submitted change | 6 |" in summary.data and "| integrated | 1 branch, 3 integrate |" in summary.data
+    record = jobs.record(run_id)  # for the front page and the command line: typed
+    assert (record.outcome, record.submitted_change, record.integrated) == ("DONE", 6, "1 branch, 3 integrate")
+    assert record.failed_stage is None and record.pending_change and record.source_changelist

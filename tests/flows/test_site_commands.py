@@ -11,7 +11,7 @@ from prefect.client.schemas.objects import StateType
 
 from deployments import jobs, templates
 from deployments.commands import raw_command_problems
-from deployments.settings import ADMINS_VAR, admins
+from flows.settings import ADMINS_VAR, admins
 from flows import site_commands
 from flows.p4.example import make_example
 from flows.site_commands import SiteCommand, UnknownCommand, minimal_env, resolve

@@ -35,7 +35,8 @@ def signed_in(ui_depot: Example, monkeypatch: pytest.MonkeyPatch) -> str:
     """What a sign-in leaves behind for the user's jobs: the ticket in their Secret block. The user
     is an administrator: a member of the administrators' Perforce group, which the front page
     reads with that ticket."""
-    from deployments import roles, settings
+    from deployments import roles
+    from flows import settings
     from ui import auth, data
 
     data.store_ticket(ui_depot.user, auth.check_credentials(ui_depot.user, PASSWORD).ticket)

@@ -10,7 +10,7 @@ import pytest
 from deployments import jobs
 from flows.p4.example import Example
 from flows.p4.session import P4Session
-from tests.flows.helpers import second_user, until
+from tests.flows.helpers import PAUSED_OR_FINAL, second_user, until
 from tests.ui.conftest import PASSWORD, make_depot
 from ui import auth, data
 from ui.browser import launch, pick, settle, sign_in, type_into
@@ -29,7 +29,7 @@ def ui_depot(tmp_path_factory: pytest.TempPathFactory, local_worker: str, monkey
 @pytest.fixture(scope="module")
 def front_page(ui_depot, monkeypatch_module) -> Iterator[str]:  # noqa: ANN001
     from deployments import processes
-    from deployments.settings import free_port
+    from flows.settings import free_port
 
     monkeypatch_module.setenv("P4INTEG_UI_PORT", str(free_port()))
     processes.start_ui(ui_depot.port)
@@ -173,7 +173,7 @@ def test_job_with_two_conflicts_resolved_in_the_browser_ends_done(signed_page, u
     pg.get_by_role("heading", name="Summary").wait_for(timeout=120000)
     settle(pg)
     assert jobs.read(run_id).state.type.value == "COMPLETED"
-    submitted = int(data.summary(run_id)["submitted change"])
+    submitted = data.record(run_id).submitted_change
     assert pg.get_by_text("Done").first.is_visible()
     with P4Session(ui_depot.port, ui_depot.user, ui_depot.client, password=PASSWORD) as s:
         assert s.print_file(f"//depot/rel/src/config.ini@{submitted}") == edited
@@ -224,7 +224,7 @@ def test_run_a_template(signed_page, ui_depot) -> None:  # noqa: ANN001
     run_now.click()
     run_id = _run_id(pg)
     assert data.run_detail(run_id).spec["client"] == ui_depot.client
-    until(lambda: jobs.read(run_id).state.type in jobs.FINAL | {jobs.StateType.PAUSED}, 240, "the run to settle")
+    until(lambda: jobs.read(run_id).state.type in PAUSED_OR_FINAL, 240, "the run to settle")
     if jobs.read(run_id).state.type == jobs.StateType.PAUSED:
         data.resume(run_id, "abort")
     jobs.wait(run_id, timeout=240)

@@ -7,7 +7,7 @@ import pytest
 
 from deployments import jobs
 from flows.p4.session import P4Session
-from flows.spec import JobSpec
+from flows.spec import JobSpec, Stage
 from tests.flows.helpers import PAUSED_OR_FINAL, logs, start_unchecked, until
 from tests.ui.conftest import ADMIN_GROUP, PASSWORD, page, texts
 from ui import auth, data
@@ -200,7 +200,7 @@ def test_conflict_view_shows_each_file_and_resumes_with_the_choices(signed_in, u
 
 def test_site_commands_are_picked_by_name_and_typed_only_by_administrators(
         signed_in, ui_depot, monkeypatch) -> None:  # noqa: ANN001
-    from deployments import settings
+    from flows import settings
     from flows import site_commands
 
     from deployments import roles
@@ -277,14 +277,14 @@ def _count_calls(monkeypatch, names: tuple[str, ...]) -> list[str]:  # noqa: ANN
 
 def test_only_the_owner_and_administrators_read_a_jobs_log_conflicts_and_summary(signed_in, ui_depot,
                                                                                    monkeypatch) -> None:  # noqa: ANN001
-    from deployments import settings
+    from flows import settings
 
     run_id = _paused_job(ui_depot, signed_in)
     monkeypatch.setenv(settings.ADMINS_VAR, "an-admin, other-admin")
     settings.admins.cache_clear()
     theirs = [c["theirs"].rstrip("\n") for c in data.conflicts(run_id)]
     a_log_line = data.logs_after(run_id)[0].message
-    calls = _count_calls(monkeypatch, ("logs_after", "conflicts", "summary"))
+    calls = _count_calls(monkeypatch, ("logs_after", "conflicts", "record"))
     try:
         at = page("someone-else", "views/job.py", run=str(run_id))
         shown = texts(at)
@@ -339,7 +339,7 @@ def test_recheck_pauses_again_and_abort_cleans_up(signed_in, ui_depot) -> None: 
     _button(at, "Yes, abort").click().run()
     run = jobs.wait(run_id, timeout=240)
     assert run.state.type.value == "FAILED"
-    assert data.summary(run_id)["outcome"] == "ERROR at NEEDS_RESOLVE"
+    assert data.record(run_id).failed_stage == Stage.NEEDS_RESOLVE
     with P4Session(ui_depot.port, ui_depot.user, ui_depot.client, password=PASSWORD) as s:
         assert s.opened() == []
 

@@ -6,8 +6,8 @@ import pytest
 from agent import registry
 from agent.records import HostRecord
 from deployments import jobs
-from deployments.settings import free_port
-from tests.flows.helpers import second_user
+from flows.settings import free_port
+from tests.flows.helpers import PAUSED_OR_FINAL, second_user
 from tests.ui.conftest import PASSWORD, page, texts
 from tests.ui.test_pages import _button, _fill
 from ui import data
@@ -45,7 +45,7 @@ def test_templates_save_run_with_overrides_and_stay_private(signed_in, ui_depot)
     _by_key(at, "tpl_ui-nightly_run").click().run()
     run_id = at.query_params["run"]
     assert data.run_detail(run_id).spec["trial"] is True
-    run = jobs.wait(run_id, timeout=120, until={s for s in jobs.FINAL} | {jobs.StateType.PAUSED})
+    run = jobs.wait(run_id, timeout=120, until=PAUSED_OR_FINAL)
     if run.state.type.value == "PAUSED":
         data.resume(run_id, "abort")
         jobs.wait(run_id, timeout=240)
@@ -227,7 +227,7 @@ def test_a_schedule_runs_its_template_now(signed_in, ui_depot) -> None:  # noqa:
     run_id = at.query_params["run"]
     detail = data.run_detail(run_id)
     assert detail.spec["client"] == ui_depot.client
-    run = jobs.wait(run_id, timeout=120, until=jobs.FINAL | {jobs.StateType.PAUSED})
+    run = jobs.wait(run_id, timeout=120, until=PAUSED_OR_FINAL)
     if run.state.type.value == "PAUSED":
         data.resume(run_id, "abort")
         jobs.wait(run_id, timeout=240)
@@ -273,7 +273,7 @@ def test_a_global_template_says_whose_identity_a_run_uses_and_runs_as_the_caller
     run = data.run_detail(at.query_params["run"])
     assert run.user == caller and run.spec["p4user"] == caller and run.spec["client"] == client
     assert run.spec["password_secret"] == ticket_secret_name(caller)  # started on the front page: the sign-in's
-    done = jobs.wait(run.id, timeout=120, until=set(jobs.FINAL) | {jobs.StateType.PAUSED})
+    done = jobs.wait(run.id, timeout=120, until=PAUSED_OR_FINAL)
     if done.state.type.value == "PAUSED":
         data.resume(run.id, "abort")
         jobs.wait(run.id, timeout=240)

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from tests.flows.helpers import PAUSED_OR_FINAL
 from tests.ui.conftest import PASSWORD, SESSION_KEY, page
 from ui import auth, data
 
@@ -58,7 +59,7 @@ def test_signing_in_keeps_its_ticket_apart_from_the_stored_password(routes, ui_d
                                                                     stored_password) -> None:  # noqa: ANN001
     from prefect.blocks.system import Secret
 
-    from deployments import jobs, templates
+    from deployments import jobs
     from flows.usernames import ticket_secret_name
 
     user = ui_depot.user
@@ -78,7 +79,7 @@ def test_signing_in_keeps_its_ticket_apart_from_the_stored_password(routes, ui_d
     start.click().run()
     run_id = at.query_params["run"]
     assert data.run_detail(run_id).spec["password_secret"] == ticket_secret_name(user)
-    run = jobs.wait(run_id, until=set(jobs.FINAL) | {jobs.StateType.PAUSED}, timeout=240)
+    run = jobs.wait(run_id, until=PAUSED_OR_FINAL, timeout=240)
     if run.state.type == jobs.StateType.PAUSED:  # leave nothing waiting
         data.resume(run_id, "abort")
         jobs.wait(run_id, timeout=240)

@@ -19,7 +19,7 @@ except Exception:  # noqa: BLE001 - a bad or unknown id: say so where the job wo
     st.stop()
 
 USER = st.session_state["_p4integ_user"]
-ACTIVE = run.state not in data.FINAL
+ACTIVE = run.state not in data.FINAL_NAMES
 # Acting on a job acts with its owner's Perforce identity: only the owner may.
 MINE = run.user == USER
 # Log, conflicts and summary hold depot file contents: not even fetched for anyone else.
@@ -68,7 +68,7 @@ else:
 
 def _timeline_and_log() -> None:
     state = data.state_of(run.id)
-    if (state in data.FINAL) != (run.state in data.FINAL) or (state == "PAUSED") != (run.state == "PAUSED"):
+    if (state in data.FINAL_NAMES) != (run.state in data.FINAL_NAMES) or (state == "PAUSED") != (run.state == "PAUSED"):
         st.rerun()  # the page's shape changes (conflicts, summary, buttons): redraw all of it
     rows = data.stages(run.id)
     done = {r.stage for r in rows if r.state == "COMPLETED"}
@@ -77,11 +77,11 @@ def _timeline_and_log() -> None:
     current = failed = None
     if state == "PAUSED":
         current = "NEEDS_RESOLVE"
-    elif state not in data.FINAL:
+    elif state not in data.FINAL_NAMES:
         current = next((r.stage for r in reversed(rows) if r.stage != "CLEANUP"), "GET_LATEST_CL")
     elif state != "COMPLETED":
-        outcome = data.summary(run.id).get("outcome", "") if READ else ""
-        failed = outcome.removeprefix("ERROR at ") if outcome.startswith("ERROR at ") else \
+        record = data.record(run.id) if READ else None
+        failed = record.failed_stage.value if record and record.failed_stage else \
             next((r.stage for r in reversed(rows) if r.stage != "CLEANUP"), None)
     st.markdown(stage_line(data.STAGES, done, current, failed))
     if READ:
@@ -110,14 +110,14 @@ if run.state == "PAUSED":
 
 if not ACTIVE and READ:
     st.subheader("Summary")
-    facts = data.summary(run.id)
-    if not facts:
+    record = data.record(run.id)
+    if record is None:
         empty("This job ended before writing a summary; the log above says why.")
     else:
-        cols = st.columns(4)
-        for col, key in zip(cols, ["outcome", "conflicts", "shelved change", "submitted change"]):
+        facts = record.facts()
+        headline = ("outcome", "conflicts", "shelved change", "submitted change")
+        for col, key in zip(st.columns(4), headline):
             col.metric(key.capitalize(), facts.get(key, "-"), border=True)
-        rest = {k: v for k, v in facts.items() if k not in ("outcome", "conflicts", "shelved change",
-                                                           "submitted change")}
+        rest = {k: v for k, v in facts.items() if k not in headline}
         st.table({"item": [plain(k) for k in rest], "value": [plain(v) for v in rest.values()]})  # cells are markdown
     st.caption(f"Ran {duration(run.started, run.ended)}." if run.started else "")

@@ -52,8 +52,6 @@ def _start() -> None:
 
 
 def _save_template() -> None:
-    from deployments.templates import TemplateError
-
     spec = _validate()
     if spec is None:
         return
@@ -62,7 +60,7 @@ def _save_template() -> None:
     try:
         data.create_template(USER, st.session_state.get("nj_tpl_name", "").strip(), spec,
                              st.session_state.get("nj_tpl_visibility", "private"))
-    except TemplateError as exc:
+    except data.TemplateError as exc:
         st.session_state[ERRORS_KEY] = {"template": str(exc)}
         return
     st.session_state["new_job_saved"] = st.session_state.get("nj_tpl_name")

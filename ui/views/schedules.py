@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import streamlit as st
 
-from deployments.templates import PRESETS, TemplateError
 from ui import data
 from ui.widgets import code, empty, plain
 
@@ -27,14 +26,14 @@ with st.container(border=True):
     st.subheader("New schedule")
     c1, c2, c3 = st.columns([1.3, 1.3, 1])
     c1.selectbox("Template", [t.name for t in mine], key="sch_template")
-    preset = c2.selectbox("When", list(PRESETS) + [CUSTOM], key="sch_preset")
+    preset = c2.selectbox("When", list(data.PRESETS) + [CUSTOM], key="sch_preset")
     c3.text_input("Time zone", value="UTC", key="sch_tz")
-    cron = PRESETS.get(preset, "")
+    cron = data.PRESETS.get(preset, "")
     if preset == CUSTOM:
         cron = st.text_input("Cron line (minute hour day month weekday)", key="sch_cron", placeholder="0 2 * * 1-5")
     try:
         words, upcoming = data.preview_cron(cron, st.session_state.get("sch_tz") or "UTC") if cron else ("", [])
-    except TemplateError as exc:
+    except data.TemplateError as exc:
         st.error(plain(exc), icon=":material/error:")
         words, upcoming = "", []
     if words:
@@ -44,7 +43,7 @@ with st.container(border=True):
     def create() -> None:
         try:
             data.add_schedule(USER, st.session_state["sch_template"], cron, st.session_state.get("sch_tz") or "UTC")
-        except TemplateError as exc:
+        except data.TemplateError as exc:
             st.session_state["sch_error"] = str(exc)
             return
         st.session_state.pop("sch_error", None)

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import streamlit as st
 
-from deployments.templates import TemplateError, spec_for_display
 from flows.p4.integ_messages import INTEGRATE_OPTIONS
 from ui import data
 from ui.widgets import code, empty, plain, run_identity
@@ -57,7 +56,7 @@ for t in templates:
                                            client=(g(f"tpl_{name}_client") or "").strip() or None,
                                            description=(g(f"tpl_{name}_desc") or "").strip() or None,
                                            trial=bool(g(f"tpl_{name}_trial")))
-            except (TemplateError, ValueError) as exc:
+            except (data.TemplateError, ValueError) as exc:
                 st.session_state[f"tpl_{name}_errors"] = {"run": str(exc)}
                 return
             st.session_state.pop(f"tpl_{name}_errors", None)
@@ -73,7 +72,7 @@ for t in templates:
             def switch(name: str = t.name, to: str = other) -> None:
                 try:
                     data.switch_template(USER, name, to)
-                except TemplateError as exc:
+                except data.TemplateError as exc:
                     st.session_state[f"tpl_{name}_errors"] = {"run": str(exc)}
                     return
                 st.session_state["tpl_notice"] = f"{name} is now {to}."
@@ -89,4 +88,4 @@ for t in templates:
                 st.write(f"Delete **{plain(t.name)}** and its schedules? Runs already made stay.")
                 st.button("Yes, delete", type="primary", key=f"tpl_{t.name}_delete", on_click=delete)
         with st.popover("Job spec", icon=":material/data_object:"):
-            st.json(spec_for_display(spec))
+            st.json(data.spec_for_display(spec))

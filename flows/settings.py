@@ -7,6 +7,8 @@ import stat
 from collections.abc import Callable
 from pathlib import Path
 
+from .errors import P4IntegError
+
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 FLOW_ENTRYPOINT = "flows/integration.py:integrate"
 FLOW_NAME = "integrate"
@@ -19,6 +21,9 @@ HEARTBEAT_GRACE_SECONDS = 90
 API_AUTH_FILE = "prefect-api-auth"
 # The key Prefect encrypts Secret block values with, kept out of the database it protects.
 ENCRYPTION_KEY_FILE = "prefect-encryption-key"
+# The key the front page signs its session cookies with (docs/security.md, "Sign-in").
+KEY_FILE = "ui-secret"
+KEY_BYTES = 32
 # What the service writes (database, logs, run records, locks) is for its own account only:
 # files are born 0600 and directories 0700, whatever umask the person starting it has.
 PRIVATE_UMASK = 0o077
@@ -158,21 +163,49 @@ def host_of_pool(pool: str) -> str:
     return pool.removeprefix("p4-")
 
 
+def process_env(base: str, api: str) -> dict[str, str]:
+    """What every process of the service (server, worker, flow run, here or on a host whose
+    state lives in ``base``) is told: the API and its credential, its own Prefect home,
+    telemetry off, a quick worker poll, and the heartbeat the recovery automation expects."""
+    return {
+        "PREFECT_API_URL": api,
+        "PREFECT_API_AUTH_STRING": api_auth_string(),
+        "PREFECT_HOME": f"{base}/prefect",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "DO_NOT_TRACK": "1",
+        "PREFECT_WORKER_QUERY_SECONDS": os.environ.get("PREFECT_WORKER_QUERY_SECONDS", "1"),
+        "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": str(HEARTBEAT_SECONDS),
+        "P4INTEG_HOME": base,
+    }
+
+
 def prefect_env() -> dict[str, str]:
-    """Environment for every Prefect process we start: explicit API and its credential, no telemetry."""
+    """Environment for every Prefect process we start on this machine: ours over the caller's."""
     env = dict(os.environ)
-    env.update(
-        PREFECT_API_URL=api_url(),
-        PREFECT_API_AUTH_STRING=api_auth_string(),
-        PREFECT_HOME=str(home() / "prefect"),
-        PREFECT_SERVER_ANALYTICS_ENABLED="false",
-        DO_NOT_TRACK="1",
-        PREFECT_WORKER_QUERY_SECONDS=os.environ.get("PREFECT_WORKER_QUERY_SECONDS", "1"),
-        PREFECT_FLOWS_HEARTBEAT_FREQUENCY=str(HEARTBEAT_SECONDS),
-        P4INTEG_HOME=str(home()),
-    )
+    env.update(process_env(str(home()), api_url()))
     # Teams: PostgreSQL instead of the embedded SQLite, e.g.
     # P4INTEG_DATABASE_URL=postgresql+asyncpg://prefect@127.0.0.1:5432/prefect
     if os.environ.get("P4INTEG_DATABASE_URL"):
         env["PREFECT_API_DATABASE_CONNECTION_URL"] = os.environ["P4INTEG_DATABASE_URL"]
     return env
+
+
+class KeyRefused(P4IntegError, RuntimeError):
+    """The signing key file exists but cannot be trusted; the front page does not start."""
+
+
+def signing_key() -> bytes:
+    """The signing key, made once per installation, readable by its owner only.
+
+    A missing file is the first start: a new key is made. A file that exists but holds
+    fewer than KEY_BYTES bytes is refused rather than replaced, since something other than
+    this code wrote it (or cut it short), and cookies signed with a guessable key could be
+    forged."""
+    import secrets
+
+    path = secret_file(KEY_FILE, lambda: secrets.token_bytes(KEY_BYTES))
+    key = path.read_bytes()
+    if len(key) < KEY_BYTES:
+        raise KeyRefused(f"{path} holds {len(key)} bytes, fewer than the {KEY_BYTES} a signing key needs; "
+                         "delete it and start the front page again to make a new one (everyone signs in again)")
+    return key

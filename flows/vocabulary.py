@@ -1,0 +1,50 @@
+"""The service's words, defined once: the states a run ends in and the tags runs and templates carry.
+
+Tags are how Prefect's server filters for us (a person's jobs, a template's owner), so they
+are built and read here only.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from prefect.client.schemas.objects import StateType
+
+# A run in one of these states never runs again.
+FINAL = frozenset({StateType.COMPLETED, StateType.FAILED, StateType.CANCELLED, StateType.CRASHED})
+FINAL_NAMES = frozenset(s.value for s in FINAL)  # the same, as the front page reads states
+# What a caller waiting on a job waits for: it needs a person (Paused, or Suspended) or it is over.
+PAUSED_OR_FINAL = FINAL | {StateType.PAUSED}
+
+PRODUCT_TAG = "p4-integration"  # every job run and template; prefect.yaml's deployments too
+TEMPLATE_TAG = "template"
+_USER, _OWNER, _VISIBILITY = "p4user:", "owner:", "visibility:"
+
+
+def user_tag(user: str) -> str:
+    """On every job run: the Perforce user it runs as."""
+    return f"{_USER}{user}"
+
+
+def owner_tag(user: str) -> str:
+    """On a template (and the runs made from it): who owns it."""
+    return f"{_OWNER}{user}"
+
+
+def visibility_tag(visibility: str) -> str:
+    return f"{_VISIBILITY}{visibility}"
+
+
+def _value(tags: Iterable[str], prefix: str) -> str | None:
+    return next((t[len(prefix):] for t in tags if t.startswith(prefix)), None)
+
+
+def user_of(tags: Iterable[str]) -> str | None:
+    return _value(tags, _USER)
+
+
+def owner_of(tags: Iterable[str]) -> str | None:
+    return _value(tags, _OWNER)
+
+
+def visibility_of(tags: Iterable[str]) -> str | None:
+    return _value(tags, _VISIBILITY)
