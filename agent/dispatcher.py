@@ -81,7 +81,7 @@ class Dispatcher:
         for host in registry.load_all().values():
             try:
                 outcome[host.name] = self._host(host)
-            except Exception as exc:  # noqa: BLE001 - one host's trouble must not stop the others
+            except Exception as exc:  # one host's trouble must not stop the others
                 log.exception("host %s", host.name)
                 outcome[host.name] = f"error: {exc}"
         return outcome

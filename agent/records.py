@@ -37,7 +37,7 @@ class HostRecord(BaseModel):
     def _p4_trust(cls, v: dict[str, str]) -> dict[str, str]:
         from flows.trust import check_fingerprint, ssl_port
 
-        for port, fingerprint in v.items():
+        for port in v:
             if ssl_port(check_p4port(port, "p4_trust")) is None:
                 raise ValueError(f"p4_trust: '{port}' is not an ssl: port; only ssl: servers need trust")
         return {port: check_fingerprint(fp, f"p4_trust[{port}]") for port, fp in v.items()}

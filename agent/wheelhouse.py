@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -94,6 +95,9 @@ def build() -> Wheelhouse:
     wheels = list(proj_dir.glob("p4_integration-*.whl"))
     if not wheels:
         proj_dir.mkdir(parents=True, exist_ok=True)
+        # setuptools builds in the project's build/ and never deletes what an earlier build
+        # left there: a module since moved or removed would ship to the hosts again.
+        shutil.rmtree(PROJECT_DIR / "build", ignore_errors=True)
         _pip(["wheel", "-q", "--no-deps", "-w", str(proj_dir), str(PROJECT_DIR)], "project")
         wheels = list(proj_dir.glob("p4_integration-*.whl"))
     deps = sorted(p for p in deps_dir.glob("*.whl") if not p.name.startswith("p4_integration-"))

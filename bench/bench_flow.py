@@ -40,7 +40,8 @@ def build_depot(base: Path, files: int, conflicts: int) -> tuple[str, str, str]:
     author.mkdir(parents=True)
     integ.mkdir(parents=True)
     p4 = P4(port=port, user="bench", client="author", cwd=str(author)).connect()
-    for name, root, view in (("author", author, "//depot/... //author/..."), ("integ", integ, "//depot/rel/... //integ/...")):
+    for name, root, view in (("author", author, "//depot/... //author/..."),
+                             ("integ", integ, "//depot/rel/... //integ/...")):
         spec = p4.fetch_client(name)
         spec["Root"], spec["View"] = str(root), [view]
         p4.save_client(spec)

@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 from flows.settings import free_port  # noqa: E402 - after the path is set
 
 
-def first_stage_latency(spec, requested_before: float | None = None) -> float:  # noqa: ANN001
+def first_stage_latency(spec, requested_before: float | None = None) -> float:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
     from prefect.client.schemas.objects import StateType
@@ -113,7 +113,7 @@ def main() -> int:
         figures["second converge (no change)"] = time.perf_counter() - t
 
         ex = make_example(work / "ex", conflict=False)
-        for root, dirs, files in os.walk(work / "ex"):
+        for root, _dirs, files in os.walk(work / "ex"):
             os.chmod(root, 0o777)
             for f in files:
                 os.chmod(os.path.join(root, f), 0o666)

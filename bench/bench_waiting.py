@@ -214,7 +214,8 @@ def main() -> int:
                         f"{args.waiting * statistics.median(warm_rss) / 1024:.0f} MB, {args.waiting} processes"))
         worker_pid = processes.running()["worker-local"]
         server_pid = processes.running()["server"]
-        figures.append(("worker + server memory meanwhile", f"{(_rss_of(worker_pid) + _rss_of(server_pid)) / 1024:.0f} MB"))
+        meanwhile = (_rss_of(worker_pid) + _rss_of(server_pid)) / 1024
+        figures.append(("worker + server memory meanwhile", f"{meanwhile:.0f} MB"))
         busy = [first_stage(example(False)) for _ in range(args.jobs)]
         figures.append((f"request -> first stage with {args.waiting} waiting (median)",
                         f"{statistics.median(busy):.2f} s"))

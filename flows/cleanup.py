@@ -13,6 +13,7 @@ Idempotent: a run that cleaned up after itself left nothing, and nothing is done
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from typing import Any
 from uuid import UUID
 
 from prefect import flow, get_run_logger
@@ -36,8 +37,9 @@ def _job_log(run_id: str, message: str, level: int = 20) -> None:
     from prefect.client.schemas.actions import LogCreate
 
     with get_client(sync_client=True) as client:
+        now: Any = datetime.now(timezone.utc)  # Prefect 3.9.1 types it as its own DateTime; a datetime is accepted
         client.create_logs([LogCreate(name="p4integ.cleanup", level=level, message=message,
-                                      timestamp=datetime.now(timezone.utc), flow_run_id=UUID(run_id))])
+                                      timestamp=now, flow_run_id=UUID(run_id))])
 
 
 @flow(name=FLOW_NAME, persist_result=False, log_prints=False)
@@ -56,8 +58,9 @@ def cleanup(flow_run_id: str, event: str = "") -> str:
     here = (current_deployment.name or "local") if current_deployment.id else "local"
     if spec.host != here:
         # Reverting files is possible only on the host that owns the workspace.
-        handed = run_deployment(name=f"{FLOW_NAME}/{spec.host}", parameters={"flow_run_id": run_id, "event": event},
-                                timeout=0, as_subflow=False, tags=["p4-integration-internal"])
+        handed: Any = run_deployment(name=f"{FLOW_NAME}/{spec.host}",
+                                     parameters={"flow_run_id": run_id, "event": event},
+                                     timeout=0, as_subflow=False, tags=["p4-integration-internal"])
         logger.info(f"handed to {FLOW_NAME}/{spec.host}: flow run {handed.id}")
         return f"handed to host {spec.host}"
     secret = _load_secret(spec)

@@ -39,6 +39,7 @@ from . import stages as S
 from .checks import p4_host, trust_problem
 from .usernames import foreign_secret
 from .p4.errors import P4Error
+from .prefect_compat import load_secret
 from .p4.pathnames import unescape
 from .p4.session import P4Session
 from .record import RECORD_KEY, SUMMARY_KEY, JobRecord
@@ -74,7 +75,8 @@ def _transient(task_: Any, task_run: Any, state: Any) -> bool:
 
 
 def _stage(stage: Stage, fn: Callable[..., T], retries: int = 2) -> Any:
-    return task(fn, name=stage.value, cache_policy=NONE, persist_result=False, retries=retries,
+    # Prefect 3.9.1's overloads type cache_policy without its NONE policy; the call is as documented.
+    return task(fn, name=stage.value, cache_policy=NONE, persist_result=False, retries=retries,  # type: ignore[call-overload]
                 retry_delay_seconds=2, retry_condition_fn=_transient, log_prints=False)
 
 
@@ -85,10 +87,8 @@ def _load_secret(spec: JobSpec) -> str | None:
     problem = foreign_secret(spec.p4user, spec.password_secret)
     if problem:  # before the Secret is read or anything is touched
         raise S.JobError(Stage.GET_LATEST_CL, problem)
-    from prefect.blocks.system import Secret
-
     try:
-        return str(Secret.load(spec.password_secret).get())
+        return str(load_secret(spec.password_secret))
     except ValueError:
         raise S.JobError(Stage.GET_LATEST_CL, f"password_secret: no Prefect Secret block named "
                          f"'{spec.password_secret}'; store the user's password under that name first") from None
@@ -237,9 +237,9 @@ def _settle(job: S.Job, log: Callable[[str], None], refuse: Callable[[S.JobError
         refuse(err)
         raise
     except P4Error as exc:
-        err = S.JobError(Stage.GET_LATEST_CL, f"cannot check workspace {job.spec.client} for earlier jobs: {exc}")
-        refuse(err)
-        raise err from None
+        failed = S.JobError(Stage.GET_LATEST_CL, f"cannot check workspace {job.spec.client} for earlier jobs: {exc}")
+        refuse(failed)
+        raise failed from None
 
 
 class _Job:
@@ -378,7 +378,7 @@ class _Job:
         r.cleanup = report.sentence() if report else "cleanup failed; see the log"
         try:
             _publish_record(r)
-        except Exception:  # noqa: BLE001 - a cancelled run may not write artifacts
+        except Exception:  # noqa: BLE001, S110 - a cancelled run may not write artifacts
             pass
         self.logger.error(self.redact(f"ERROR at {self.stage.value}: {reason}. CLEANUP: {r.cleanup}"))
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 T = TypeVar("T")
 
@@ -27,13 +27,14 @@ def load_secret(name: str) -> Any:
     """A Secret block's value; ``ValueError`` when no block has that name (Prefect's own)."""
     from prefect.blocks.system import Secret
 
-    return sync_call(Secret.load, name).get()
+    block: Any = sync_call(Secret.load, name)
+    return block.get()
 
 
 def save_secret(name: str, value: str) -> None:
     from prefect.blocks.system import Secret
 
-    sync_call(Secret(value=value).save, name, overwrite=True)
+    sync_call(Secret(value=cast(Any, value)).save, name, overwrite=True)  # pydantic makes it a SecretStr
 
 
 def cron_next_dates(cron: str, tz: str, n: int) -> list[datetime]:

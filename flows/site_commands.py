@@ -17,7 +17,8 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field as default
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -119,14 +120,14 @@ class Resolved:
 
     field: str
     argv: list[str]
-    env: dict[str, str] = field(default_factory=dict)
+    env: dict[str, str] = default(default_factory=dict)
     name: str | None = None
 
 
 @dataclass(frozen=True)
 class JobCommands:
     sync_command: Resolved | None = None
-    pre_submit: list[Resolved] = field(default_factory=list)
+    pre_submit: list[Resolved] = default(default_factory=list)
     build_command: Resolved | None = None
     name_check: Resolved | None = None
     push_command: Resolved | None = None

@@ -28,7 +28,7 @@ class Stage(str, Enum):
     GET_LATEST_CL = "GET_LATEST_CL"
     SYNC = "SYNC"
     INTEGRATE = "INTEGRATE"
-    RESOLVE_PASS_1 = "RESOLVE_PASS_1"
+    RESOLVE_PASS_1 = "RESOLVE_PASS_1"  # noqa: S105 - a stage, not a password
     RESOLVE_CHECK = "RESOLVE_CHECK"
     NEEDS_RESOLVE = "NEEDS_RESOLVE"
     PRE_SUBMIT = "PRE_SUBMIT"

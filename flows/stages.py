@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import shlex
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -248,7 +248,7 @@ def integrate(job: Job) -> IntegrateResult:
     return result
 
 
-def integrate_problems(result: IntegrateResult, chosen: list[str]) -> str:
+def integrate_problems(result: IntegrateResult, chosen: Sequence[str]) -> str:
     """Why the job cannot go on after integrate: each refused file with Perforce's reason and
     the option that would accept it, each message not understood quoted ('' = go on)."""
     parts = []
@@ -299,7 +299,7 @@ class _Capture(_p4.Resolver):
         self.seen: list[dict[str, Any]] = []
         self.actions: list[dict[str, str]] = []
 
-    def actionResolve(self, md: Any) -> str:  # noqa: N802 - P4Python's name
+    def actionResolve(self, md: Any) -> str:  # P4Python's name
         info = getattr(md, "info", None) or {}
         self.actions.append({"client_file": str(info.get("clientFile", "")), "kind": action_kind(md),
                              "theirs_action": str(md.their_action or ""), "yours_action": str(md.yours_action or ""),
@@ -402,8 +402,8 @@ def check_choices(choices: list[FileChoice], conflicts: list[Conflict]) -> list[
             by_path[key(path), c.kind] = c
     problems, seen = [], set()
     for ch in choices:
-        c = by_path.get((key(ch.path), ch.kind))
-        if c is None:
+        waiting = by_path.get((key(ch.path), ch.kind))
+        if waiting is None:
             others = sorted({x.kind for x in conflicts if ch.path in (x.depot_file, x.local_path)})
             if others:
                 problems.append(f"files: {ch.path} has no {ch.kind} resolve waiting, only {', '.join(others)}; "
@@ -412,18 +412,18 @@ def check_choices(choices: list[FileChoice], conflicts: list[Conflict]) -> list[
                 problems.append(f"files: '{ch.path}' is not a file waiting for a resolve (waiting: "
                                 f"{', '.join(_named(x) for x in conflicts) or 'none'})")
             continue
-        if (c.depot_file, c.kind) in seen:
-            problems.append(f"files: {_named(c)} is listed twice; give one choice per file and resolve")
-        seen.add((c.depot_file, c.kind))
-        if c.kind in ACTION_KINDS and ch.choice not in ("theirs", "yours"):
-            problems.append(f"files: the {c.kind} resolve of {c.depot_file} takes theirs or yours, "
+        if (waiting.depot_file, waiting.kind) in seen:
+            problems.append(f"files: {_named(waiting)} is listed twice; give one choice per file and resolve")
+        seen.add((waiting.depot_file, waiting.kind))
+        if waiting.kind in ACTION_KINDS and ch.choice not in ("theirs", "yours"):
+            problems.append(f"files: the {waiting.kind} resolve of {waiting.depot_file} takes theirs or yours, "
                             f"not '{ch.choice}'")
             continue
-        if ch.choice == "merged" and (c.binary or conflict_marker_lines(c.merged)):
-            problems.append(f"files: {c.depot_file} cannot take 'merged': the merge still has conflicts; "
+        if ch.choice == "merged" and (waiting.binary or conflict_marker_lines(waiting.merged)):
+            problems.append(f"files: {waiting.depot_file} cannot take 'merged': the merge still has conflicts; "
                             "choose theirs or yours, or send the edited result")
-        if ch.choice == "edited" and c.binary:
-            problems.append(f"files: {c.depot_file} is binary; choose theirs or yours")
+        if ch.choice == "edited" and waiting.binary:
+            problems.append(f"files: {waiting.depot_file} is binary; choose theirs or yours")
     return problems
 
 
@@ -488,9 +488,14 @@ def shelve(job: Job) -> ShelveReport:
             values = {"change": job.change}
             argv = expand(check.argv, values)
             job.log(f"name check pass {n}: $ {' '.join(argv)}")
+
+            def on_line(line: str, listed: list[str] = listed) -> None:
+                job.log(f"  {line}")
+                if line.strip().startswith("//"):  # a depot path: a file the check wants out of the shelf
+                    listed.append(line.strip())
+
             run_command(argv, cwd=job.root, env=job.env(check), stage=Stage.SHELVE.value, redact=job.redact,
-                        on_line=lambda line: (job.log(f"  {line}"),
-                                              listed.append(line.strip()) if line.strip().startswith("//") else None))
+                        on_line=on_line)
             if not listed:
                 break
             job.session.revert(change=job.change, paths=listed)

@@ -8,10 +8,10 @@ import streamlit as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `streamlit run` puts only ui/ on the path
 
-from ui import auth  # noqa: E402
-from ui.views import VIEWS  # noqa: E402
-from ui.views.login import render as sign_in  # noqa: E402
-from ui.widgets import plain  # noqa: E402
+from ui import auth
+from ui.views import VIEWS
+from ui.views.login import render as sign_in
+from ui.widgets import plain
 
 USER_KEY = "_p4integ_user"  # no widget uses this key, so a browser cannot set it
 SESSION_KEY = "_p4integ_session"  # the signed cookie this tab was signed in with

@@ -198,7 +198,7 @@ def _login_for_jobs(p4: object, password: str) -> list[object]:
     refuses all-host tickets (MsgServer::NoHostlessTickets)."""
     try:
         return p4.run_login("-a", "-p", password=password)  # type: ignore[attr-defined]
-    except Exception as exc:  # noqa: BLE001 - P4Exception
+    except Exception as exc:  # P4Exception
         if not any("login -a' has been disabled" in str(e) for e in getattr(exc, "errors", None) or []):
             raise
     return p4.run_login("-p", password=password)  # type: ignore[attr-defined]

@@ -95,7 +95,8 @@ def _user_of(run: Any) -> str | None:
 def _row(run: Any) -> dict[str, Any]:
     state = run.state
     return dict(id=run.id, name=run.name, state=state.type.value if state else "PENDING",
-                host=host_of_pool(run.work_pool_name or "?"), user=_user_of(run), created=run.created, started=run.start_time, ended=run.end_time,
+                host=host_of_pool(run.work_pool_name or "?"), user=_user_of(run), created=run.created,
+                started=run.start_time, ended=run.end_time,
                 since=state.timestamp if state else None)
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "screenshots"
-PASSWORD = "Screenshot-pw-1"
+PASSWORD = "Screenshot-pw-1"  # noqa: S105 - the throwaway depot the screenshots are taken on
 
 
 def _environment(home: Path) -> None:

@@ -15,7 +15,7 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from flows.settings import ui_tls_proxy
-from ui import auth, data  # noqa: F401 - data imports Prefect (~1 s) at start, not on the first visit
+from ui import auth, data  # data imports Prefect (~1 s) at start, not on the first visit
 
 auth.signing_key()  # a short or empty signing key stops the front page here, with the fix in the message
 failures = auth.FailureLimiter()

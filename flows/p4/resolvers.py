@@ -62,7 +62,7 @@ class AutoResolver(_p4.Resolver):
             return hint if hint in ("at", "ay") else "s"
         return "s" if hint == "e" else hint
 
-    def actionResolve(self, merge_data: Any) -> str:  # noqa: N802 - P4Python's name
+    def actionResolve(self, merge_data: Any) -> str:  # P4Python's name
         hint = merge_data.merge_hint
         side = {"at": merge_data.their_action, "ay": merge_data.yours_action}.get(hint)
         return hint if side and merge_data.merge_action == side else "s"
@@ -88,7 +88,7 @@ class ChoiceResolver(_p4.Resolver):
                 fh.write(data)
         return self._answer
 
-    def actionResolve(self, merge_data: Any) -> str:  # noqa: N802 - P4Python's name
+    def actionResolve(self, merge_data: Any) -> str:  # P4Python's name
         return self._answer if action_kind(merge_data) == self._kind else "s"
 
 

@@ -81,7 +81,7 @@ class _Counter(_p4.OutputHandler):
         self.infos: list[str] = []
         self._key, self._limit = key, sample
 
-    def outputStat(self, h: dict[str, Any]) -> int:  # noqa: N802 - P4Python's name
+    def outputStat(self, h: dict[str, Any]) -> int:  # P4Python's name
         if self.first is None:
             self.first = h
         self.counts[str(h.get(self._key, ""))] += 1
@@ -89,11 +89,11 @@ class _Counter(_p4.OutputHandler):
             self.sample.append(h)
         return _p4.OutputHandler.HANDLED
 
-    def outputInfo(self, i: Any) -> int:  # noqa: N802
+    def outputInfo(self, i: Any) -> int:
         self.infos.append(str(i))
         return _p4.OutputHandler.HANDLED
 
-    def outputMessage(self, m: Any) -> int:  # noqa: N802
+    def outputMessage(self, m: Any) -> int:
         return _p4.OutputHandler.REPORT
 
 
@@ -104,7 +104,7 @@ class _IntegrateCounter(_Counter):
         super().__init__("action")
         self.said: list[Said] = []
 
-    def outputMessage(self, m: Any) -> int:  # noqa: N802
+    def outputMessage(self, m: Any) -> int:
         self.said.append(identify_message(m))
         return _p4.OutputHandler.REPORT
 

@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import stat
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -11,16 +9,13 @@ import pytest
 from agent import registry
 
 from ..flows.test_trust import TlsServer
+from tests.cli import p4integ
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 
 
-def p4integ(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "deployments.cli", *args], capture_output=True, text=True,
-                          timeout=600, stdin=subprocess.DEVNULL)
 
-
-def test_enrolment_writes_the_confirmed_server_key_into_the_hosts_p4trust(host_network, tmp_path: Path) -> None:  # noqa: ANN001
+def test_enrolment_writes_the_confirmed_server_key_into_the_hosts_p4trust(host_network, tmp_path: Path) -> None:
     h = host_network.hosts["a"]
     server = TlsServer(tmp_path, address=host_network.bridge_address)  # reachable from the host
     trust_file = Path(h.home) / ".p4trust"

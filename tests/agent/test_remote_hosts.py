@@ -6,7 +6,6 @@ import shutil
 import signal
 import stat
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
@@ -26,16 +25,13 @@ from flows.spec import FileChoice, JobSpec
 from flows.vocabulary import PAUSED_OR_FINAL
 
 from ..flows.helpers import logs, until, wait_for_log
+from tests.cli import p4integ
 
 pytestmark = pytest.mark.usefixtures("local_worker")
 
 
-def p4integ(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "deployments.cli", *args], capture_output=True, text=True,
-                          timeout=600, stdin=subprocess.DEVNULL)
 
-
-def record(host, **over) -> HostRecord:  # noqa: ANN001 - tests.testhosts.Host
+def record(host, **over) -> HostRecord:
     values = dict(name=host.name, address=host.address, user=host.user, key_file=str(host.private_key_path),
                   host_key=host.host_public_key)
     values.update(over)
@@ -43,7 +39,7 @@ def record(host, **over) -> HostRecord:  # noqa: ANN001 - tests.testhosts.Host
 
 
 @pytest.fixture(scope="module")
-def enrolled(host_network):  # noqa: ANN001, ANN201
+def enrolled(host_network):
     """Hosts a and b enrolled through the command line, the dispatcher running."""
     for name in ("a", "b"):
         h = host_network.hosts[name]
@@ -56,7 +52,7 @@ def enrolled(host_network):  # noqa: ANN001, ANN201
     processes.stop("dispatcher")
 
 
-def left_open(host) -> None:  # noqa: ANN001 - tests.testhosts.Host
+def left_open(host) -> None:  # tests.testhosts.Host
     """The host's ~/.p4integ readable by all, with a worker log like one an older version wrote."""
     base = Path(host.home, ".p4integ")
     base.mkdir(exist_ok=True)
@@ -81,12 +77,12 @@ def open_to_others(base: Path) -> list[str]:
     return found
 
 
-def shared_example(base: Path, conflict: bool = False):  # noqa: ANN201 - Example
+def shared_example(base: Path, conflict: bool = False):  # Example
     """A sandbox depot every host user may use (a directory open to all)."""
     ex = make_example(base / "ex", conflict=conflict)
     for d in (base, base / "ex"):
         os.chmod(d, 0o755)
-    for root, dirs, files in os.walk(ex.depot_dir):
+    for root, _dirs, files in os.walk(ex.depot_dir):
         os.chmod(root, 0o777)
         for f in files:
             os.chmod(os.path.join(root, f), 0o666)
@@ -94,13 +90,13 @@ def shared_example(base: Path, conflict: bool = False):  # noqa: ANN201 - Exampl
 
 
 @pytest.fixture(scope="module")
-def shared_depot():  # noqa: ANN201
+def shared_depot():
     base = Path(tempfile.mkdtemp(prefix="p4integ-shared-", dir="/tmp"))
     yield shared_example(base)
     shutil.rmtree(base, ignore_errors=True)
 
 
-def host_client(ex, host, name: str, view: str) -> str:  # noqa: ANN001
+def host_client(ex, host, name: str, view: str) -> str:
     """A workspace owned by the host's user, in its home."""
     root = Path(host.home) / "ws" / name
     root.mkdir(parents=True, exist_ok=True)
@@ -114,7 +110,7 @@ def host_client(ex, host, name: str, view: str) -> str:  # noqa: ANN001
     return name
 
 
-def test_enrolment_pins_a_confirmed_key_only(host_network) -> None:  # noqa: ANN001
+def test_enrolment_pins_a_confirmed_key_only(host_network) -> None:
     h = host_network.hosts["a"]
     base = ["hosts", "add", "zz", "--address", h.address, "--user", h.user, "--key", str(h.private_key_path)]
     unconfirmed = p4integ(*base)
@@ -129,7 +125,7 @@ def test_enrolment_pins_a_confirmed_key_only(host_network) -> None:  # noqa: ANN
     assert p4integ("hosts", "remove", "zz").returncode == 0
 
 
-def test_two_hosts_run_integrations_at_the_same_time(enrolled, shared_depot) -> None:  # noqa: ANN001
+def test_two_hosts_run_integrations_at_the_same_time(enrolled, shared_depot) -> None:
     a, b = enrolled.hosts["a"], enrolled.hosts["b"]
     left_open(a)  # as an earlier version, or a person, left ~/.p4integ on host a
     first = p4integ("hosts", "deploy", "a")
@@ -178,7 +174,7 @@ def test_two_hosts_run_integrations_at_the_same_time(enrolled, shared_depot) -> 
     assert f"PREFECT_API_AUTH_STRING={api_auth_string()}\n" in Path(b.home, ".p4integ", "worker.env").read_text()
 
 
-def test_new_version_replaces_the_worker_and_jobs_still_run(enrolled, shared_depot, monkeypatch) -> None:  # noqa: ANN001
+def test_new_version_replaces_the_worker_and_jobs_still_run(enrolled, shared_depot, monkeypatch) -> None:
     a = enrolled.hosts["a"]
     host = registry.get("a")
     converge(host, api_url())
@@ -200,7 +196,7 @@ def test_new_version_replaces_the_worker_and_jobs_still_run(enrolled, shared_dep
         processes.start_dispatcher()
 
 
-def test_killed_worker_is_offline_and_the_next_job_redeploys_it(enrolled, shared_depot) -> None:  # noqa: ANN001
+def test_killed_worker_is_offline_and_the_next_job_redeploys_it(enrolled, shared_depot) -> None:
     b = enrolled.hosts["b"]
     converge(registry.get("b"), api_url())
     pid = int((Path(b.home) / ".p4integ" / "worker.pid").read_text())
@@ -221,7 +217,7 @@ def test_killed_worker_is_offline_and_the_next_job_redeploys_it(enrolled, shared
     ("host down", "cannot reach"),
     ("no python", "no Python 3.11 or newer"),
 ])
-def test_bad_hosts_are_refused_fast_with_nothing_half_installed(host_network, case: str, expected: str) -> None:  # noqa: ANN001
+def test_bad_hosts_are_refused_fast_with_nothing_half_installed(host_network, case: str, expected: str) -> None:
     other = host_network.hosts["b"]
     target = host_network.hosts["nopy" if case == "no python" else ("down" if case == "host down" else "a")]
     rec = {
@@ -247,7 +243,7 @@ def test_bad_hosts_are_refused_fast_with_nothing_half_installed(host_network, ca
     assert after == before  # nothing half-installed
 
 
-def test_a_job_for_a_host_without_python_fails_saying_so(enrolled, shared_depot) -> None:  # noqa: ANN001
+def test_a_job_for_a_host_without_python_fails_saying_so(enrolled, shared_depot) -> None:
     nopy = enrolled.hosts["nopy"]
     out = p4integ("hosts", "add", "nopy", "--address", nopy.address, "--user", nopy.user,
                   "--key", str(nopy.private_key_path), "--fingerprint", nopy.host_key_fingerprint)
@@ -260,7 +256,7 @@ def test_a_job_for_a_host_without_python_fails_saying_so(enrolled, shared_depot)
     wait_for_log(rid, "cannot deploy a worker")
 
 
-def test_stop_leaves_no_process(enrolled) -> None:  # noqa: ANN001
+def test_stop_leaves_no_process(enrolled) -> None:
     a = enrolled.hosts["a"]
     converge(registry.get("a"), api_url())
     out = p4integ("hosts", "stop", "a")
@@ -271,7 +267,7 @@ def test_stop_leaves_no_process(enrolled) -> None:  # noqa: ANN001
     assert "was not running" in again.stdout
 
 
-def test_a_dead_worker_marks_its_job_and_the_next_job_cleans(enrolled, shared_depot) -> None:  # noqa: ANN001
+def test_a_dead_worker_marks_its_job_and_the_next_job_cleans(enrolled, shared_depot) -> None:
     a = enrolled.hosts["a"]
     converge(registry.get("a"), api_url())
     client = host_client(shared_depot, a, "ws-a9", "//depot/rel9/... //ws-a9/...")
@@ -299,7 +295,7 @@ def test_a_dead_worker_marks_its_job_and_the_next_job_cleans(enrolled, shared_de
         assert s.opened() == [] and s.changes("-s", "pending", "-c", client) == []
 
 
-def test_jobs_waiting_on_a_host_survive_the_loss_of_its_worker(enrolled) -> None:  # noqa: ANN001
+def test_jobs_waiting_on_a_host_survive_the_loss_of_its_worker(enrolled) -> None:
     a = enrolled.hosts["a"]
     converge(registry.get("a"), api_url())
     bases = [Path(tempfile.mkdtemp(prefix=f"p4integ-wait{i}-", dir="/tmp")) for i in range(2)]

@@ -12,7 +12,7 @@ from agent import pools
 from deployments import processes
 from flows.settings import free_port, pool_name
 
-from .test_cli_templates import p4integ
+from tests.cli import p4integ
 
 pytestmark = pytest.mark.usefixtures("local_worker")
 

@@ -9,13 +9,10 @@ from pathlib import Path
 import pytest
 
 from flows.p4.session import P4Session
+from tests.cli import p4integ
 
 pytestmark = pytest.mark.usefixtures("local_worker")
 
-
-def p4integ(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "deployments.cli", *args], capture_output=True, text=True,
-                          timeout=400)
 
 
 @pytest.mark.parametrize("how,version", [("--theirs", "version = 2.1"), ("--yours", "version = 2.0.1")])

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -14,8 +13,9 @@ import pytest
 import typer.main
 
 from deployments.cli import app
-from deployments.cli_errors import USAGE
+from deployments.cli.errors import USAGE
 from flows.settings import free_port
+from tests.cli import p4integ
 
 # They start the Prefect server themselves, so "the server is down" does not apply to them.
 STARTS_SERVICES = {("up",), ("ui",), ("demo",), ("sandbox", "demo")}
@@ -42,8 +42,7 @@ def _argv(path: tuple[str, ...], cmd: Any) -> list[str]:
 
 
 def _p4integ(argv: list[str], cwd: Path, env: dict[str, str], stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "deployments.cli", *argv], cwd=cwd, env=env, input=stdin,
-                          capture_output=True, text=True, timeout=180)
+    return p4integ(*argv, cwd=cwd, env=env, stdin=stdin, timeout=180)
 
 
 def _server_down_env(tmp_path: Path) -> dict[str, str]:

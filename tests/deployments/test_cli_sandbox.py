@@ -1,18 +1,13 @@
 """``p4integ sandbox ...``: a depot for people, from the command line."""
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from flows.p4.sandbox import P4, P4Exception
+from tests.cli import p4integ
 
-
-def p4integ(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "deployments.cli", *args], input=stdin,
-                          capture_output=True, text=True, timeout=120)
 
 
 def test_demo_merges_one_file_and_leaves_one_conflict(tmp_path: Path) -> None:

@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,13 +10,10 @@ from prefect.client.schemas.objects import StateType
 
 from deployments import jobs
 from flows.p4.example import make_example
+from tests.cli import p4integ
 
 pytestmark = pytest.mark.usefixtures("local_worker")
 
-
-def p4integ(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "deployments.cli", *args], capture_output=True, text=True,
-                          timeout=180, input=stdin)
 
 
 def test_template_lifecycle_from_the_command_line(tmp_path: Path) -> None:

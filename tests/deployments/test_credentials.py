@@ -8,7 +8,7 @@ from deployments.templates import TemplateError
 from flows.notify import settings_variable
 from flows.usernames import decode_user, encode_user, foreign_secret, ticket_secret_name
 
-from .test_cli_templates import p4integ
+from tests.cli import p4integ
 
 NAMES = ["john.smith", "john-smith", "John_Smith", "rel.bot", "rel_bot", "relbot", "RelBot", "!!!", "Zoë"]
 

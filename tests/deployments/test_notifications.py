@@ -27,13 +27,13 @@ class _Sink:
     def __init__(self) -> None:
         self.messages: list = []
 
-    async def handle_DATA(self, server, session, envelope):  # noqa: ANN001, ANN201, N802 - aiosmtpd's API
+    async def handle_DATA(self, server, session, envelope):  # aiosmtpd's API
         self.messages.append(envelope.content.decode("utf-8", "replace"))
         return "250 OK"
 
 
 @pytest.fixture()
-def smtp_sink():  # noqa: ANN201
+def smtp_sink():
     sink = _Sink()
     ctl = Controller(sink, hostname="127.0.0.1", port=int(os.environ["P4INTEG_SMTP_PORT"]))
     ctl.start()
@@ -42,16 +42,16 @@ def smtp_sink():  # noqa: ANN201
 
 
 @pytest.fixture()
-def webhook():  # noqa: ANN201
+def webhook():
     received: list[dict] = []
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
             self.send_response(200)
             self.end_headers()
 
-        def log_message(self, *args) -> None:  # noqa: ANN002
+        def log_message(self, *args) -> None:
             pass
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -60,7 +60,7 @@ def webhook():  # noqa: ANN201
     server.shutdown()
 
 
-def test_one_message_each_for_a_paused_and_a_failed_run(tmp_path: Path, smtp_sink, webhook) -> None:  # noqa: ANN001
+def test_one_message_each_for_a_paused_and_a_failed_run(tmp_path: Path, smtp_sink, webhook) -> None:
     url, received = webhook
     set_notifications("jill", email="jill@example.com", webhook=url)
     ex = make_example(tmp_path / "ex")
@@ -84,7 +84,7 @@ def test_one_message_each_for_a_paused_and_a_failed_run(tmp_path: Path, smtp_sin
     templates.delete("jill", "jill-notify")
 
 
-def test_nothing_is_sent_when_nothing_is_configured(tmp_path: Path, smtp_sink) -> None:  # noqa: ANN001
+def test_nothing_is_sent_when_nothing_is_configured(tmp_path: Path, smtp_sink) -> None:
     ex = make_example(tmp_path / "ex", conflict=False)
     templates.create("kim", "kim-quiet", JobSpec(p4port=ex.port, p4user=ex.user, client=ex.client, branch=ex.branch))
     run_id = templates.run("kim", "kim-quiet")
@@ -92,7 +92,7 @@ def test_nothing_is_sent_when_nothing_is_configured(tmp_path: Path, smtp_sink) -
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowFilter, FlowFilterName
 
-    def notify_run_done():  # noqa: ANN202
+    def notify_run_done():
         with get_client(sync_client=True) as client:
             runs = client.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(any_=["notify"])), limit=200)
         return [r for r in runs if r.parameters.get("flow_run_id", "").endswith(str(run_id))
@@ -102,7 +102,7 @@ def test_nothing_is_sent_when_nothing_is_configured(tmp_path: Path, smtp_sink) -
     templates.delete("kim", "kim-quiet")
 
 
-def test_a_job_started_directly_tells_the_user_who_started_it(tmp_path: Path, smtp_sink) -> None:  # noqa: ANN001
+def test_a_job_started_directly_tells_the_user_who_started_it(tmp_path: Path, smtp_sink) -> None:
     ex = make_example(tmp_path / "ex")
     set_notifications(ex.user, email="bot@example.com")
     try:

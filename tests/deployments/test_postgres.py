@@ -5,13 +5,13 @@ import asyncio
 import os
 import re
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 
 import pytest
 
 from flows.settings import free_port
+from tests import cli
 
 PG = "postgresql://postgres@127.0.0.1:5432/postgres"
 
@@ -34,7 +34,7 @@ def _pg_available() -> str | None:
 
 
 @pytest.fixture()
-def database():  # noqa: ANN201
+def database():
     reason = _pg_available()
     if reason:
         pytest.skip(reason)
@@ -54,7 +54,7 @@ def database():  # noqa: ANN201
     asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
-def test_demo_and_resume_on_postgresql(tmp_path: Path, database) -> None:  # noqa: ANN001
+def test_demo_and_resume_on_postgresql(tmp_path: Path, database) -> None:
     url, name = database
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "P4INTEG_"))}
@@ -62,8 +62,7 @@ def test_demo_and_resume_on_postgresql(tmp_path: Path, database) -> None:  # noq
                DO_NOT_TRACK="1")
 
     def p4integ(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "deployments.cli", *args], env=env, capture_output=True,
-                              text=True, timeout=400)
+        return cli.p4integ(*args, env=env, timeout=400)
 
     try:
         demo = p4integ("demo", "--dir", str(tmp_path / "demo"))

@@ -43,7 +43,7 @@ def depot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 def test_members_of_the_group_directly_or_through_a_subgroup_are_administrators(depot: str, tmp_path: Path,
-                                                                               stored_password) -> None:  # noqa: ANN001
+                                                                               stored_password) -> None:
     for user in ("carol", "bob", "dave"):
         stored_password(user, _ticket(depot, user, f"{user}-pw-1"))
     assert roles.is_admin("carol")  # in the group
@@ -60,7 +60,7 @@ def test_members_of_the_group_directly_or_through_a_subgroup_are_administrators(
 
 def test_a_perforce_refusal_means_not_an_administrator_and_is_logged(depot: str, tmp_path: Path,
                                                                      caplog: pytest.LogCaptureFixture,
-                                                                     stored_password) -> None:  # noqa: ANN001
+                                                                     stored_password) -> None:
     set_group(tmp_path / "depot", GROUP, users=["carol", "erin"], subgroups=["release-leads"])
     p4 = P4(port=depot, user="erin", client="erin-noclient")  # erin's stored ticket was logged out
     p4.password = "erin-pw-1"

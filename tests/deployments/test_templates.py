@@ -113,7 +113,7 @@ def test_run_with_overrides(tmp_path: Path) -> None:
     templates.delete("dave", "dave-run")
 
 
-def _finish(run_id) -> None:  # noqa: ANN001
+def _finish(run_id) -> None:
     """Let a run the test started end (a paused one is aborted) so it leaves nothing open."""
     run = jobs.wait(run_id, timeout=120, until=PAUSED_OR_FINAL)
     if run.state.type == StateType.PAUSED:
@@ -121,7 +121,7 @@ def _finish(run_id) -> None:  # noqa: ANN001
         jobs.wait(run_id, timeout=240)
 
 
-def test_a_global_template_runs_as_the_caller_with_the_callers_credential(tmp_path: Path, stored_password) -> None:  # noqa: ANN001
+def test_a_global_template_runs_as_the_caller_with_the_callers_credential(tmp_path: Path, stored_password) -> None:
     ex = make_example(tmp_path / "ex", conflict=False)
     owners = stored_password(ex.user, "owner-secret-pw")
     templates.create("erin", "erin-shared", spec_for(ex, password_secret=owners), visibility="global",
@@ -150,7 +150,7 @@ def test_a_global_template_runs_as_the_caller_with_the_callers_credential(tmp_pa
     templates.delete("erin", "erin-shared")
 
 
-def test_a_template_names_the_stored_password_never_a_sign_in_ticket(tmp_path: Path, stored_password) -> None:  # noqa: ANN001
+def test_a_template_names_the_stored_password_never_a_sign_in_ticket(tmp_path: Path, stored_password) -> None:
     ex = make_example(tmp_path / "ex", conflict=False)
     ticket = templates.store_ticket(ex.user, "a-ticket-that-expires")
     # Its schedules would run long after the ticket expired.
@@ -210,7 +210,7 @@ def test_a_stored_schedule_that_cannot_fire_lists_as_broken(tmp_path: Path) -> N
         assert listed["0 2 * * *"].problem is None and len(listed["0 2 * * *"].next_runs) == 3
         assert listed["0 0 30 2 *"].problem.startswith("cron: '0 0 30 2 *' never fires")
         assert listed["0 0 30 2 *"].next_runs == []
-        from .test_cli_templates import p4integ
+        from tests.cli import p4integ
 
         out = p4integ("schedules", "list", "hal-broken", "--as", "hal")
         assert out.returncode == 0, out.stderr
@@ -244,7 +244,7 @@ def test_a_template_the_server_would_refuse_is_not_saved(tmp_path: Path, field: 
             templates.delete("ivy", "ivy-bad")
 
 
-def test_every_minute_schedule_with_stored_credential_then_disable_and_run_now(tmp_path: Path, stored_password) -> None:  # noqa: ANN001
+def test_every_minute_schedule_with_stored_credential_then_disable_and_run_now(tmp_path: Path, stored_password) -> None:
     ex = make_example(tmp_path / "ex", conflict=False)
     password = "Cron-Pw-41c9"
     set_password(ex.depot_dir, ex.user, password)
@@ -269,7 +269,7 @@ def test_every_minute_schedule_with_stored_credential_then_disable_and_run_now(t
     templates.delete("erin", "erin-cron")
 
 
-def test_wrong_stored_password_fails_the_run_with_an_auth_error(tmp_path: Path, stored_password) -> None:  # noqa: ANN001
+def test_wrong_stored_password_fails_the_run_with_an_auth_error(tmp_path: Path, stored_password) -> None:
     ex = make_example(tmp_path / "ex", conflict=False)
     set_password(ex.depot_dir, ex.user, "the-right-one")
     secret = stored_password(ex.user, "an-old-one")

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 from pathlib import Path
 from uuid import UUID
@@ -21,6 +20,7 @@ from flows.p4.session import P4Session
 from flows.spec import FileChoice
 
 from .helpers import PAUSED_OR_FINAL, logs, opened_and_pending, processes_with, spec_for, until, wait_for_log
+from tests.cli import p4integ
 
 pytestmark = pytest.mark.usefixtures("local_worker")
 
@@ -57,10 +57,6 @@ def no_process_for(run_ids: list[UUID]) -> None:
     # A suspended run's process exits right after it proposes the Suspended state.
     until(lambda: not flow_processes(run_ids), 240, "the waiting jobs' processes to exit")
 
-
-def p4integ(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "deployments.cli", *args], capture_output=True, text=True,
-                          timeout=300, stdin=subprocess.DEVNULL)
 
 
 def test_a_bad_answer_is_refused_whole_and_the_job_keeps_waiting(tmp_path: Path) -> None:

@@ -177,7 +177,7 @@ def _boss_secret(name: Callable[[str], str] = secret_name) -> str:
 
 
 def test_password_never_in_parameters_logs_artifacts_or_command_lines(tmp_path: Path,
-                                                                      stored_password) -> None:  # noqa: ANN001
+                                                                      stored_password) -> None:
     ex = make_example(tmp_path / "ex")
     password = "Sup3r-Secret-Pw-7c1"
     set_password(ex.depot_dir, ex.user, password)

@@ -1,8 +1,6 @@
 """Site commands an administrator defines and jobs name: lookup, the doors, and what they run with."""
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +16,7 @@ from flows.site_commands import SiteCommand, UnknownCommand, minimal_env, resolv
 from flows.spec import JobSpec
 
 from .helpers import logs, spec_for, wait_for_log
+from tests.cli import p4integ as _p4integ
 
 
 @pytest.fixture
@@ -108,10 +107,6 @@ def test_a_named_command_runs_as_defined_with_only_the_jobs_environment(defined:
     assert not [k for k in env if k.startswith("PREFECT_")], env  # never the worker's API address or credential
     assert not any("every host" in l for l in lines)  # the host's own definition won
 
-
-def _p4integ(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "deployments.cli", *args], capture_output=True, text=True,
-                          timeout=120, stdin=subprocess.DEVNULL)
 
 
 def test_an_administrator_defines_lists_and_removes_commands_from_the_cli(defined: None) -> None:

@@ -19,7 +19,7 @@ PASSWORD = "Sign-in-pw-7"
 
 
 def test_a_job_whose_sign_in_ticket_ended_while_it_waited_stops_saying_what_to_do(tmp_path: Path,
-                                                                                   stored_password) -> None:  # noqa: ANN001
+                                                                                   stored_password) -> None:
     ex = make_example(tmp_path / "ex")
     set_password(ex.depot_dir, ex.user, PASSWORD)
     # What the front page keeps for the user's jobs: an all-hosts ticket, not the password.

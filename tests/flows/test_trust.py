@@ -11,7 +11,6 @@ import hashlib
 import socket
 import ssl
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +27,7 @@ from agent.records import HostRecord
 from flows import trust
 from flows.checks import trust_problem
 from flows.spec import JobSpec
+from tests.cli import p4integ
 
 HOST_KEY_UNKNOWN, HOST_KEY_MISMATCH = 3120, 3121  # MsgRpc::HostKeyUnknown / HostKeyMismatch msgids
 
@@ -166,10 +166,6 @@ def test_a_fingerprint_that_is_not_helixs_is_refused_naming_the_field(value: str
     with pytest.raises(ValueError, match="^fingerprint: .* is not a Helix server fingerprint; give the 20 hex"):
         trust.check_fingerprint(value)
 
-
-def p4integ(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "deployments.cli", *args], capture_output=True, text=True,
-                          timeout=120, stdin=subprocess.DEVNULL)
 
 
 def test_hosts_trust_pins_only_a_confirmed_key(server: TlsServer, tmp_path: Path) -> None:

@@ -39,7 +39,7 @@ def add_baseless_pair(example: Example, name: str = "docs/notes.txt") -> None:
 
 
 @pytest.mark.parametrize("m", MESSAGES, ids=lambda m: m.name)
-def test_every_known_message_is_recognised_from_its_rendered_text(m) -> None:  # noqa: ANN001
+def test_every_known_message_is_recognised_from_its_rendered_text(m) -> None:
     text = render(m.fmt, ARGS)
     said = identify_info(text)
     assert said.message is not None and said.message.fmt == m.fmt, text

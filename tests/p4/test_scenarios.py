@@ -1229,7 +1229,7 @@ def test_integrating_a_moved_source_schedules_a_move_resolve(helix: Helix) -> No
 
 
 def test_move_resolve_answered_yours_keeps_the_target_name(helix: Helix) -> None:
-    p4, root = helix.p4, helix.root
+    p4 = helix.p4
     branch_main_to_rel(helix)
     move_on_main(helix)
     p4.run_integrate(MAIN, REL)
@@ -1241,7 +1241,6 @@ def test_move_resolve_answered_yours_keeps_the_target_name(helix: Helix) -> None
 
 
 def test_integrating_a_move_whose_old_name_is_outside_the_client_view_is_refused(helix: Helix) -> None:
-    p4 = helix.p4
     branch_main_to_rel(helix)
     move_on_main(helix)
     other = helix.connect_as("alice", "narrow", view=["//depot/main/... //narrow/main/...",
@@ -1345,7 +1344,7 @@ def test_integrate_Rb_schedules_a_branch_resolve(helix: Helix) -> None:
 
 
 def test_integrate_Rs_skips_a_cherry_picked_revision(helix: Helix) -> None:
-    p4, root = helix.p4, helix.root
+    p4 = helix.p4
     branch_main_to_rel(helix)
     c1 = with_lines(BASE, l2="line 2 from c1")
     c2 = with_lines(c1, l5="line 5 from c2")

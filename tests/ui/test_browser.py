@@ -19,7 +19,7 @@ JOB_URL = re.compile(r".*/job\?run=([0-9a-f-]{36})")
 
 
 @pytest.fixture(scope="module")
-def ui_depot(tmp_path_factory: pytest.TempPathFactory, local_worker: str, monkeypatch_module) -> Example:  # noqa: ANN001
+def browser_depot(tmp_path_factory: pytest.TempPathFactory, local_worker: str, monkeypatch_module) -> Example:
     """One depot for the module's journeys, in file order: the conflict journey comes first."""
     ex = make_depot(tmp_path_factory.mktemp("browser-depot"))
     monkeypatch_module.setenv("P4INTEG_P4PORT", ex.port)
@@ -27,12 +27,12 @@ def ui_depot(tmp_path_factory: pytest.TempPathFactory, local_worker: str, monkey
 
 
 @pytest.fixture(scope="module")
-def front_page(ui_depot, monkeypatch_module) -> Iterator[str]:  # noqa: ANN001
+def front_page(browser_depot, monkeypatch_module) -> Iterator[str]:
     from deployments import processes
     from flows.settings import free_port
 
     monkeypatch_module.setenv("P4INTEG_UI_PORT", str(free_port()))
-    processes.start_ui(ui_depot.port)
+    processes.start_ui(browser_depot.port)
     yield processes.ui_url()
     processes.stop("ui")
 
@@ -54,12 +54,12 @@ def chromium() -> Iterator[Any]:
 
 
 @pytest.fixture
-def signed_page(chromium, front_page, ui_depot) -> Iterator[Any]:  # noqa: ANN001
+def signed_page(chromium, front_page, browser_depot) -> Iterator[Any]:
     context = chromium.new_context(viewport={"width": 1280, "height": 1000})
     pg = context.new_page()
     pg.goto(front_page + "/")
     settle(pg)
-    sign_in(pg, ui_depot.user, PASSWORD)
+    sign_in(pg, browser_depot.user, PASSWORD)
     pg.get_by_role("heading", name="Jobs", exact=True).wait_for()
     yield pg
     context.close()
@@ -90,17 +90,17 @@ def _run_id(pg: Any) -> str:
 
 
 def test_wrong_password_is_refused_and_a_sign_in_survives_reload_and_deep_links(
-        chromium, front_page, ui_depot) -> None:  # noqa: ANN001
+        chromium, front_page, browser_depot) -> None:
     context = chromium.new_context()
     pg = context.new_page()
     pg.goto(front_page + "/templates")
     settle(pg)
-    sign_in(pg, ui_depot.user, "not-the-password")
+    sign_in(pg, browser_depot.user, "not-the-password")
     pg.get_by_text("Perforce refused this user name and password.").wait_for()
     assert not [c for c in context.cookies() if c["name"] == auth.COOKIE]
     assert pg.locator("#p4i-password").count() == 1
 
-    sign_in(pg, ui_depot.user, PASSWORD)
+    sign_in(pg, browser_depot.user, PASSWORD)
     pg.get_by_role("heading", name="Templates", exact=True).wait_for()  # back where the deep link pointed
     [cookie] = [c for c in context.cookies() if c["name"] == auth.COOKIE]
     assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
@@ -121,14 +121,14 @@ def test_wrong_password_is_refused_and_a_sign_in_survives_reload_and_deep_links(
 
 
 def test_someone_else_sees_a_jobs_state_but_no_log_or_conflict_text(
-        chromium, front_page, signed_page, ui_depot, tmp_path) -> None:  # noqa: ANN001
+        chromium, front_page, signed_page, browser_depot, tmp_path) -> None:
     pg = signed_page
-    _new_job_form(pg, ui_depot)
+    _new_job_form(pg, browser_depot)
     pg.get_by_role("button", name="Start job").click()
     run_id = _run_id(pg)
     pg.get_by_text("2 file(s) need you").wait_for(timeout=120000)
     theirs = [c["theirs"].strip() for c in data.conflicts(run_id)]
-    second_user(ui_depot, "watcher", tmp_path / "watcher", password="Watcher-pw-3")
+    second_user(browser_depot, "watcher", tmp_path / "watcher", password="Watcher-pw-3")
     context = chromium.new_context(viewport={"width": 1280, "height": 1000})
     try:
         other = context.new_page()
@@ -148,9 +148,9 @@ def test_someone_else_sees_a_jobs_state_but_no_log_or_conflict_text(
         jobs.wait(run_id, timeout=240)
 
 
-def test_job_with_two_conflicts_resolved_in_the_browser_ends_done(signed_page, ui_depot) -> None:  # noqa: ANN001
+def test_job_with_two_conflicts_resolved_in_the_browser_ends_done(signed_page, browser_depot) -> None:
     pg = signed_page
-    _new_job_form(pg, ui_depot)
+    _new_job_form(pg, browser_depot)
     pg.get_by_role("button", name="Start job").click()
     run_id = _run_id(pg)
     pg.get_by_text("2 file(s) need you").wait_for(timeout=120000)
@@ -175,7 +175,7 @@ def test_job_with_two_conflicts_resolved_in_the_browser_ends_done(signed_page, u
     assert jobs.read(run_id).state.type.value == "COMPLETED"
     submitted = data.record(run_id).submitted_change
     assert pg.get_by_text("Done").first.is_visible()
-    with P4Session(ui_depot.port, ui_depot.user, ui_depot.client, password=PASSWORD) as s:
+    with P4Session(browser_depot.port, browser_depot.user, browser_depot.client, password=PASSWORD) as s:
         assert s.print_file(f"//depot/rel/src/config.ini@{submitted}") == edited
         assert s.print_file(f"//depot/rel/README.md@{submitted}") == s.print_file("//depot/main/README.md")
         assert s.opened() == []
@@ -191,9 +191,9 @@ def slow_sync() -> Iterator[str]:
     site_commands.remove("slow-sync", None)
 
 
-def test_cancel_a_running_job(signed_page, ui_depot, slow_sync: str) -> None:  # noqa: ANN001
+def test_cancel_a_running_job(signed_page, browser_depot, slow_sync: str) -> None:
     pg = signed_page
-    _new_job_form(pg, ui_depot)
+    _new_job_form(pg, browser_depot)
     pg.get_by_text("Site commands").click()
     settle(pg)
     pick(pg, "Sync wrapper", slow_sync)
@@ -208,9 +208,9 @@ def test_cancel_a_running_job(signed_page, ui_depot, slow_sync: str) -> None:  #
     assert pg.get_by_text("Cancelled", exact=True).first.is_visible()
 
 
-def test_run_a_template(signed_page, ui_depot) -> None:  # noqa: ANN001
+def test_run_a_template(signed_page, browser_depot) -> None:
     pg = signed_page
-    _new_job_form(pg, ui_depot)
+    _new_job_form(pg, browser_depot)
     type_into(pg, "Template name", "browser-tpl")
     pg.get_by_role("button", name="Save as template").click()
     settle(pg)
@@ -223,19 +223,19 @@ def test_run_a_template(signed_page, ui_depot) -> None:  # noqa: ANN001
         pg.locator('[data-testid="stExpander"] summary').filter(has_text="browser-tpl").click()
     run_now.click()
     run_id = _run_id(pg)
-    assert data.run_detail(run_id).spec["client"] == ui_depot.client
+    assert data.run_detail(run_id).spec["client"] == browser_depot.client
     until(lambda: jobs.read(run_id).state.type in PAUSED_OR_FINAL, 240, "the run to settle")
     if jobs.read(run_id).state.type == jobs.StateType.PAUSED:
         data.resume(run_id, "abort")
     jobs.wait(run_id, timeout=240)
 
 
-def test_create_and_disable_a_schedule(signed_page, ui_depot) -> None:  # noqa: ANN001
+def test_create_and_disable_a_schedule(signed_page, browser_depot) -> None:
     from deployments import templates
     from flows.spec import JobSpec
 
-    templates.create(ui_depot.user, "browser-sched", JobSpec(p4port=ui_depot.port, p4user=ui_depot.user,
-                                                           client=ui_depot.client, branch=ui_depot.branch))
+    templates.create(browser_depot.user, "browser-sched", JobSpec(p4port=browser_depot.port, p4user=browser_depot.user,
+                                                           client=browser_depot.client, branch=browser_depot.branch))
     pg = signed_page
     pg.get_by_role("link", name="Schedules").first.click()
     pg.get_by_role("heading", name="New schedule").wait_for()
@@ -246,16 +246,16 @@ def test_create_and_disable_a_schedule(signed_page, ui_depot) -> None:  # noqa: 
     pg.get_by_role("button", name="Add schedule").click()
     settle(pg)
     _shown(pg, "Scheduled browser-sched")
-    [sched] = templates.schedules(ui_depot.user, "browser-sched")
+    [sched] = templates.schedules(browser_depot.user, "browser-sched")
     assert sched.active and sched.cron == "0 2 * * *"
     row = pg.locator(f'[class*="st-key-sch_row_{sched.id}"]')
     row.get_by_text("Enabled").click()
     settle(pg)
     pg.get_by_text("browser-sched: schedule disabled.").wait_for()
-    assert not templates.schedules(ui_depot.user, "browser-sched")[0].active
+    assert not templates.schedules(browser_depot.user, "browser-sched")[0].active
 
 
-def test_the_jobs_page_shows_a_new_job_by_itself(signed_page, ui_depot) -> None:  # noqa: ANN001
+def test_the_jobs_page_shows_a_new_job_by_itself(signed_page, browser_depot) -> None:
     from flows.spec import JobSpec
 
     pg = signed_page
@@ -264,20 +264,20 @@ def test_the_jobs_page_shows_a_new_job_by_itself(signed_page, ui_depot) -> None:
     settle(pg)
     name = "ws-appears-by-itself"
     assert pg.get_by_text(name).count() == 0
-    data.start_job(JobSpec(p4port=ui_depot.port, p4user=ui_depot.user, client=name, branch=ui_depot.branch),
-                   ui_depot.user)
+    data.start_job(JobSpec(p4port=browser_depot.port, p4user=browser_depot.user, client=name, branch=browser_depot.branch),
+                   browser_depot.user)
     pg.get_by_text(name).first.wait_for(timeout=30000)  # no reload, no click: the list refreshed itself
 
 
 def test_a_form_posted_from_another_site_does_not_sign_in_and_a_crafted_error_is_not_a_link(
-        chromium, front_page, ui_depot) -> None:  # noqa: ANN001
+        chromium, front_page, browser_depot) -> None:
     from urllib.parse import quote
 
     context = chromium.new_context()
     pg = context.new_page()
     # A page of another origin (answered here, not fetched) whose form posts to our sign-in route.
     pg.route("http://evil.example/", lambda route: route.fulfill(content_type="text/html", body=(
-        f'<form method="post" action="{front_page}/auth/login"><input name="user" value="{ui_depot.user}">'
+        f'<form method="post" action="{front_page}/auth/login"><input name="user" value="{browser_depot.user}">'
         f'<input name="password" value="{PASSWORD}"><button id="go">go</button></form>')))
     pg.goto("http://evil.example/")
     pg.click("#go")
@@ -292,7 +292,7 @@ def test_a_form_posted_from_another_site_does_not_sign_in_and_a_crafted_error_is
 
 
 def test_a_tab_signed_out_elsewhere_is_signed_out_on_its_next_action_and_after_a_restart(
-        chromium, front_page, ui_depot) -> None:  # noqa: ANN001
+        chromium, front_page, browser_depot) -> None:
     from urllib.parse import quote
 
     from deployments import processes
@@ -301,7 +301,7 @@ def test_a_tab_signed_out_elsewhere_is_signed_out_on_its_next_action_and_after_a
     tab = context.new_page()
     tab.goto(front_page + "/templates")
     settle(tab)
-    sign_in(tab, ui_depot.user, PASSWORD)
+    sign_in(tab, browser_depot.user, PASSWORD)
     tab.get_by_role("heading", name="Templates", exact=True).wait_for()
     [cookie] = [c for c in context.cookies() if c["name"] == auth.COOKIE]
 
@@ -319,7 +319,7 @@ def test_a_tab_signed_out_elsewhere_is_signed_out_on_its_next_action_and_after_a
     context.close()
 
     processes.stop("ui")
-    processes.start_ui(ui_depot.port)
+    processes.start_ui(browser_depot.port)
     fresh = chromium.new_context()
     fresh.add_cookies([cookie])  # the signed-out cookie, kept by someone
     pg = fresh.new_page()

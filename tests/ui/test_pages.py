@@ -13,19 +13,19 @@ from tests.ui.conftest import ADMIN_GROUP, PASSWORD, page, texts
 from ui import auth, data
 
 
-def _button(at, label: str):  # noqa: ANN001, ANN202 - AppTest types
+def _button(at, label: str):  # AppTest types
     found = [b for b in at.button if b.label == label]
     assert found, f"no button {label!r}; buttons: {[b.label for b in at.button]}"
     return found[0]
 
 
-def _fill(at, **fields: str) -> None:  # noqa: ANN001 - AppTest
+def _fill(at, **fields: str) -> None:  # AppTest
     """Type into the New job form's text boxes, by field name."""
     for field, value in fields.items():
         at.text_input(key=f"nj_{field}").set_value(value)
 
 
-def _paused_job(ex, user: str) -> UUID:  # noqa: ANN001
+def _paused_job(ex, user: str) -> UUID:
     spec = JobSpec(p4port=ex.port, p4user=user, client=ex.client, branch=ex.branch,
                    password_secret=data.secret_for(user))
     run_id = data.start_job(spec, user)
@@ -36,7 +36,7 @@ def _paused_job(ex, user: str) -> UUID:  # noqa: ANN001
 
 # --- sign-in ---------------------------------------------------------------------------------
 
-def test_every_page_asks_for_sign_in_first(ui_depot) -> None:  # noqa: ANN001
+def test_every_page_asks_for_sign_in_first(ui_depot) -> None:
     at = page(None)
     html = "".join(h.proto.body for h in at.html)
     assert 'action="/auth/login"' in html and 'type="password"' in html
@@ -44,7 +44,7 @@ def test_every_page_asks_for_sign_in_first(ui_depot) -> None:  # noqa: ANN001
     assert ui_depot.port in texts(at)
 
 
-def test_a_refused_sign_in_is_shown_and_keeps_the_user_name(ui_depot) -> None:  # noqa: ANN001
+def test_a_refused_sign_in_is_shown_and_keeps_the_user_name(ui_depot) -> None:
     at = page(None, login_error="Perforce refused this user name and password.", login_user="release-bot")
     assert "Perforce refused this user name and password." in [e.value for e in at.error]
     html = "".join(h.proto.body for h in at.html)
@@ -52,7 +52,7 @@ def test_a_refused_sign_in_is_shown_and_keeps_the_user_name(ui_depot) -> None:  
     assert "login_error" not in html  # the next address drops the failed attempt
 
 
-def test_credentials_are_checked_by_perforce(ui_depot) -> None:  # noqa: ANN001
+def test_credentials_are_checked_by_perforce(ui_depot) -> None:
     granted = auth.check_credentials(ui_depot.user, PASSWORD)
     assert granted.user == ui_depot.user and len(granted.ticket) == 32
     with pytest.raises(auth.LoginRefused, match="refused"):
@@ -63,7 +63,7 @@ def test_credentials_are_checked_by_perforce(ui_depot) -> None:  # noqa: ANN001
         auth.check_credentials("", "")
 
 
-def test_session_cookie_is_signed_expires_and_can_be_revoked(ui_depot) -> None:  # noqa: ANN001
+def test_session_cookie_is_signed_expires_and_can_be_revoked(ui_depot) -> None:
     cookie = auth.make_cookie("alice", now=1000.0)
     assert auth.user_from_cookie(cookie, now=1001.0) == "alice"
     assert auth.user_from_cookie(cookie, now=1000.0 + auth.SESSION_SECONDS + 1) is None
@@ -77,14 +77,14 @@ def test_session_cookie_is_signed_expires_and_can_be_revoked(ui_depot) -> None: 
 
 # --- dashboard --------------------------------------------------------------------------------
 
-def test_dashboard_counts_and_lists_mine_or_everyones(signed_in, ui_depot) -> None:  # noqa: ANN001
+def test_dashboard_counts_and_lists_mine_or_everyones(signed_in, ui_depot) -> None:
     paused = _paused_job(ui_depot, signed_in)
     # someone else's job that fails: made as a schedule makes one, since submitting refuses it
     other = start_unchecked(JobSpec(p4port=ui_depot.port, p4user="someone-else", client="no-such-ws",
                                     branch=ui_depot.branch))
     jobs.wait(other, timeout=120)
 
-    def links(at) -> list[str]:  # noqa: ANN001 - which runs the page links to, once per link
+    def links(at) -> list[str]:  # which runs the page links to, once per link
         return [p.proto.query_string for p in at.get("page_link") if p.proto.query_string]
 
     at = page(signed_in)
@@ -105,7 +105,7 @@ def test_dashboard_counts_and_lists_mine_or_everyones(signed_in, ui_depot) -> No
 
 # --- new job ----------------------------------------------------------------------------------
 
-def test_new_job_marks_each_bad_field_and_starts_nothing(signed_in, ui_depot) -> None:  # noqa: ANN001
+def test_new_job_marks_each_bad_field_and_starts_nothing(signed_in, ui_depot) -> None:
     before = data.count_by_group({"All": None}, signed_in)
     at = page(signed_in, "views/new_job.py")
     _fill(at, branch="bad name!", changelist="abc")
@@ -122,7 +122,7 @@ def test_new_job_marks_each_bad_field_and_starts_nothing(signed_in, ui_depot) ->
     assert data.count_by_group({"All": None}, signed_in) == before
 
 
-def test_new_job_asks_the_server_about_the_branch_spec_and_changelist(signed_in, ui_depot) -> None:  # noqa: ANN001
+def test_new_job_asks_the_server_about_the_branch_spec_and_changelist(signed_in, ui_depot) -> None:
     before = data.count_by_group({"All": None}, signed_in)
     at = page(signed_in, "views/new_job.py")
     # "main" is a prefix of the real branch spec "main-to-rel": only an exact name is one
@@ -135,7 +135,7 @@ def test_new_job_asks_the_server_about_the_branch_spec_and_changelist(signed_in,
     assert data.count_by_group({"All": None}, signed_in) == before
 
 
-def test_new_job_starts_the_run_and_opens_its_page(signed_in, ui_depot) -> None:  # noqa: ANN001
+def test_new_job_starts_the_run_and_opens_its_page(signed_in, ui_depot) -> None:
     at = page(signed_in, "views/new_job.py")
     _fill(at, client=ui_depot.client, branch=ui_depot.branch)
     at.toggle(key="nj_trial").set_value(True)
@@ -156,7 +156,7 @@ def test_new_job_starts_the_run_and_opens_its_page(signed_in, ui_depot) -> None:
 
 # --- job page and conflicts ---------------------------------------------------------------------
 
-def test_conflict_view_shows_each_file_and_resumes_with_the_choices(signed_in, ui_depot) -> None:  # noqa: ANN001
+def test_conflict_view_shows_each_file_and_resumes_with_the_choices(signed_in, ui_depot) -> None:
     run_id = _paused_job(ui_depot, signed_in)
     at = page(signed_in, "views/job.py", run=str(run_id))
     shown = texts(at)
@@ -199,7 +199,7 @@ def test_conflict_view_shows_each_file_and_resumes_with_the_choices(signed_in, u
 
 
 def test_site_commands_are_picked_by_name_and_typed_only_by_administrators(
-        signed_in, ui_depot, monkeypatch) -> None:  # noqa: ANN001
+        signed_in, ui_depot, monkeypatch) -> None:
     from flows import settings
     from flows import site_commands
 
@@ -242,7 +242,7 @@ def test_site_commands_are_picked_by_name_and_typed_only_by_administrators(
         site_commands.remove("b-only", "b")
 
 
-def test_cancel_asks_first_then_cancels(signed_in, ui_depot) -> None:  # noqa: ANN001
+def test_cancel_asks_first_then_cancels(signed_in, ui_depot) -> None:
     spec = JobSpec(p4port=ui_depot.port, p4user=signed_in, client=ui_depot.client, branch=ui_depot.branch,
                    password_secret=data.secret_for(signed_in), sync_command=["sleep", "120"])
     run_id = jobs.submit(spec)  # an administrator's command line: from the CLI
@@ -254,20 +254,20 @@ def test_cancel_asks_first_then_cancels(signed_in, ui_depot) -> None:  # noqa: A
     assert run.state.type.value == "CANCELLED"
 
 
-def test_job_page_without_or_with_unknown_run(signed_in) -> None:  # noqa: ANN001
+def test_job_page_without_or_with_unknown_run(signed_in) -> None:
     at = page(signed_in, "views/job.py")
     assert "No job chosen" in texts(at)
     at = page(signed_in, "views/job.py", run="not-a-run")
     assert any("No job with id" in e.value for e in at.error)
 
 
-def _count_calls(monkeypatch, names: tuple[str, ...]) -> list[str]:  # noqa: ANN001
+def _count_calls(monkeypatch, names: tuple[str, ...]) -> list[str]:
     """Record which of ui.data's functions the page calls (they still run): what a page fetches, not only shows."""
     calls: list[str] = []
     for name in names:
         real = getattr(data, name)
 
-        def counted(*a, _real=real, _name=name, **k):  # noqa: ANN001, ANN002, ANN003, ANN202
+        def counted(*a, _real=real, _name=name, **k):
             calls.append(_name)
             return _real(*a, **k)
 
@@ -276,7 +276,7 @@ def _count_calls(monkeypatch, names: tuple[str, ...]) -> list[str]:  # noqa: ANN
 
 
 def test_only_the_owner_and_administrators_read_a_jobs_log_conflicts_and_summary(signed_in, ui_depot,
-                                                                                   monkeypatch) -> None:  # noqa: ANN001
+                                                                                   monkeypatch) -> None:
     from flows import settings
 
     run_id = _paused_job(ui_depot, signed_in)
@@ -323,7 +323,7 @@ def test_only_the_owner_and_administrators_read_a_jobs_log_conflicts_and_summary
             jobs.wait(run_id, timeout=240)
 
 
-def test_recheck_pauses_again_and_abort_cleans_up(signed_in, ui_depot) -> None:  # noqa: ANN001
+def test_recheck_pauses_again_and_abort_cleans_up(signed_in, ui_depot) -> None:
     run_id = _paused_job(ui_depot, signed_in)
     at = page(signed_in, "views/job.py", run=str(run_id))
     link = [b for b in at.get("link_button") if b.proto.label == "Open in Prefect"][0]
@@ -344,7 +344,7 @@ def test_recheck_pauses_again_and_abort_cleans_up(signed_in, ui_depot) -> None: 
         assert s.opened() == []
 
 
-def test_log_lines_are_fetched_after_the_last_one_seen(signed_in, ui_depot) -> None:  # noqa: ANN001
+def test_log_lines_are_fetched_after_the_last_one_seen(signed_in, ui_depot) -> None:
     run_id = _paused_job(ui_depot, signed_in)
     try:
         first = data.logs_after(run_id)

@@ -13,13 +13,13 @@ from tests.ui.test_pages import _button, _fill
 from ui import data
 
 
-def _by_key(at, key: str):  # noqa: ANN001, ANN202
+def _by_key(at, key: str):
     found = [b for b in at.button if b.key == key]
     assert found, f"no button with key {key}"
     return found[0]
 
 
-def _save_template(user: str, ex, name: str, visibility: str = "private"):  # noqa: ANN001, ANN202
+def _save_template(user: str, ex, name: str, visibility: str = "private"):
     at = page(user, "views/new_job.py")
     _fill(at, client=ex.client, branch=ex.branch, tpl_name=name)
     at.selectbox(key="nj_tpl_visibility").set_value(visibility)
@@ -27,7 +27,7 @@ def _save_template(user: str, ex, name: str, visibility: str = "private"):  # no
     return at
 
 
-def test_templates_save_run_with_overrides_and_stay_private(signed_in, ui_depot) -> None:  # noqa: ANN001
+def test_templates_save_run_with_overrides_and_stay_private(signed_in, ui_depot) -> None:
     at = page(signed_in, "views/templates.py")
     assert "No templates yet" in texts(at) or "Templates" in texts(at)
     at = _save_template(signed_in, ui_depot, "ui-nightly")
@@ -61,7 +61,7 @@ def test_templates_save_run_with_overrides_and_stay_private(signed_in, ui_depot)
     assert not [b for b in other.button if b.key in ("tpl_ui-nightly_switch", "tpl_ui-nightly_delete")]
 
 
-def test_schedules_preview_add_disable_and_delete(signed_in, ui_depot) -> None:  # noqa: ANN001
+def test_schedules_preview_add_disable_and_delete(signed_in, ui_depot) -> None:
     at = page("nobody-yet", "views/schedules.py")
     assert "Save a template from" in texts(at)
     _save_template(signed_in, ui_depot, "ui-sched")
@@ -91,7 +91,7 @@ def test_schedules_preview_add_disable_and_delete(signed_in, ui_depot) -> None: 
     assert "ui-sched: schedule deleted." in texts(at)
 
 
-def test_schedules_page_shows_a_stored_schedule_that_cannot_fire_as_broken(signed_in, ui_depot) -> None:  # noqa: ANN001
+def test_schedules_page_shows_a_stored_schedule_that_cannot_fire_as_broken(signed_in, ui_depot) -> None:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.schedules import CronSchedule
 
@@ -109,7 +109,7 @@ def test_schedules_page_shows_a_stored_schedule_that_cannot_fire_as_broken(signe
     data.delete_template(signed_in, "ui-broken")
 
 
-def test_hosts_page_shows_state_and_the_error_next_to_the_host(signed_in, tmp_path) -> None:  # noqa: ANN001
+def test_hosts_page_shows_state_and_the_error_next_to_the_host(signed_in, tmp_path) -> None:
     before = registry.load_all()
     for name in before:
         registry.remove(name)
@@ -131,8 +131,8 @@ def test_hosts_page_shows_state_and_the_error_next_to_the_host(signed_in, tmp_pa
             registry.save(rec)
 
 
-def test_a_non_administrator_sees_hosts_health_but_cannot_deploy_or_stop(signed_in, ui_depot,  # noqa: ANN001
-                                                                          tmp_path) -> None:  # noqa: ANN001
+def test_a_non_administrator_sees_hosts_health_but_cannot_deploy_or_stop(signed_in, ui_depot,
+                                                                          tmp_path) -> None:
     from deployments import roles
     from flows.p4.sandbox import set_password
     from ui import auth
@@ -167,7 +167,7 @@ def test_a_non_administrator_sees_hosts_health_but_cannot_deploy_or_stop(signed_
             registry.save(rec)
 
 
-def test_only_an_administrator_is_offered_to_make_a_template_global(signed_in, ui_depot) -> None:  # noqa: ANN001
+def test_only_an_administrator_is_offered_to_make_a_template_global(signed_in, ui_depot) -> None:
     from deployments.templates import TemplateError
     from flows.p4.sandbox import set_password
     from flows.spec import JobSpec
@@ -191,7 +191,7 @@ def test_only_an_administrator_is_offered_to_make_a_template_global(signed_in, u
         data.delete_template(viewer, "ui-viewers-own")
 
 
-def test_hosts_page_deploys_and_stops_a_real_worker(signed_in, host_network) -> None:  # noqa: ANN001
+def test_hosts_page_deploys_and_stops_a_real_worker(signed_in, host_network) -> None:
     from agent import health
 
     from tests.agent.test_remote_hosts import record
@@ -218,7 +218,7 @@ def test_hosts_page_deploys_and_stops_a_real_worker(signed_in, host_network) -> 
     assert health.health(registry.get("b")).process_alive is False
 
 
-def test_a_schedule_runs_its_template_now(signed_in, ui_depot) -> None:  # noqa: ANN001
+def test_a_schedule_runs_its_template_now(signed_in, ui_depot) -> None:
     _save_template(signed_in, ui_depot, "ui-sched-now")
     data.add_schedule(signed_in, "ui-sched-now", "hourly", "UTC")
     [sched] = data.schedules(signed_in, "ui-sched-now")
@@ -233,7 +233,7 @@ def test_a_schedule_runs_its_template_now(signed_in, ui_depot) -> None:  # noqa:
         jobs.wait(run_id, timeout=240)
 
 
-def test_a_template_carries_and_shows_the_integrate_options(signed_in, ui_depot) -> None:  # noqa: ANN001
+def test_a_template_carries_and_shows_the_integrate_options(signed_in, ui_depot) -> None:
     at = page(signed_in, "views/new_job.py")
     _fill(at, client=ui_depot.client, branch=ui_depot.branch, tpl_name="ui-baseless")
     at.multiselect(key="nj_integrate_options").set_value(["-i", "-Ds"])
@@ -249,7 +249,7 @@ def test_a_template_carries_and_shows_the_integrate_options(signed_in, ui_depot)
 
 
 def test_a_global_template_says_whose_identity_a_run_uses_and_runs_as_the_caller(signed_in, ui_depot, tmp_path,
-                                                                                   stored_password) -> None:  # noqa: ANN001
+                                                                                   stored_password) -> None:
     from deployments.templates import secret_name
     from flows.usernames import ticket_secret_name
 

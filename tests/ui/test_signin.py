@@ -17,7 +17,7 @@ ORIGIN = "http://testserver"  # the TestClient's own address
 
 
 @pytest.fixture
-def routes(ui_depot, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:  # noqa: ANN001
+def routes(ui_depot, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """The front page's own sign-in and sign-out routes (ui.server), served without Streamlit."""
     from starlette.applications import Starlette
     from starlette.routing import Route
@@ -39,7 +39,7 @@ def _sign_in(client: Any, user: str, password: str, **headers: str) -> Any:
 
 # --- the routes ---------------------------------------------------------------------------------
 
-def test_a_cross_site_post_neither_signs_in_nor_out(routes, ui_depot) -> None:  # noqa: ANN001
+def test_a_cross_site_post_neither_signs_in_nor_out(routes, ui_depot) -> None:
     for headers in ({"Origin": "http://evil.example"}, {"Origin": "", "Referer": "http://evil.example/x"},
                     {"Origin": ""}):
         r = _sign_in(routes, ui_depot.user, PASSWORD, **headers)
@@ -55,8 +55,8 @@ def test_a_cross_site_post_neither_signs_in_nor_out(routes, ui_depot) -> None:  
     assert r.status_code == 303 and auth.user_from_cookie(cookie) is None
 
 
-def test_signing_in_keeps_its_ticket_apart_from_the_stored_password(routes, ui_depot,  # noqa: ANN001
-                                                                    stored_password) -> None:  # noqa: ANN001
+def test_signing_in_keeps_its_ticket_apart_from_the_stored_password(routes, ui_depot,
+                                                                    stored_password) -> None:
     from prefect.blocks.system import Secret
 
     from deployments import jobs
@@ -85,7 +85,7 @@ def test_signing_in_keeps_its_ticket_apart_from_the_stored_password(routes, ui_d
         jobs.wait(run_id, timeout=240)
 
 
-def test_the_sixth_failed_sign_in_is_refused_without_asking_perforce(routes, ui_depot) -> None:  # noqa: ANN001
+def test_the_sixth_failed_sign_in_is_refused_without_asking_perforce(routes, ui_depot) -> None:
     for _ in range(auth.MAX_FAILURES):
         r = _sign_in(routes, ui_depot.user, "wrong")
         assert auth.REFUSED in _error(r)
@@ -96,7 +96,7 @@ def test_the_sixth_failed_sign_in_is_refused_without_asking_perforce(routes, ui_
     assert auth.LIMITED in _error(_sign_in(routes, "someone-else", "x"))
 
 
-def test_an_unknown_user_a_wrong_password_and_no_password_read_the_same(ui_depot) -> None:  # noqa: ANN001
+def test_an_unknown_user_a_wrong_password_and_no_password_read_the_same(ui_depot) -> None:
     said = set()
     for user, password in ((ui_depot.user, "wrong"), ("nobody-at-all", "x"), ("nobody-with-a-password", "x")):
         with pytest.raises(auth.LoginRefused) as refused:
@@ -106,7 +106,7 @@ def test_an_unknown_user_a_wrong_password_and_no_password_read_the_same(ui_depot
 
 
 def test_the_cookie_is_secure_over_tls_and_a_forwarded_proto_counts_only_when_configured(
-        routes, ui_depot, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+        routes, ui_depot, monkeypatch: pytest.MonkeyPatch) -> None:
     r = _sign_in(routes, ui_depot.user, PASSWORD, **{"X-Forwarded-Proto": "https"})
     assert "secure" not in r.headers["set-cookie"].lower()  # anyone can send that header
     monkeypatch.setenv("P4INTEG_UI_TLS_PROXY", "1")
@@ -160,7 +160,7 @@ def test_a_users_sessions_end_together_and_a_later_sign_in_works(tmp_path: Path,
 
 # --- what the pages do with it --------------------------------------------------------------------
 
-def test_a_tab_whose_cookie_was_signed_out_shows_the_sign_in_on_its_next_run(signed_in) -> None:  # noqa: ANN001
+def test_a_tab_whose_cookie_was_signed_out_shows_the_sign_in_on_its_next_run(signed_in) -> None:
     at = page(signed_in)
     assert "Jobs" in [t.value for t in at.title]
     auth.revoke(at.session_state[SESSION_KEY])  # signed out in another tab
@@ -169,7 +169,7 @@ def test_a_tab_whose_cookie_was_signed_out_shows_the_sign_in_on_its_next_run(sig
     assert 'action="/auth/login"' in "".join(h.proto.body for h in at.html)
 
 
-def test_a_ticket_perforce_refuses_ends_the_users_sessions(signed_in, ui_depot) -> None:  # noqa: ANN001
+def test_a_ticket_perforce_refuses_ends_the_users_sessions(signed_in, ui_depot) -> None:
     at = page(signed_in, "views/new_job.py")
     elsewhere = auth.make_cookie(signed_in)  # the same user in another browser
     data.store_ticket(signed_in, "0" * 32)  # a ticket the server does not know (logged out, expired)
@@ -182,7 +182,7 @@ def test_a_ticket_perforce_refuses_ends_the_users_sessions(signed_in, ui_depot) 
     assert auth.user_from_cookie(elsewhere) is None
 
 
-def test_a_crafted_error_in_the_address_is_not_drawn(ui_depot) -> None:  # noqa: ANN001
+def test_a_crafted_error_in_the_address_is_not_drawn(ui_depot) -> None:
     at = page(None, login_error="[click](https://evil.example)")
     assert not at.error and "evil" not in "".join(str(m.value) for m in at.markdown)
     at = page(None, login_error=auth.LIMITED)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from flows.spec import Stage
 from ui import conflicts, data
 from ui.widgets import age, code, duration, empty, plain, stage_line, state_badge
 
@@ -76,13 +77,13 @@ def _timeline_and_log() -> None:
         done.add("DONE")
     current = failed = None
     if state == "PAUSED":
-        current = "NEEDS_RESOLVE"
+        current = Stage.NEEDS_RESOLVE.value
     elif state not in data.FINAL_NAMES:
-        current = next((r.stage for r in reversed(rows) if r.stage != "CLEANUP"), "GET_LATEST_CL")
+        current = next((r.stage for r in reversed(rows) if r.stage != Stage.CLEANUP), Stage.GET_LATEST_CL.value)
     elif state != "COMPLETED":
         record = data.record(run.id) if READ else None
         failed = record.failed_stage.value if record and record.failed_stage else \
-            next((r.stage for r in reversed(rows) if r.stage != "CLEANUP"), None)
+            next((r.stage for r in reversed(rows) if r.stage != Stage.CLEANUP), None)
     st.markdown(stage_line(data.STAGES, done, current, failed))
     if READ:
         _log()

@@ -76,7 +76,8 @@ if errors:
     st.error(f"{len(errors)} field(s) need attention; each is marked below.", icon=":material/error:")
 saved = st.session_state.pop("new_job_saved", None)
 if saved:
-    st.success(f"Saved template **{plain(saved)}**. Run or schedule it from Templates.", icon=":material/bookmark_added:")
+    st.success(f"Saved template **{plain(saved)}**. Run or schedule it from Templates.",
+               icon=":material/bookmark_added:")
 
 left, right = st.columns(2, gap="large")
 with left:

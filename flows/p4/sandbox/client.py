@@ -237,7 +237,8 @@ class _Adapter:
                                 msgs.pop()
                     elif isinstance(item, Content):
                         if self.tagged or not isinstance(item.data, dict):
-                            self._deliver(results, handler, "outputBinary" if isinstance(item.data, bytes) else "outputText", item.data)
+                            kind = "outputBinary" if isinstance(item.data, bytes) else "outputText"
+                            self._deliver(results, handler, kind, item.data)
                     else:
                         self._deliver(results, handler, "outputStat", item)
                 if store.db.total_changes != written:

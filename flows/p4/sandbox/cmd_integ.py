@@ -225,7 +225,8 @@ def _integrate_one(ctx: Context, view: Any, plan: Plan, change: int, opts: dict[
         yield M.msg(M.INTEG_BAD_ACTION, depotFile=target, action="integrate", badAction=w["action"])
         return
     if t_head is not None and is_exclusive(t_head["type"]):
-        other = ctx.db.execute("SELECT 1 FROM working WHERE depotFile=? AND client != ?", (target, ctx.client)).fetchone()
+        other = ctx.db.execute("SELECT 1 FROM working WHERE depotFile=? AND client != ?",
+                               (target, ctx.client)).fetchone()
         if other:
             yield M.msg(M.INTEG_EXCLUSIVE, depotFile=target, action="integrate")
             return

@@ -258,7 +258,8 @@ def _with_move_partners(ctx: Context, rows: list[Any]) -> list[Any]:
 def _unchanged(ctx: Context, view: Any, w: Any) -> bool:
     if w["action"] != "edit":
         return False
-    row = ctx.db.execute("SELECT digest FROM revs WHERE depotFile=? AND rev=?", (w["depotFile"], w["haveRev"])).fetchone()
+    row = ctx.db.execute("SELECT digest FROM revs WHERE depotFile=? AND rev=?",
+                         (w["depotFile"], w["haveRev"])).fetchone()
     local = view.local_of(w["depotFile"]) if view else None
     data = read_local(local) if local else None
     return row is not None and data is not None and ctx.store.get(row["digest"]) == data

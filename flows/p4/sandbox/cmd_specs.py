@@ -100,7 +100,8 @@ def cmd_client(ctx: Context, args: list[str]) -> Iterator[Any]:
                 {k: v for k, v in spec.items() if k not in ("Update", "Access")}:
             yield M.msg(M.DOMAIN_NOT_CHANGED, domainType="Client", domainName=name)
             return
-        ctx.db.execute("INSERT INTO clients(name, spec) VALUES(?, ?) ON CONFLICT(name) DO UPDATE SET spec=excluded.spec",
+        ctx.db.execute("INSERT INTO clients(name, spec) VALUES(?, ?) "
+                       "ON CONFLICT(name) DO UPDATE SET spec=excluded.spec",
                        (name, json.dumps(spec)))
         yield M.msg(M.DOMAIN_SAVED, domainType="Client", domainName=name)
         return
@@ -133,7 +134,7 @@ def listed_specs(ctx: Context, table: str, key: str, opts: dict[str, Any]) -> It
     limit = int(opts["-m"]) if opts.get("-m") else None
     wanted = name_filter(opts)
     count = 0
-    for row in ctx.db.execute(f"SELECT spec FROM {table} ORDER BY name"):  # noqa: S608 - our table names
+    for row in ctx.db.execute(f"SELECT spec FROM {table} ORDER BY name"):  # our table names
         spec = json.loads(row["spec"])
         if (opts.get("-u") and spec.get("Owner") != opts["-u"]) or not wanted(spec[key]):
             continue
@@ -178,7 +179,8 @@ def cmd_branch(ctx: Context, args: list[str]) -> Iterator[Any]:
                 "Options": "unlocked", **(old or {}), **values, "View": view,
                 "Update": forms.timestamp()}
         spec.setdefault("Access", spec["Update"])
-        ctx.db.execute("INSERT INTO branches(name, spec) VALUES(?, ?) ON CONFLICT(name) DO UPDATE SET spec=excluded.spec",
+        ctx.db.execute("INSERT INTO branches(name, spec) VALUES(?, ?) "
+                       "ON CONFLICT(name) DO UPDATE SET spec=excluded.spec",
                        (name, json.dumps(spec)))
         yield M.msg(M.DOMAIN_SAVED, domainType="Branch", domainName=name)
         return

@@ -104,7 +104,7 @@ def _problems(ctx: Context, view: Any, files: list[Any]) -> Iterator[M.Message]:
                                  (ctx.client, depot)).fetchall()
         pending += ctx.db.execute("SELECT * FROM action_resolves WHERE client=? AND toFile=? AND resolved=0",
                                   (ctx.client, depot)).fetchall()
-        for p in pending:
+        for _ in pending:
             yield M.msg(M.MUST_RESOLVE, depotFile=local)
         other = partner(ctx, depot)
         if other is not None and other not in names:

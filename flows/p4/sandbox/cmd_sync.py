@@ -39,8 +39,8 @@ def cmd_sync(ctx: Context, args: list[str]) -> Iterator[Any]:
             yield _nothing_there(ctx, raw, arg)
             continue
         check_max_results(ctx, len(set(targets) | set(haves)))  # before any file is written
-        opened = {r["depotFile"]: r for r in ctx.db.execute(
-            "SELECT * FROM working WHERE client=?", (ctx.client,)) if r["depotFile"] in targets or r["depotFile"] in haves}
+        opened = {r["depotFile"]: r for r in ctx.db.execute("SELECT * FROM working WHERE client=?", (ctx.client,))
+                  if r["depotFile"] in targets or r["depotFile"] in haves}
         plan: list[tuple[str, Any, int]] = []  # (depotFile, target row or None, have)
         for depot in sorted(set(targets) | set(haves)):
             row = targets.get(depot)
@@ -79,7 +79,8 @@ def cmd_sync(ctx: Context, args: list[str]) -> Iterator[Any]:
                         "INSERT OR REPLACE INTO resolves(client, toFile, fromFile, startFromRev, endFromRev, "
                         "baseFile, baseRev, resolved, how) VALUES(?,?,?,?,?,?,?,0,NULL)",
                         (ctx.client, depot, depot, have, row["rev"], depot, have))
-                    ctx.db.execute("UPDATE have SET rev=? WHERE client=? AND depotFile=?", (row["rev"], ctx.client, depot))
+                    ctx.db.execute("UPDATE have SET rev=? WHERE client=? AND depotFile=?",
+                                   (row["rev"], ctx.client, depot))
                     ctx.db.execute("UPDATE working SET haveRev=? WHERE client=? AND depotFile=?",
                                    (row["rev"], ctx.client, depot))
                 yield rec

@@ -111,7 +111,8 @@ def parse_text(form: FormDef, text: str) -> dict[str, object]:
 def coerce_input(form: FormDef, data: object) -> dict[str, object]:
     """Accept a dict/Spec or the text form; return fields by their proper names."""
     if data is None:
-        raise CommandError(M.msg(M.BAD_INPUT, spec=form.name, detail='No input given: set p4.input (or pass the spec) when running with -i.'))
+        raise CommandError(M.msg(M.BAD_INPUT, spec=form.name,
+                                 detail='No input given: set p4.input (or pass the spec) when running with -i.'))
     if isinstance(data, (list, tuple)):
         data = data[0] if data else None
         return coerce_input(form, data)

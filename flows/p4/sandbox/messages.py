@@ -164,7 +164,7 @@ class HelixMessage:
         self.severity, self.generic, self.msgid, self.dict, self._text = severity, generic, msgid, msg_dict, text
 
     @property  # type: ignore[misc]
-    def __class__(self) -> type:  # noqa: D105 - isinstance() consults __class__
+    def __class__(self) -> type:  # isinstance() consults __class__
         return P4API.P4Message
 
     def __str__(self) -> str:
@@ -377,7 +377,8 @@ SHELVE_NEEDS_RESOLVE = _cat("MsgDm::ShelveNeedsResolve")
 CHANGE_NOT_SHELVED = _cat("MsgDm::ChangeNotShelved")
 USAGE_SHELVE_REPLACE = _cat("MsgServer::UseShelver")  # shelve -r takes no files
 WRONG_ARGS = _cat("MsgSupp::WrongArg")
-SHELF_EXISTS = _own(50, E_FAILED, EV_NOTYET, "%depotFile% - shelved file exists; use -f to replace it or -r to replace all.")
+SHELF_EXISTS = _own(50, E_FAILED, EV_NOTYET,
+                    "%depotFile% - shelved file exists; use -f to replace it or -r to replace all.")
 NO_FILES_TO_SHELVE = _own(51, E_WARN, EV_EMPTY, "No files to shelve.")
 
 

@@ -122,8 +122,9 @@ def validate_view(lines: list[str], client: str | None, spec: str) -> None:
     for line in lines:
         parts = split_view_line(line)
         if len(parts) != 2 if client is not None else len(parts) not in (1, 2):
+            other = "client" if client else "target"
             raise CommandError(M.msg(M.BAD_VIEW, spec=spec,
-                                     detail=f"Bad view line '{line}': expected '<depot-path> <{'client' if client else 'target'}-path>'."))
+                                     detail=f"Bad view line '{line}': expected '<depot-path> <{other}-path>'."))
         for side in parts:
             side = side.lstrip("-+")
             if not side.startswith("//"):
@@ -248,11 +249,13 @@ def _depot_matcher(pattern: str, view: ClientView | None, display: str, fold: bo
         includes = (lambda d: pmap.includes(d.lower())) if fold else pmap.includes
         pred = includes
         if view is not None:
-            pred = lambda d, _p=includes, _v=view: _p(d) and _v.to_client(d) is not None
+            def pred(d: str, _p: Any = includes, _v: Any = view) -> bool:
+                return _p(d) and _v.to_client(d) is not None
         return Matcher(["" if fold else literal_prefix(pattern)], None, pred, display)
     if fold:
         # The stored spelling is unknown until a row is read: scan and compare folded.
-        same = lambda d: d.lower() == pattern.lower()
+        def same(d: str) -> bool:
+            return d.lower() == pattern.lower()
         pred = same if view is None else (lambda d: same(d) and view.to_client(d) is not None)
         return Matcher([""], None, pred, display)
     if view is not None:

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import typer
 
-from .cli_errors import fail
+from .errors import fail
 
-hosts_app = typer.Typer(no_args_is_help=True, help="Build hosts: enrol, deploy workers, health.")
+app = typer.Typer(no_args_is_help=True, help="Build hosts: enrol, deploy workers, health.")
 
 
 def _confirm_server(p4port: str, fingerprint: str | None, option: str) -> str:
@@ -47,7 +47,7 @@ def _confirm_key(presented: str, expected: str | None, *, option: str, field: st
         fail(f"{field}: confirm {whose} with {option} {presented} (after {check}){otherwise}")
 
 
-@hosts_app.command("add")
+@app.command("add")
 def add(
     name: str = typer.Argument(..., help="Host name used in job specs (pool p4-<name>)."),
     address: str = typer.Option(..., help="Address to connect to."),
@@ -117,7 +117,7 @@ def add(
     typer.echo(f"enrolled {name}: {user}@{address}:{port} (hostname {who}), key {pkey.fingerprint}")
 
 
-@hosts_app.command("trust")
+@app.command("trust")
 def trust(
     name: str = typer.Argument(..., help="The host whose jobs connect ('local': this machine's own jobs)."),
     p4port: str = typer.Argument(..., help="The Helix server, ssl:host:port."),
@@ -151,8 +151,8 @@ def trust(
     typer.echo(f"{name}: trusted {p4port} in ~/.p4trust" + ("" if changed else " (already there)"))
 
 
-@hosts_app.command("list")
-def list_hosts() -> None:
+@app.command("list")
+def list_() -> None:
     from agent import registry
 
     hosts = registry.load_all()
@@ -162,7 +162,7 @@ def list_hosts() -> None:
         typer.echo(f"{h.name:16} {h.user}@{h.address}:{h.port}  limit {h.limit}")
 
 
-@hosts_app.command("status")
+@app.command("status")
 def status(name: str = typer.Argument(None, help="One host; all when omitted.")) -> None:
     from agent import registry
     from agent.health import health
@@ -171,10 +171,11 @@ def status(name: str = typer.Argument(None, help="One host; all when omitted."))
         s = health(h)
         beat = s.last_heartbeat.strftime("%Y-%m-%d %H:%M:%S") if s.last_heartbeat else "never"
         typer.echo(f"{h.name:16} {'online' if s.online else 'offline':8} heartbeat {beat}  version {s.version or '-'}"
-                   f"  running {len(s.running_jobs)}  waiting {len(s.waiting_jobs)}" + (f"  ({s.reason})" if s.reason else ""))
+                   f"  running {len(s.running_jobs)}  waiting {len(s.waiting_jobs)}"
+                   + (f"  ({s.reason})" if s.reason else ""))
 
 
-@hosts_app.command("deploy")
+@app.command("deploy")
 def deploy(name: str) -> None:
     """Install (or update) and start the host's worker; idempotent."""
     from agent import registry
@@ -190,7 +191,7 @@ def deploy(name: str) -> None:
                f"(version {report.version}, {report.python}, {report.seconds:.1f} s)")
 
 
-@hosts_app.command("stop")
+@app.command("stop")
 def stop(name: str) -> None:
     """Stop the host's worker; leaves no process behind."""
     from agent import registry
@@ -205,7 +206,7 @@ def stop(name: str) -> None:
     typer.echo(f"{name}: worker {'stopped' if was else 'was not running'}")
 
 
-@hosts_app.command("remove")
+@app.command("remove")
 def remove(name: str) -> None:
     """Stop the worker and forget the host."""
     from agent import registry

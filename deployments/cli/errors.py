@@ -42,7 +42,7 @@ def explain(exc: BaseException) -> str | None:
 def run(app: typer.Typer) -> None:
     try:
         app()
-    except Exception as exc:  # noqa: BLE001 - sorted into a person's mistake or a bug just below
+    except Exception as exc:  # sorted into a person's mistake or a bug just below
         line = explain(exc)
         if line is None:
             raise

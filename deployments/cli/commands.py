@@ -6,13 +6,13 @@ import json
 import typer
 from pydantic import ValidationError
 
-from .cli_errors import fail
+from .errors import fail
 
-commands_app = typer.Typer(no_args_is_help=True, help="Site commands (sync wrapper, hooks, build, name check, "
+app = typer.Typer(no_args_is_help=True, help="Site commands (sync wrapper, hooks, build, name check, "
                            "push tool) that jobs pick by name.")
 
 
-@commands_app.command("add")
+@app.command("add")
 def add(
     name: str = typer.Argument(..., help="What jobs call it by, e.g. fast-sync."),
     argv: list[str] = typer.Argument(..., help="After --: the program and its arguments; {change}, {client}, "
@@ -39,7 +39,7 @@ def add(
                f"{json.dumps(command.argv)}")
 
 
-@commands_app.command("list")
+@app.command("list")
 def list_(host: str = typer.Option(None, help="Only what a job on this host may name.")) -> None:
     """The site commands, with the host each is for."""
     from flows import site_commands
@@ -54,8 +54,9 @@ def list_(host: str = typer.Option(None, help="Only what a job on this host may 
                    f"{'  - ' + c.description if c.description else ''}")
 
 
-@commands_app.command("remove")
-def remove(name: str = typer.Argument(...), host: str = typer.Option(None, help="The host it was defined for.")) -> None:
+@app.command("remove")
+def remove(name: str = typer.Argument(...),
+           host: str = typer.Option(None, help="The host it was defined for.")) -> None:
     """Remove a definition; jobs that name it then stop at their first stage, saying so."""
     from flows import site_commands
 

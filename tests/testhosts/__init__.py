@@ -1,4 +1,4 @@
-"""Real SSH test hosts on this machine, for tests that deploy onto remote hosts.
+"""Real SSH test hosts on this machine, for tests that deploy onto remote hosts (README.md says more).
 
 ``TestHostNetwork`` builds N "hosts" that look remote to an SSH client:
 

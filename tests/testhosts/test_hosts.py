@@ -1,4 +1,4 @@
-"""The real SSH test hosts of tests/testhosts.py behave like remote machines.
+"""The real SSH test hosts of tests/testhosts/ behave like remote machines.
 
 Skipped unless we are root with iproute2, openssh-server and util-linux installed
 (`.ci/hosts-prereqs`). Waits poll a condition with a deadline; nothing sleeps blindly.
