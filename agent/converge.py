@@ -11,14 +11,13 @@ import time
 from datetime import datetime, timezone
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
-from uuid import UUID
 
 from flows.polling import poll_until
 from flows.settings import FLOW_NAME, pool_name, process_env
 
 from . import wheelhouse
 from .p4trust import pin_on_host
+from .pools import ensure_deployment
 from .layout import Layout, worker_name, worker_pid
 from .records import HostRecord
 from .ssh import Connection, HostError
@@ -185,44 +184,6 @@ def _point_app(c: Connection, lay: Layout) -> None:
                "os.path.abspath(flows.__file__))))"], step="locate the installed flow")
     c.run(["ln", "-sfn", r.stdout.strip(), f"{lay.app}.new"], step="link app")
     c.run(["mv", "-T", f"{lay.app}.new", lay.app], step="link app")
-
-
-def ensure_deployment(host: str, site_dir: str) -> bool:
-    """``integrate/<host>`` and ``cleanup/<host>``, run from the host's installed package."""
-    from flows.cleanup import cleanup
-    from flows.integration import integrate
-
-    made = _ensure_flow_deployment(host, site_dir, FLOW_NAME, "flows/integration.py:integrate", integrate,
-                                   f"Integration jobs for workspaces on host {host}")
-    return _ensure_flow_deployment(host, site_dir, "cleanup", "flows/cleanup.py:cleanup", cleanup,
-                                   f"Cleans up after job runs on host {host} that ended without a process") or made
-
-
-def _ensure_flow_deployment(host: str, site_dir: str, flow_name: str, entrypoint: str, fn: Any,
-                            description: str) -> bool:
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.actions import DeploymentUpdate
-    from prefect.exceptions import ObjectNotFound
-    from prefect.utilities.callables import parameter_schema
-
-    pull = [{"prefect.deployments.steps.set_working_directory": {"directory": site_dir}}]
-    with get_client(sync_client=True) as client:
-        try:
-            existing = client.read_deployment_by_name(f"{flow_name}/{host}")
-        except ObjectNotFound:
-            existing = None
-        if existing is not None and existing.pull_steps == pull and existing.work_pool_name == pool_name(host):
-            return False
-        flow_id: UUID = client.create_flow_from_name(flow_name)
-        schema = parameter_schema(fn).model_dump_for_openapi()
-        if existing is None:
-            client.create_deployment(flow_id=flow_id, name=host, work_pool_name=pool_name(host),
-                                     entrypoint=entrypoint, pull_steps=pull,
-                                     parameter_openapi_schema=schema, path=site_dir, description=description)
-        else:
-            client.update_deployment(existing.id, DeploymentUpdate(pull_steps=pull, path=site_dir,
-                                                                   work_pool_name=pool_name(host)))
-    return True
 
 
 def wait_online(host: str, version: str, timeout: float = ONLINE_TIMEOUT, since: datetime | None = None) -> None:

@@ -12,64 +12,19 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import datetime, timedelta, timezone
-from typing import Any
-from uuid import UUID
 
-from flows.settings import api_url, pool_name
+from flows.settings import api_url
 
 from . import registry
 from .converge import converge
 from .layout import Layout, worker_pid
-from .health import active_runs, worker_online
+from .health import worker_online
+from .pools import active_runs, fail_runs, tell_runs, waiting_runs
 from .records import HostRecord
 from .ssh import Connection, HostError
 
 log = logging.getLogger("p4integ.dispatcher")
 RECHECK_SECONDS = 10.0
-
-
-def _client() -> Any:
-    from prefect.client.orchestration import get_client
-
-    return get_client(sync_client=True)
-
-
-def waiting_runs(host: str) -> list[Any]:
-    from prefect.client.schemas.filters import (
-        FlowRunFilter, FlowRunFilterNextScheduledStartTime, FlowRunFilterState, FlowRunFilterStateType,
-        WorkPoolFilter, WorkPoolFilterName,
-    )
-    from prefect.client.schemas.objects import StateType
-
-    soon = datetime.now(timezone.utc) + timedelta(seconds=2)
-    with _client() as client:
-        return client.read_flow_runs(
-            flow_run_filter=FlowRunFilter(
-                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.SCHEDULED, StateType.PENDING])),
-                next_scheduled_start_time=FlowRunFilterNextScheduledStartTime(before_=soon)),
-            work_pool_filter=WorkPoolFilter(name=WorkPoolFilterName(any_=[pool_name(host)])))
-
-
-def tell_runs(run_ids: list[UUID], message: str, level: int = logging.INFO) -> None:
-    from prefect.client.schemas.actions import LogCreate
-
-    now = datetime.now(timezone.utc)
-    with _client() as client:
-        client.create_logs([LogCreate(name="p4integ.dispatcher", level=level, message=message, timestamp=now,
-                                      flow_run_id=rid) for rid in run_ids])
-
-
-def fail_runs(run_ids: list[UUID], reason: str, crashed: bool = False) -> None:
-    """Fail waiting runs, or mark running ones crashed. Without force: a run that
-    finished meanwhile keeps its final state (the server refuses the transition)."""
-    from prefect.states import Crashed, Failed
-
-    with _client() as client:
-        for rid in run_ids:
-            result = client.set_flow_run_state(rid, (Crashed if crashed else Failed)(message=reason), force=False)
-            if str(getattr(result.status, "value", result.status)).upper() == "ACCEPT":
-                tell_runs([rid], reason, logging.ERROR)
 
 
 class Dispatcher:

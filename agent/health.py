@@ -13,9 +13,8 @@ from pydantic import BaseModel, Field
 
 from flows.settings import pool_name
 
+from .pools import active_runs, workers
 from .records import HostRecord
-
-_ACTIVE = ("RUNNING", "PAUSED", "PENDING", "CANCELLING")
 
 
 class HostHealth(BaseModel):
@@ -30,21 +29,6 @@ class HostHealth(BaseModel):
     reason: str = ""
 
 
-def _workers(host: str) -> list:
-    from prefect.client.orchestration import get_client
-    from prefect.exceptions import ObjectNotFound, PrefectHTTPStatusError
-
-    with get_client(sync_client=True) as client:
-        try:
-            return client.read_workers_for_work_pool(pool_name(host))
-        except ObjectNotFound:
-            return []
-        except PrefectHTTPStatusError as exc:  # this call reports a missing pool as a bare 404
-            if exc.response.status_code == 404:
-                return []
-            raise
-
-
 def _online(worker: Any) -> bool:
     """Prefect reports a worker's status as an enum or, from some calls, its plain string."""
     return str(getattr(worker.status, "value", worker.status)).upper() == "ONLINE"
@@ -52,7 +36,7 @@ def _online(worker: Any) -> bool:
 
 def worker_online(host: str, version: str | None = None, since: datetime | None = None) -> bool:
     prefix = f"{pool_name(host)}-"
-    for w in _workers(host):
+    for w in workers(host):
         if not _online(w):
             continue
         if since is not None and (w.last_heartbeat_time is None or w.last_heartbeat_time < since):
@@ -62,26 +46,12 @@ def worker_online(host: str, version: str | None = None, since: datetime | None 
     return False
 
 
-def active_runs(host: str) -> list:
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import (
-        FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType, WorkPoolFilter, WorkPoolFilterName,
-    )
-    from prefect.client.schemas.objects import StateType
-
-    with get_client(sync_client=True) as client:
-        return client.read_flow_runs(
-            flow_run_filter=FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(
-                any_=[StateType[s] for s in _ACTIVE]))),
-            work_pool_filter=WorkPoolFilter(name=WorkPoolFilterName(any_=[pool_name(host)])))
-
-
 def health(host: HostRecord, *, check_process: bool = True) -> HostHealth:
     """The host's state for people and for the UI."""
-    workers = sorted(_workers(host.name), key=lambda w: w.last_heartbeat_time or datetime.min, reverse=True)
-    latest = workers[0] if workers else None
+    seen = sorted(workers(host.name), key=lambda w: w.last_heartbeat_time or datetime.min, reverse=True)
+    latest = seen[0] if seen else None
     runs = [r for r in active_runs(host.name) if r.state is not None]
-    online_api = any(_online(w) for w in workers)
+    online_api = any(_online(w) for w in seen)
     result = HostHealth(name=host.name, online=online_api,
                         last_heartbeat=latest.last_heartbeat_time if latest else None,
                         version=latest.name.removeprefix(f"{pool_name(host.name)}-") if latest else None,

@@ -1,11 +1,18 @@
-"""A work pool per host: Prefect's concurrency limit is the host's job limit."""
+"""Prefect's records of each host, the one agent module that calls Prefect's client: the
+host's work pool (its concurrency limit is the host's job limit), its deployments, its
+workers, and the runs queued or running on it."""
 from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta, timezone
+from typing import Any
+from uuid import UUID
 
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import WorkPoolCreate, WorkPoolUpdate
 from prefect.exceptions import ObjectNotFound
 
-from flows.settings import pool_name
+from flows.settings import FLOW_NAME, pool_name
 
 from .records import check_job_limit
 
@@ -27,3 +34,116 @@ def ensure_pool(host: str, limit: int = DEFAULT_HOST_LIMIT) -> bool:
             client.update_work_pool(name, WorkPoolUpdate(concurrency_limit=limit))
             return True
     return False
+
+
+_ACTIVE = ("RUNNING", "PAUSED", "PENDING", "CANCELLING")
+
+
+def _client() -> Any:
+    from prefect.client.orchestration import get_client
+
+    return get_client(sync_client=True)
+
+
+def workers(host: str) -> list:
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound, PrefectHTTPStatusError
+
+    with get_client(sync_client=True) as client:
+        try:
+            return client.read_workers_for_work_pool(pool_name(host))
+        except ObjectNotFound:
+            return []
+        except PrefectHTTPStatusError as exc:  # this call reports a missing pool as a bare 404
+            if exc.response.status_code == 404:
+                return []
+            raise
+
+
+def active_runs(host: str) -> list:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType, WorkPoolFilter, WorkPoolFilterName,
+    )
+    from prefect.client.schemas.objects import StateType
+
+    with get_client(sync_client=True) as client:
+        return client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(
+                any_=[StateType[s] for s in _ACTIVE]))),
+            work_pool_filter=WorkPoolFilter(name=WorkPoolFilterName(any_=[pool_name(host)])))
+
+
+def waiting_runs(host: str) -> list[Any]:
+    from prefect.client.schemas.filters import (
+        FlowRunFilter, FlowRunFilterNextScheduledStartTime, FlowRunFilterState, FlowRunFilterStateType,
+        WorkPoolFilter, WorkPoolFilterName,
+    )
+    from prefect.client.schemas.objects import StateType
+
+    soon = datetime.now(timezone.utc) + timedelta(seconds=2)
+    with _client() as client:
+        return client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(
+                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.SCHEDULED, StateType.PENDING])),
+                next_scheduled_start_time=FlowRunFilterNextScheduledStartTime(before_=soon)),
+            work_pool_filter=WorkPoolFilter(name=WorkPoolFilterName(any_=[pool_name(host)])))
+
+
+def tell_runs(run_ids: list[UUID], message: str, level: int = logging.INFO) -> None:
+    from prefect.client.schemas.actions import LogCreate
+
+    now = datetime.now(timezone.utc)
+    with _client() as client:
+        client.create_logs([LogCreate(name="p4integ.dispatcher", level=level, message=message, timestamp=now,
+                                      flow_run_id=rid) for rid in run_ids])
+
+
+def fail_runs(run_ids: list[UUID], reason: str, crashed: bool = False) -> None:
+    """Fail waiting runs, or mark running ones crashed. Without force: a run that
+    finished meanwhile keeps its final state (the server refuses the transition)."""
+    from prefect.states import Crashed, Failed
+
+    with _client() as client:
+        for rid in run_ids:
+            result = client.set_flow_run_state(rid, (Crashed if crashed else Failed)(message=reason), force=False)
+            if str(getattr(result.status, "value", result.status)).upper() == "ACCEPT":
+                tell_runs([rid], reason, logging.ERROR)
+
+
+def ensure_deployment(host: str, site_dir: str) -> bool:
+    """``integrate/<host>`` and ``cleanup/<host>``, run from the host's installed package."""
+    from flows.cleanup import cleanup
+    from flows.integration import integrate
+
+    made = _ensure_flow_deployment(host, site_dir, FLOW_NAME, "flows/integration.py:integrate", integrate,
+                                   f"Integration jobs for workspaces on host {host}")
+    return _ensure_flow_deployment(host, site_dir, "cleanup", "flows/cleanup.py:cleanup", cleanup,
+                                   f"Cleans up after job runs on host {host} that ended without a process") or made
+
+
+def _ensure_flow_deployment(host: str, site_dir: str, flow_name: str, entrypoint: str, fn: Any,
+                            description: str) -> bool:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import DeploymentUpdate
+    from prefect.exceptions import ObjectNotFound
+    from prefect.utilities.callables import parameter_schema
+
+    pull = [{"prefect.deployments.steps.set_working_directory": {"directory": site_dir}}]
+    with get_client(sync_client=True) as client:
+        try:
+            existing = client.read_deployment_by_name(f"{flow_name}/{host}")
+        except ObjectNotFound:
+            existing = None
+        if existing is not None and existing.pull_steps == pull and existing.work_pool_name == pool_name(host):
+            return False
+        flow_id: UUID = client.create_flow_from_name(flow_name)
+        schema = parameter_schema(fn).model_dump_for_openapi()
+        if existing is None:
+            client.create_deployment(flow_id=flow_id, name=host, work_pool_name=pool_name(host),
+                                     entrypoint=entrypoint, pull_steps=pull,
+                                     parameter_openapi_schema=schema, path=site_dir, description=description)
+        else:
+            client.update_deployment(existing.id, DeploymentUpdate(pull_steps=pull, path=site_dir,
+                                                                   work_pool_name=pool_name(host)))
+    return True

@@ -71,7 +71,8 @@ def main() -> int:
     os.environ.update(PREFECT_API_URL=settings.api_url(), PREFECT_HOME=str(settings.home() / "prefect"),
                       PREFECT_API_AUTH_STRING=settings.api_auth_string())
     from agent import registry, wheelhouse
-    from agent.converge import converge, ensure_deployment, stop_worker
+    from agent.converge import converge, stop_worker
+    from agent.pools import ensure_deployment
     from agent.layout import Layout
     from agent.records import HostRecord
     from agent.ssh import Connection

@@ -12,9 +12,7 @@ Idempotent: a run that cleaned up after itself left nothing, and nothing is done
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from typing import Any
-from uuid import UUID
 
 from prefect import flow, get_run_logger
 from prefect.runtime import deployment as current_deployment
@@ -33,18 +31,11 @@ FLOW_NAME = "cleanup"
 
 def _job_log(run_id: str, message: str, level: int = 20) -> None:
     """A line in the job's own log (not this flow's), where its owner reads."""
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.actions import LogCreate
-
-    with get_client(sync_client=True) as client:
-        now: Any = datetime.now(timezone.utc)  # Prefect 3.9.1 types it as its own DateTime; a datetime is accepted
-        client.create_logs([LogCreate(name="p4integ.cleanup", level=level, message=message,
-                                      timestamp=now, flow_run_id=UUID(run_id))])
+    runs.log_to(run_id, "p4integ.cleanup", message, level)
 
 
 @flow(name=FLOW_NAME, persist_result=False, log_prints=False)
 def cleanup(flow_run_id: str, event: str = "") -> str:
-    from prefect.client.orchestration import get_client
     from prefect.deployments import run_deployment
 
     logger = get_run_logger()
@@ -52,8 +43,7 @@ def cleanup(flow_run_id: str, event: str = "") -> str:
     state, state_name = runs.read_state(run_id)
     if state is not None and state not in FINAL:
         return f"run {run_id} is {state_name}: nothing to clean yet"
-    with get_client(sync_client=True) as client:
-        run = client.read_flow_run(UUID(run_id))
+    run = runs.read_run(run_id)
     spec = JobSpec.model_validate((run.parameters or {}).get("spec") or {})
     here = (current_deployment.name or "local") if current_deployment.id else "local"
     if spec.host != here:

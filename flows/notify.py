@@ -13,7 +13,6 @@ import smtplib
 import urllib.request
 from email.message import EmailMessage
 from typing import Any
-from uuid import UUID
 
 from prefect import flow, get_run_logger
 
@@ -49,13 +48,13 @@ def _first_time(run_id: str, event: str) -> bool:
 
 @flow(name="notify", persist_result=False, log_prints=False)
 def notify(flow_run_id: str, event: str) -> str:
-    from prefect.client.orchestration import get_client
     from prefect.variables import Variable
+
+    from . import runs
 
     logger = get_run_logger()
     run_id = flow_run_id.rsplit(".", 1)[-1]
-    with get_client(sync_client=True) as client:
-        run = client.read_flow_run(UUID(run_id))
+    run = runs.read_run(run_id)
     # A template's owner, else the Perforce user who started the job (every job run carries both
     # kinds of tag where they apply; see deployments.jobs.run_tags).
     tags = run.tags or []

@@ -12,6 +12,10 @@ from prefect.client.schemas.objects import StateType
 # A run in one of these states never runs again.
 FINAL = frozenset({StateType.COMPLETED, StateType.FAILED, StateType.CANCELLED, StateType.CRASHED})
 FINAL_NAMES = frozenset(s.value for s in FINAL)  # the same, as the front page reads states
+# The same states by name, as the front page compares them (a run row carries the name).
+RUNNING, PENDING, SCHEDULED, CANCELLING = "RUNNING", "PENDING", "SCHEDULED", "CANCELLING"
+PAUSED, COMPLETED, FAILED, CRASHED, CANCELLED = "PAUSED", "COMPLETED", "FAILED", "CRASHED", "CANCELLED"
+assert {RUNNING, PENDING, SCHEDULED, CANCELLING, PAUSED} | FINAL_NAMES <= {s.value for s in StateType}
 # What a caller waiting on a job waits for: it needs a person (Paused, or Suspended) or it is over.
 PAUSED_OR_FINAL = FINAL | {StateType.PAUSED}
 

@@ -34,9 +34,9 @@ def test_no_package_imports_one_above_it() -> None:
 
 
 def test_the_front_page_reaches_the_service_through_one_door() -> None:
-    """ui/data.py is the only front-page module that imports Prefect, deployments/ or agent/
+    """ui/backend.py is the only front-page module that imports Prefect, deployments/ or agent/
     (ui/screenshots.py is a tool that drives the whole product, not a part of the page)."""
-    pages = [p for p in sorted((ROOT / "ui").rglob("*.py")) if p.name not in ("data.py", "screenshots.py")]
+    pages = [p for p in sorted((ROOT / "ui").rglob("*.py")) if p.name not in ("backend.py", "screenshots.py")]
     wrong = [f"{p.relative_to(ROOT)} imports {m}" for p in pages
              for m in {n.split(".")[0] for n in _all_modules(p)} & {"deployments", "agent", "prefect"}]
     assert pages and not wrong, "\n".join(wrong)
@@ -51,3 +51,20 @@ def _all_modules(path: Path) -> set[str]:
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             out.add(node.module)
     return out
+
+
+PREFECT_CLIENT = {  # the modules that call Prefect's client, each named for the records it keeps
+    "flows/runs.py": "a job run's own records: state, pauses, answers, log lines",
+    "agent/pools.py": "each host's pool, deployments, workers and queued runs",
+    "deployments/jobs.py": "submitting, resuming, cancelling and reading job runs",
+    "deployments/templates.py": "templates (deployments) and their schedules",
+    "deployments/notifications.py": "the automation that tells people",
+    "deployments/recovery.py": "the automations that clean up after runs",
+    "ui/backend.py": "the front page's one door",
+}
+
+
+def test_prefect_s_client_is_called_from_the_modules_that_keep_its_records_only() -> None:
+    callers = {str(p.relative_to(ROOT)) for package in BELOW for p in (ROOT / package).rglob("*.py")
+               if "get_client" in p.read_text()}
+    assert callers == set(PREFECT_CLIENT), sorted(callers ^ set(PREFECT_CLIENT))

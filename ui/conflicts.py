@@ -8,7 +8,7 @@ from typing import Any
 import streamlit as st
 
 from flows.spec import FileChoice, conflict_marker_lines
-from ui import data
+from ui import backend
 from ui.widgets import code, plain
 
 CHOICES = {"theirs": "Theirs (source)", "yours": "Yours (target)", "merged": "Merged as shown",
@@ -74,7 +74,7 @@ def choices_from_state(run_id: str, files: list[dict[str, Any]]) -> tuple[list[F
 def _send(run_id: str, action: str, files: list[FileChoice] | None = None) -> bool:
     """Resume the job; a refusal (the job is not waiting, a choice cannot apply) is shown."""
     try:
-        data.resume(run_id, action, files)
+        backend.resume(run_id, action, files)
     except ValueError as exc:
         st.session_state["job_notice"] = f"Not sent: {exc}"
         return False
@@ -96,7 +96,7 @@ def _action_box(run_id: str, i: int, f: dict[str, Any], can_act: bool) -> None:
 
 
 def render(run_id: str, can_act: bool = True) -> None:
-    render_files(run_id, data.conflicts(run_id), can_act)
+    render_files(run_id, backend.conflicts(run_id), can_act)
 
 
 def render_files(run_id: str, files: list[dict[str, Any]], can_act: bool = True) -> None:

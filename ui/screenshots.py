@@ -36,7 +36,7 @@ def main() -> None:
     from flows.p4.sandbox import set_password
     from flows.spec import FileChoice, JobSpec
     from flows.vocabulary import PAUSED_OR_FINAL
-    from ui import auth, data
+    from ui import auth, backend
     from ui.browser import launch, settle, sign_in
 
     try:
@@ -46,10 +46,10 @@ def main() -> None:
         processes.start_worker("local", 4)
         ex = make_example(home / "depot", second_conflict=True)
         set_password(ex.depot_dir, ex.user, PASSWORD)
-        data.store_ticket(ex.user, auth.check_credentials(ex.user, PASSWORD, ex.port).ticket)
+        backend.store_ticket(ex.user, auth.check_credentials(ex.user, PASSWORD, ex.port).ticket)
         processes.start_ui(ex.port)
         spec = JobSpec(p4port=ex.port, p4user=ex.user, client=ex.client, branch=ex.branch,
-                       password_secret=data.secret_for(ex.user))
+                       password_secret=backend.secret_for(ex.user))
         failed = jobs.submit(spec.model_copy(update={"client": "missing-ws"}))
         paused = jobs.submit(spec)
         jobs.wait(failed)
@@ -80,8 +80,8 @@ def main() -> None:
                 page.wait_for_timeout(500)  # let badges and code blocks finish their layout
                 page.screenshot(path=str(OUT / name))
                 print(f"wrote {OUT / name}")
-            data.resume(paused, "apply", [FileChoice(path=c["depot_file"], choice="theirs")
-                                          for c in data.conflicts(paused)])
+            backend.resume(paused, "apply", [FileChoice(path=c["depot_file"], choice="theirs")
+                                          for c in backend.conflicts(paused)])
             jobs.wait(paused)
             page.set_viewport_size({"width": 1280, "height": 1300})
             page.goto(f"{base}/job?run={paused}")

@@ -15,7 +15,7 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from flows.settings import ui_tls_proxy
-from ui import auth, data  # data imports Prefect (~1 s) at start, not on the first visit
+from ui import auth, backend  # backend imports Prefect (~1 s) at start, not on the first visit
 
 auth.signing_key()  # a short or empty signing key stops the front page here, with the fix in the message
 failures = auth.FailureLimiter()
@@ -80,7 +80,7 @@ async def login(request: Request) -> Response:
             failures.failed(name, _client(request))
         return _refused(nxt, str(exc), user)
     # The ticket lets the user's jobs run as them; it goes to a Secret block, not the browser.
-    await run_in_threadpool(data.store_ticket, granted.user, granted.ticket)
+    await run_in_threadpool(backend.store_ticket, granted.user, granted.ticket)
     response = RedirectResponse(nxt, status_code=303)
     response.set_cookie(auth.COOKIE, auth.make_cookie(granted.user), max_age=auth.SESSION_SECONDS,
                         httponly=True, samesite="strict", secure=_over_tls(request), path="/")

@@ -7,17 +7,21 @@ from typing import Any
 
 import streamlit as st
 
+from flows.vocabulary import (
+    CANCELLED, CANCELLING, COMPLETED, CRASHED, FAILED, PAUSED, PENDING, RUNNING, SCHEDULED,
+)
+
 # What a run's Prefect state means to the person who started the job.
 STATE_LOOK: dict[str, tuple[str, str]] = {
-    "RUNNING": ("Running", "blue"),
-    "PAUSED": ("Needs you", "orange"),
-    "PENDING": ("Starting", "violet"),
-    "SCHEDULED": ("Queued", "violet"),
-    "COMPLETED": ("Done", "green"),
-    "FAILED": ("Error", "red"),
-    "CRASHED": ("Crashed", "red"),
-    "CANCELLING": ("Cancelling", "gray"),
-    "CANCELLED": ("Cancelled", "gray"),
+    RUNNING: ("Running", "blue"),
+    PAUSED: ("Needs you", "orange"),
+    PENDING: ("Starting", "violet"),
+    SCHEDULED: ("Queued", "violet"),
+    COMPLETED: ("Done", "green"),
+    FAILED: ("Error", "red"),
+    CRASHED: ("Crashed", "red"),
+    CANCELLING: ("Cancelling", "gray"),
+    CANCELLED: ("Cancelled", "gray"),
 }
 
 
@@ -96,7 +100,7 @@ def empty(message: str, icon: str = ":material/inbox:") -> None:
 
 def run_identity(t: Any, user: str) -> str:
     """Whose Perforce identity the template's runs use (deployments.templates.identity_for), in words."""
-    from ui.data import runs_as_caller
+    from ui.backend import runs_as_caller
 
     saved = t.spec.get("p4user") or t.owner or "-"
     now = user if runs_as_caller(user, t) else saved

@@ -98,7 +98,7 @@ def add(
                             p4_trust=p4_trust)
     except ValueError as exc:
         fail(str(exc))
-    from agent.converge import ensure_deployment
+    from agent.pools import ensure_deployment
     from agent.layout import Layout
     from agent.p4trust import pin_on_host
     from agent.pools import ensure_pool

@@ -185,7 +185,7 @@ def test_restart_of_everything_with_three_jobs_waiting(tmp_path: Path) -> None:
 
 
 def test_more_waiting_jobs_than_the_host_limit(tmp_path: Path) -> None:
-    from agent.converge import ensure_deployment
+    from agent.pools import ensure_deployment
 
     pools.ensure_pool("lim2", limit=2)
     ensure_deployment("lim2", str(PROJECT_DIR))

@@ -107,7 +107,8 @@ def trusted_by_helix(p4port: str) -> bool:
     return ids == [] and len(errors) == 1 and "fingerprint" not in errors[0]
 
 
-def spec_for(p4port: str) -> JobSpec:
+def spec_on(p4port: str) -> JobSpec:
+    """A spec naming this server only (the trust check reads no more of it)."""
     return JobSpec(p4port=p4port, p4user="alice", client="ws", branch="b")
 
 
@@ -123,7 +124,7 @@ def test_the_fingerprint_is_the_one_helix_shows(server: TlsServer) -> None:
 
 
 def test_a_pinned_fingerprint_is_trusted_by_helix_and_the_first_stage(server: TlsServer, tmp_path: Path) -> None:
-    problem = trust_problem(spec_for(server.p4port))
+    problem = trust_problem(spec_on(server.p4port))
     assert problem == (
         f"p4port: {server.p4port} (127.0.0.1:{server.port}) is not trusted on host local: {tmp_path / 'p4trust'} "
         f"has no fingerprint for it; check that {server.spki_sha1} is the server's ('p4d -Gf' on the server), "
@@ -136,7 +137,7 @@ def test_a_pinned_fingerprint_is_trusted_by_helix_and_the_first_stage(server: Tl
                                 f"127.0.0.1:{server.port}=**++**:{server.spki_sha1}\n")
     assert oct(path.stat().st_mode & 0o777) == "0o600"
     assert trusted_by_helix(server.p4port)
-    assert trust_problem(spec_for(server.p4port)) is None
+    assert trust_problem(spec_on(server.p4port)) is None
 
 
 def test_a_changed_key_is_refused_by_helix_and_the_first_stage(server: TlsServer, tmp_path: Path) -> None:
@@ -144,7 +145,7 @@ def test_a_changed_key_is_refused_by_helix_and_the_first_stage(server: TlsServer
     trust.write_trust(tmp_path / "p4trust", trust.pinned("", [f"127.0.0.1:{server.port}"], old))
     ids, errors = helix_verdict(server.p4port)
     assert ids == [HOST_KEY_MISMATCH], errors
-    problem = trust_problem(spec_for(server.p4port))
+    problem = trust_problem(spec_on(server.p4port))
     assert problem is not None and problem.startswith(
         f"p4port: {server.p4port} (127.0.0.1:{server.port}) presents key {server.spki_sha1}, not the {old} trusted")
     assert problem.endswith(f"run 'p4integ hosts trust local {server.p4port} --fingerprint {server.spki_sha1}'")
@@ -154,11 +155,11 @@ def test_only_ssl_ports_need_trust_and_an_unreachable_one_is_left_to_connect(tmp
     assert trust.ssl_port("perforce:1666") is None and trust.ssl_port("sandbox:/srv/depot") is None
     assert trust.ssl_port("ssl64:[::1]:1666") == trust.SslPort("::1", 1666)
     assert trust.ssl_port("ssl:1666") == trust.SslPort("localhost", 1666)
-    assert trust_problem(spec_for(f"sandbox:{tmp_path}")) is None
+    assert trust_problem(spec_on(f"sandbox:{tmp_path}")) is None
     closed = socket.create_server(("127.0.0.1", 0))
     port = closed.getsockname()[1]
     closed.close()
-    assert trust_problem(spec_for(f"ssl:127.0.0.1:{port}")) is None
+    assert trust_problem(spec_on(f"ssl:127.0.0.1:{port}")) is None
 
 
 @pytest.mark.parametrize("value", ["", "7A:10", "SHA256:abc", "7A10F60095875B2ED433AB444205859" + "41C932EA2"])

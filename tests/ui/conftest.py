@@ -37,9 +37,9 @@ def signed_in(ui_depot: Example, monkeypatch: pytest.MonkeyPatch) -> str:
     reads with that ticket."""
     from deployments import roles
     from flows import settings
-    from ui import auth, data
+    from ui import auth, backend
 
-    data.store_ticket(ui_depot.user, auth.check_credentials(ui_depot.user, PASSWORD).ticket)
+    backend.store_ticket(ui_depot.user, auth.check_credentials(ui_depot.user, PASSWORD).ticket)
     set_group(ui_depot.depot_dir, ADMIN_GROUP, users=[ui_depot.user])
     monkeypatch.setenv(settings.ADMIN_GROUP_VAR, ADMIN_GROUP)
     roles.forget()

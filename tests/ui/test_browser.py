@@ -12,7 +12,7 @@ from flows.p4.example import Example
 from flows.p4.session import P4Session
 from tests.flows.helpers import PAUSED_OR_FINAL, second_user, until
 from tests.ui.conftest import PASSWORD, make_depot
-from ui import auth, data
+from ui import auth, backend
 from ui.browser import launch, pick, settle, sign_in, type_into
 
 JOB_URL = re.compile(r".*/job\?run=([0-9a-f-]{36})")
@@ -127,7 +127,7 @@ def test_someone_else_sees_a_jobs_state_but_no_log_or_conflict_text(
     pg.get_by_role("button", name="Start job").click()
     run_id = _run_id(pg)
     pg.get_by_text("2 file(s) need you").wait_for(timeout=120000)
-    theirs = [c["theirs"].strip() for c in data.conflicts(run_id)]
+    theirs = [c["theirs"].strip() for c in backend.conflicts(run_id)]
     second_user(browser_depot, "watcher", tmp_path / "watcher", password="Watcher-pw-3")
     context = chromium.new_context(viewport={"width": 1280, "height": 1000})
     try:
@@ -138,13 +138,13 @@ def test_someone_else_sees_a_jobs_state_but_no_log_or_conflict_text(
         other.get_by_text("shown to its owner and administrators only").wait_for()
         settle(other)
         body = other.locator("body").inner_text()
-        assert data.run_detail(run_id).name in body and "NEEDS_RESOLVE" in body
+        assert backend.run_detail(run_id).name in body and "NEEDS_RESOLVE" in body
         assert "need you" not in body and not [t for t in theirs if t and t in body]
         assert other.locator("pre").count() == 0  # no log lines, no file texts
         assert other.get_by_role("button", name="Cancel job").count() == 0
     finally:
         context.close()
-        data.resume(run_id, "abort")
+        backend.resume(run_id, "abort")
         jobs.wait(run_id, timeout=240)
 
 
@@ -173,7 +173,7 @@ def test_job_with_two_conflicts_resolved_in_the_browser_ends_done(signed_page, b
     pg.get_by_role("heading", name="Summary").wait_for(timeout=120000)
     settle(pg)
     assert jobs.read(run_id).state.type.value == "COMPLETED"
-    submitted = data.record(run_id).submitted_change
+    submitted = backend.record(run_id).submitted_change
     assert pg.get_by_text("Done").first.is_visible()
     with P4Session(browser_depot.port, browser_depot.user, browser_depot.client, password=PASSWORD) as s:
         assert s.print_file(f"//depot/rel/src/config.ini@{submitted}") == edited
@@ -199,7 +199,7 @@ def test_cancel_a_running_job(signed_page, browser_depot, slow_sync: str) -> Non
     pick(pg, "Sync wrapper", slow_sync)
     pg.get_by_role("button", name="Start job").click()
     run_id = _run_id(pg)
-    until(lambda: data.run_detail(run_id).stage == "SYNC", 240, "the job at SYNC")
+    until(lambda: backend.run_detail(run_id).stage == "SYNC", 240, "the job at SYNC")
     pg.get_by_role("button", name="Cancel job").click()
     pg.get_by_role("button", name="Yes, cancel it").click()
     settle(pg)
@@ -223,10 +223,10 @@ def test_run_a_template(signed_page, browser_depot) -> None:
         pg.locator('[data-testid="stExpander"] summary').filter(has_text="browser-tpl").click()
     run_now.click()
     run_id = _run_id(pg)
-    assert data.run_detail(run_id).spec["client"] == browser_depot.client
+    assert backend.run_detail(run_id).spec["client"] == browser_depot.client
     until(lambda: jobs.read(run_id).state.type in PAUSED_OR_FINAL, 240, "the run to settle")
     if jobs.read(run_id).state.type == jobs.StateType.PAUSED:
-        data.resume(run_id, "abort")
+        backend.resume(run_id, "abort")
     jobs.wait(run_id, timeout=240)
 
 
@@ -264,7 +264,7 @@ def test_the_jobs_page_shows_a_new_job_by_itself(signed_page, browser_depot) -> 
     settle(pg)
     name = "ws-appears-by-itself"
     assert pg.get_by_text(name).count() == 0
-    data.start_job(JobSpec(p4port=browser_depot.port, p4user=browser_depot.user, client=name, branch=browser_depot.branch),
+    backend.start_job(JobSpec(p4port=browser_depot.port, p4user=browser_depot.user, client=name, branch=browser_depot.branch),
                    browser_depot.user)
     pg.get_by_text(name).first.wait_for(timeout=30000)  # no reload, no click: the list refreshed itself
 

@@ -10,7 +10,7 @@ from flows.p4.session import P4Session
 from flows.spec import JobSpec, Stage
 from tests.flows.helpers import PAUSED_OR_FINAL, logs, start_unchecked, until
 from tests.ui.conftest import ADMIN_GROUP, PASSWORD, page, texts
-from ui import auth, data
+from ui import auth, backend
 
 
 def _button(at, label: str):  # AppTest types
@@ -27,8 +27,8 @@ def _fill(at, **fields: str) -> None:  # AppTest
 
 def _paused_job(ex, user: str) -> UUID:
     spec = JobSpec(p4port=ex.port, p4user=user, client=ex.client, branch=ex.branch,
-                   password_secret=data.secret_for(user))
-    run_id = data.start_job(spec, user)
+                   password_secret=backend.secret_for(user))
+    run_id = backend.start_job(spec, user)
     run = jobs.wait(run_id, until=PAUSED_OR_FINAL, timeout=120)
     assert run.state.type.value == "PAUSED", run.state
     return run_id
@@ -99,14 +99,14 @@ def test_dashboard_counts_and_lists_mine_or_everyones(signed_in, ui_depot) -> No
     at.pills(key="dash_states").set_value(["Failed"]).run()
     assert f"run={other}" in links(at)
     assert links(at).count(f"run={paused}") == 1  # only in "wait for you": it has not failed
-    data.resume(paused, "abort")
+    backend.resume(paused, "abort")
     jobs.wait(paused, timeout=240)
 
 
 # --- new job ----------------------------------------------------------------------------------
 
 def test_new_job_marks_each_bad_field_and_starts_nothing(signed_in, ui_depot) -> None:
-    before = data.count_by_group({"All": None}, signed_in)
+    before = backend.count_by_group({"All": None}, signed_in)
     at = page(signed_in, "views/new_job.py")
     _fill(at, branch="bad name!", changelist="abc")
     _button(at, "Start job").click().run()
@@ -119,11 +119,11 @@ def test_new_job_marks_each_bad_field_and_starts_nothing(signed_in, ui_depot) ->
     _button(at, "Start job").click().run()
     errors = [e.value for e in at.error]
     assert any(e.startswith("client: workspace 'no-such-ws' does not exist") for e in errors), errors
-    assert data.count_by_group({"All": None}, signed_in) == before
+    assert backend.count_by_group({"All": None}, signed_in) == before
 
 
 def test_new_job_asks_the_server_about_the_branch_spec_and_changelist(signed_in, ui_depot) -> None:
-    before = data.count_by_group({"All": None}, signed_in)
+    before = backend.count_by_group({"All": None}, signed_in)
     at = page(signed_in, "views/new_job.py")
     # "main" is a prefix of the real branch spec "main-to-rel": only an exact name is one
     _fill(at, client=ui_depot.client, branch="main", changelist="999")
@@ -132,7 +132,7 @@ def test_new_job_asks_the_server_about_the_branch_spec_and_changelist(signed_in,
     assert any(e.startswith("branch: branch spec 'main' does not exist") for e in errors), errors
     assert any(e.startswith("changelist: 999 does not exist") for e in errors), errors
     assert not any(e.startswith("client:") for e in errors), errors
-    assert data.count_by_group({"All": None}, signed_in) == before
+    assert backend.count_by_group({"All": None}, signed_in) == before
 
 
 def test_new_job_starts_the_run_and_opens_its_page(signed_in, ui_depot) -> None:
@@ -144,13 +144,13 @@ def test_new_job_starts_the_run_and_opens_its_page(signed_in, ui_depot) -> None:
     options.set_value(["-i", "-Rs"])
     _button(at, "Start job").click().run()
     run_id = at.query_params["run"]
-    assert [t.value for t in at.title] == [data.run_detail(run_id).name]
+    assert [t.value for t in at.title] == [backend.run_detail(run_id).name]
     run = jobs.wait(run_id, until=PAUSED_OR_FINAL, timeout=120)
-    spec = data.run_detail(run_id).spec
+    spec = backend.run_detail(run_id).spec
     assert spec["trial"] is True and spec["p4user"] == signed_in and spec["password_secret"]
     assert spec["integrate_options"] == ["-i", "-Rs"]
     if run.state.type.value == "PAUSED":
-        data.resume(run_id, "abort")
+        backend.resume(run_id, "abort")
         jobs.wait(run_id, timeout=240)
 
 
@@ -161,7 +161,7 @@ def test_conflict_view_shows_each_file_and_resumes_with_the_choices(signed_in, u
     at = page(signed_in, "views/job.py", run=str(run_id))
     shown = texts(at)
     assert "2 file(s) need you" in shown and "NEEDS_RESOLVE" in shown
-    conflicts = data.conflicts(run_id)
+    conflicts = backend.conflicts(run_id)
     for c in conflicts:
         assert c["depot_file"] in shown
         for text in (c["theirs"], c["yours"]):
@@ -172,13 +172,13 @@ def test_conflict_view_shows_each_file_and_resumes_with_the_choices(signed_in, u
     at.radio(key=f"cf_{run_id}_{config}_choice").set_value("merged").run()
     _button(at, "Apply choices and continue").click().run()  # the merge still has conflict markers
     assert any("The merge still has conflicts" in e.value for e in at.error)
-    assert data.run_detail(run_id).state == "PAUSED"
+    assert backend.run_detail(run_id).state == "PAUSED"
     at.radio(key=f"cf_{run_id}_{config}_choice").set_value("edited").run()
     area = at.text_area(key=f"cf_{run_id}_{config}_text")
     assert ">>>> ORIGINAL" in area.value  # starts from the merge with its markers
     _button(at, "Apply choices and continue").click().run()
     assert any("conflict markers" in e.value for e in at.error)
-    assert data.run_detail(run_id).state == "PAUSED"
+    assert backend.run_detail(run_id).state == "PAUSED"
     edited = "[product]\nname = widget\nversion = 2.1.1\nchannel = stable\n"
     at.text_area(key=f"cf_{run_id}_{config}_text").set_value(edited).run()
     _button(at, "Apply choices and continue").click().run()
@@ -194,7 +194,7 @@ def test_conflict_view_shows_each_file_and_resumes_with_the_choices(signed_in, u
     # retry makes a new run of the same spec and opens it
     _button(at, "Retry").click().run()
     again = at.query_params["run"]
-    assert again != str(run_id) and data.run_detail(again).spec == data.run_detail(run_id).spec
+    assert again != str(run_id) and backend.run_detail(again).spec == backend.run_detail(run_id).spec
     jobs.wait(again, timeout=120)
 
 
@@ -223,17 +223,17 @@ def test_site_commands_are_picked_by_name_and_typed_only_by_administrators(
         _button(at, "Start job").click().run()
         assert not at.error, [e.value for e in at.error]
         run_id = at.query_params["run"]
-        assert data.run_detail(run_id).spec["pre_submit"] == ["unit-tests"]
+        assert backend.run_detail(run_id).spec["pre_submit"] == ["unit-tests"]
         # The name was found on the job's host: the job went past its first stage to the conflicts.
         assert jobs.wait(run_id, until=PAUSED_OR_FINAL, timeout=240).state.type.value == "PAUSED", logs(run_id)
-        data.resume(run_id, "abort")
+        backend.resume(run_id, "abort")
         jobs.wait(run_id, timeout=240)
         # The same person cannot send a program of their own past the form.
         raw = JobSpec(p4port=ui_depot.port, p4user=signed_in, client=ui_depot.client, branch=ui_depot.branch,
                       pre_submit=[["sh", "-c", "id"]])
-        assert set(data.spec_problems(raw, signed_in)) == {"pre_submit"}
+        assert set(backend.spec_problems(raw, signed_in)) == {"pre_submit"}
         with pytest.raises(jobs.SpecRefused, match="pre_submit\\[0\\]: only administrators give a command line"):
-            data.start_job(raw, signed_in)
+            backend.start_job(raw, signed_in)
         admin = page("an-admin", "views/new_job.py")
         typed = {t.key for t in admin.text_input}  # an administrator may type a command line
         assert {"nj_sync_command", "nj_build_command", "nj_name_check", "nj_push_command"} <= typed
@@ -244,11 +244,11 @@ def test_site_commands_are_picked_by_name_and_typed_only_by_administrators(
 
 def test_cancel_asks_first_then_cancels(signed_in, ui_depot) -> None:
     spec = JobSpec(p4port=ui_depot.port, p4user=signed_in, client=ui_depot.client, branch=ui_depot.branch,
-                   password_secret=data.secret_for(signed_in), sync_command=["sleep", "120"])
+                   password_secret=backend.secret_for(signed_in), sync_command=["sleep", "120"])
     run_id = jobs.submit(spec)  # an administrator's command line: from the CLI
-    until(lambda: data.run_detail(run_id).stage == "SYNC", 240, "the job at SYNC")
+    until(lambda: backend.run_detail(run_id).stage == "SYNC", 240, "the job at SYNC")
     at = page(signed_in, "views/job.py", run=str(run_id))
-    assert data.run_detail(run_id).state == "RUNNING"  # drawing the page cancelled nothing
+    assert backend.run_detail(run_id).state == "RUNNING"  # drawing the page cancelled nothing
     _button(at, "Yes, cancel it").click().run()
     run = jobs.wait(run_id, timeout=240)
     assert run.state.type.value == "CANCELLED"
@@ -262,16 +262,16 @@ def test_job_page_without_or_with_unknown_run(signed_in) -> None:
 
 
 def _count_calls(monkeypatch, names: tuple[str, ...]) -> list[str]:
-    """Record which of ui.data's functions the page calls (they still run): what a page fetches, not only shows."""
+    """Record which of ui.backend's functions the page calls (they still run): what a page fetches, not only shows."""
     calls: list[str] = []
     for name in names:
-        real = getattr(data, name)
+        real = getattr(backend, name)
 
         def counted(*a, _real=real, _name=name, **k):
             calls.append(_name)
             return _real(*a, **k)
 
-        monkeypatch.setattr(data, name, counted)
+        monkeypatch.setattr(backend, name, counted)
     return calls
 
 
@@ -282,14 +282,14 @@ def test_only_the_owner_and_administrators_read_a_jobs_log_conflicts_and_summary
     run_id = _paused_job(ui_depot, signed_in)
     monkeypatch.setenv(settings.ADMINS_VAR, "an-admin, other-admin")
     settings.admins.cache_clear()
-    theirs = [c["theirs"].rstrip("\n") for c in data.conflicts(run_id)]
-    a_log_line = data.logs_after(run_id)[0].message
+    theirs = [c["theirs"].rstrip("\n") for c in backend.conflicts(run_id)]
+    a_log_line = backend.logs_after(run_id)[0].message
     calls = _count_calls(monkeypatch, ("logs_after", "conflicts", "record"))
     try:
         at = page("someone-else", "views/job.py", run=str(run_id))
         shown = texts(at)
         assert calls == []  # not fetched at all, not merely hidden
-        run = data.run_detail(run_id)
+        run = backend.run_detail(run_id)
         assert run.name in shown and f"user **{signed_in}**" in shown and f"host **{run.host}**" in shown
         assert "NEEDS_RESOLVE" in shown and "started " in shown
         assert "need you" not in shown and not at.code and not at.radio  # no log lines, no conflict texts
@@ -309,7 +309,7 @@ def test_only_the_owner_and_administrators_read_a_jobs_log_conflicts_and_summary
             assert label not in labels
         assert any("only they can cancel" in i.value for i in at.info)
         assert all(r.disabled for r in at.radio)
-        data.resume(run_id, "abort")
+        backend.resume(run_id, "abort")
         jobs.wait(run_id, timeout=240)
         calls.clear()
         at = page("someone-else", "views/job.py", run=str(run_id))
@@ -318,8 +318,8 @@ def test_only_the_owner_and_administrators_read_a_jobs_log_conflicts_and_summary
         assert "Outcome=ERROR at NEEDS_RESOLVE" in texts(at)
     finally:
         settings.admins.cache_clear()
-        if data.run_detail(run_id).state == "PAUSED":
-            data.resume(run_id, "abort")
+        if backend.run_detail(run_id).state == "PAUSED":
+            backend.resume(run_id, "abort")
             jobs.wait(run_id, timeout=240)
 
 
@@ -331,15 +331,15 @@ def test_recheck_pauses_again_and_abort_cleans_up(signed_in, ui_depot) -> None:
     _button(at, "I resolved on the host, check again").click().run()
     assert any("check the workspace again" in s.value for s in at.success)
     # nothing was resolved on the host: the job looks again and pauses again for the same two files
-    until(lambda: any("answer: 'recheck'" in line.message for line in data.logs_after(run_id)), 240,
+    until(lambda: any("answer: 'recheck'" in line.message for line in backend.logs_after(run_id)), 240,
           "the recheck in the log")
     jobs.wait(run_id, until=PAUSED_OR_FINAL, timeout=240)
-    assert data.run_detail(run_id).state == "PAUSED" and len(data.conflicts(run_id)) == 2
+    assert backend.run_detail(run_id).state == "PAUSED" and len(backend.conflicts(run_id)) == 2
     at = page(signed_in, "views/job.py", run=str(run_id))
     _button(at, "Yes, abort").click().run()
     run = jobs.wait(run_id, timeout=240)
     assert run.state.type.value == "FAILED"
-    assert data.record(run_id).failed_stage == Stage.NEEDS_RESOLVE
+    assert backend.record(run_id).failed_stage == Stage.NEEDS_RESOLVE
     with P4Session(ui_depot.port, ui_depot.user, ui_depot.client, password=PASSWORD) as s:
         assert s.opened() == []
 
@@ -347,17 +347,17 @@ def test_recheck_pauses_again_and_abort_cleans_up(signed_in, ui_depot) -> None:
 def test_log_lines_are_fetched_after_the_last_one_seen(signed_in, ui_depot) -> None:
     run_id = _paused_job(ui_depot, signed_in)
     try:
-        first = data.logs_after(run_id)
+        first = backend.logs_after(run_id)
         assert len(first) > 5
         seen = {(n.timestamp, n.message) for n in first}
         # Lines the worker sends after the pause may still arrive; none already seen is fetched again.
-        assert not seen & {(n.timestamp, n.message) for n in data.logs_after(run_id, first[-1].timestamp)}
-        data.resume(run_id, "abort")
+        assert not seen & {(n.timestamp, n.message) for n in backend.logs_after(run_id, first[-1].timestamp)}
+        backend.resume(run_id, "abort")
         jobs.wait(run_id, timeout=240)
         newer = until(lambda: (lambda ns: ns if any("aborted by the person resolving" in n.message for n in ns)
-                               else None)(data.logs_after(run_id, first[-1].timestamp)), 240, "the abort's log line")
+                               else None)(backend.logs_after(run_id, first[-1].timestamp)), 240, "the abort's log line")
         assert all(n.timestamp > first[-1].timestamp for n in newer) and not seen & {(n.timestamp, n.message)
                                                                                       for n in newer}
     finally:
-        if data.run_detail(run_id).state == "PAUSED":
-            data.resume(run_id, "abort")
+        if backend.run_detail(run_id).state == "PAUSED":
+            backend.resume(run_id, "abort")

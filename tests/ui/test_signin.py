@@ -11,7 +11,7 @@ import pytest
 
 from tests.flows.helpers import PAUSED_OR_FINAL
 from tests.ui.conftest import PASSWORD, SESSION_KEY, page
-from ui import auth, data
+from ui import auth, backend
 
 ORIGIN = "http://testserver"  # the TestClient's own address
 
@@ -78,10 +78,10 @@ def test_signing_in_keeps_its_ticket_apart_from_the_stored_password(routes, ui_d
     [start] = [b for b in at.button if b.label == "Start job"]
     start.click().run()
     run_id = at.query_params["run"]
-    assert data.run_detail(run_id).spec["password_secret"] == ticket_secret_name(user)
+    assert backend.run_detail(run_id).spec["password_secret"] == ticket_secret_name(user)
     run = jobs.wait(run_id, until=PAUSED_OR_FINAL, timeout=240)
     if run.state.type == jobs.StateType.PAUSED:  # leave nothing waiting
-        data.resume(run_id, "abort")
+        backend.resume(run_id, "abort")
         jobs.wait(run_id, timeout=240)
 
 
@@ -172,7 +172,7 @@ def test_a_tab_whose_cookie_was_signed_out_shows_the_sign_in_on_its_next_run(sig
 def test_a_ticket_perforce_refuses_ends_the_users_sessions(signed_in, ui_depot) -> None:
     at = page(signed_in, "views/new_job.py")
     elsewhere = auth.make_cookie(signed_in)  # the same user in another browser
-    data.store_ticket(signed_in, "0" * 32)  # a ticket the server does not know (logged out, expired)
+    backend.store_ticket(signed_in, "0" * 32)  # a ticket the server does not know (logged out, expired)
     at.text_input(key="nj_client").set_value(ui_depot.client)
     at.text_input(key="nj_branch").set_value(ui_depot.branch)
     [start] = [b for b in at.button if b.label == "Start job"]

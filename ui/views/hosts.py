@@ -1,16 +1,16 @@
 """Hosts: each enrolled host's worker, whether it is online, what it runs; administrators deploy and stop.
 
 Everyone sees every host's health; the Deploy and Stop controls are drawn for administrators
-only, and ``ui.data`` refuses anyone else whatever the page drew."""
+only, and ``ui.backend`` refuses anyone else whatever the page drew."""
 from __future__ import annotations
 
 import streamlit as st
 
-from ui import data
+from ui import backend
 from ui.widgets import age, empty, plain
 
 USER = st.session_state["_p4integ_user"]
-ADMIN = data.is_admin(USER)
+ADMIN = backend.is_admin(USER)
 
 st.title("Hosts")
 if ADMIN:
@@ -24,7 +24,7 @@ if notice:
     st.success(plain(notice), icon=":material/check_circle:")
 check = st.toggle("Also check the worker process over SSH", key="hosts_ssh",
                   help="Exact, but slower: it logs in to every host.")
-hosts = data.hosts(check_process=check)
+hosts = backend.hosts(check_process=check)
 if not hosts:
     empty("No hosts enrolled. Jobs run on `local` until an administrator enrols one with `p4integ hosts add`.")
     st.stop()
@@ -46,7 +46,7 @@ for h in hosts:
 
         def deploy(name: str = h.name) -> None:
             try:
-                report = data.deploy_host(USER, name)
+                report = backend.deploy_host(USER, name)
             except Exception as exc:  # noqa: BLE001 - HostError carries the command and output
                 st.session_state[f"host_{name}_error"] = str(exc)
                 return
@@ -56,7 +56,7 @@ for h in hosts:
 
         def stop(name: str = h.name) -> None:
             try:
-                was = data.stop_host(USER, name)
+                was = backend.stop_host(USER, name)
             except Exception as exc:  # noqa: BLE001
                 st.session_state[f"host_{name}_error"] = str(exc)
                 return

@@ -4,19 +4,19 @@ from __future__ import annotations
 import streamlit as st
 
 from flows.p4.integ_messages import INTEGRATE_OPTIONS
-from ui import auth, data
+from ui import auth, backend
 from ui.jobform import build_spec
 from ui.widgets import field_error, plain
 
 USER = st.session_state["_p4integ_user"]
-ADMIN = data.is_admin(USER)  # only administrators type a program; everyone picks a defined one
+ADMIN = backend.is_admin(USER)  # only administrators type a program; everyone picks a defined one
 ERRORS_KEY = "new_job_errors"
 
 
 def _values() -> dict[str, object]:
     g = st.session_state.get
     return {
-        "p4port": auth.p4port(), "p4user": USER, "password_secret": data.secret_for(USER),
+        "p4port": auth.p4port(), "p4user": USER, "password_secret": backend.secret_for(USER),
         "host": g("nj_host", "local"), "client": g("nj_client", ""), "mode": g("nj_mode_key", "branch"),
         "branch": g("nj_branch", ""), "reverse": g("nj_reverse", False), "source": g("nj_source", ""),
         "target": g("nj_target", ""), "changelist": g("nj_changelist", ""), "description": g("nj_description", ""),
@@ -27,9 +27,9 @@ def _values() -> dict[str, object]:
 
 
 def _validate() -> object:
-    spec, errors = build_spec(_values(), data.site_command_names(st.session_state.get("nj_host", "local")))
+    spec, errors = build_spec(_values(), backend.site_command_names(st.session_state.get("nj_host", "local")))
     if spec is not None:
-        errors.update(data.spec_problems(spec, USER))  # commands, host, then what the Perforce server does not know
+        errors.update(backend.spec_problems(spec, USER))  # commands, host, then what the Perforce server does not know
     if "password_secret" in errors:
         _end_sessions()
         return None
@@ -48,7 +48,7 @@ def _end_sessions() -> None:
 def _start() -> None:
     spec = _validate()
     if spec is not None:
-        st.session_state["new_job_started"] = str(data.start_job(spec, USER))
+        st.session_state["new_job_started"] = str(backend.start_job(spec, USER))
 
 
 def _save_template() -> None:
@@ -56,11 +56,11 @@ def _save_template() -> None:
     if spec is None:
         return
     # Its schedules run long after this sign-in's ticket expired: it names the stored password (or none).
-    spec = spec.model_copy(update={"password_secret": data.schedule_secret_for(USER)})
+    spec = spec.model_copy(update={"password_secret": backend.schedule_secret_for(USER)})
     try:
-        data.create_template(USER, st.session_state.get("nj_tpl_name", "").strip(), spec,
+        backend.create_template(USER, st.session_state.get("nj_tpl_name", "").strip(), spec,
                              st.session_state.get("nj_tpl_visibility", "private"))
-    except data.TemplateError as exc:
+    except backend.TemplateError as exc:
         st.session_state[ERRORS_KEY] = {"template": str(exc)}
         return
     st.session_state["new_job_saved"] = st.session_state.get("nj_tpl_name")
@@ -82,7 +82,7 @@ if saved:
 left, right = st.columns(2, gap="large")
 with left:
     st.subheader("Where")
-    hosts = data.hosts_with_pools() or ["local"]
+    hosts = backend.hosts_with_pools() or ["local"]
     st.selectbox("Host", hosts, index=hosts.index("local") if "local" in hosts else 0, key="nj_host",
                  help="The host that owns the workspace; its worker runs the job.")
     field_error(errors, "host")
@@ -119,7 +119,7 @@ with right:
     with st.expander("Site commands", expanded=any(k in errors for k in
                                                    ("sync_command", "pre_submit", "build_command",
                                                     "name_check", "push_command"))):
-        names = data.site_command_names(st.session_state.get("nj_host", "local"))
+        names = backend.site_command_names(st.session_state.get("nj_host", "local"))
         fields = [("sync_command", "Sync wrapper", "default: p4 sync"),
                   ("build_command", "Build before shelving", "none"),
                   ("name_check", "Name check (prints files to drop from the shelf)", "none"),

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import data
+from ui import backend
 from ui.widgets import code, empty, plain
 
 USER = st.session_state["_p4integ_user"]
@@ -17,7 +17,7 @@ started = st.session_state.pop("sch_started", None)
 if started:
     st.switch_page("views/job.py", query_params={"run": started})
 
-mine = [t for t in data.list_templates(USER) if t.owner == USER]
+mine = [t for t in backend.list_templates(USER) if t.owner == USER]
 if not mine:
     empty("Schedules run your templates. Save a template from **New job** first.")
     st.stop()
@@ -26,14 +26,14 @@ with st.container(border=True):
     st.subheader("New schedule")
     c1, c2, c3 = st.columns([1.3, 1.3, 1])
     c1.selectbox("Template", [t.name for t in mine], key="sch_template")
-    preset = c2.selectbox("When", list(data.PRESETS) + [CUSTOM], key="sch_preset")
+    preset = c2.selectbox("When", list(backend.PRESETS) + [CUSTOM], key="sch_preset")
     c3.text_input("Time zone", value="UTC", key="sch_tz")
-    cron = data.PRESETS.get(preset, "")
+    cron = backend.PRESETS.get(preset, "")
     if preset == CUSTOM:
         cron = st.text_input("Cron line (minute hour day month weekday)", key="sch_cron", placeholder="0 2 * * 1-5")
     try:
-        words, upcoming = data.preview_cron(cron, st.session_state.get("sch_tz") or "UTC") if cron else ("", [])
-    except data.TemplateError as exc:
+        words, upcoming = backend.preview_cron(cron, st.session_state.get("sch_tz") or "UTC") if cron else ("", [])
+    except backend.TemplateError as exc:
         st.error(plain(exc), icon=":material/error:")
         words, upcoming = "", []
     if words:
@@ -42,8 +42,8 @@ with st.container(border=True):
 
     def create() -> None:
         try:
-            data.add_schedule(USER, st.session_state["sch_template"], cron, st.session_state.get("sch_tz") or "UTC")
-        except data.TemplateError as exc:
+            backend.add_schedule(USER, st.session_state["sch_template"], cron, st.session_state.get("sch_tz") or "UTC")
+        except backend.TemplateError as exc:
             st.session_state["sch_error"] = str(exc)
             return
         st.session_state.pop("sch_error", None)
@@ -57,7 +57,7 @@ with st.container(border=True):
 st.subheader("My schedules")
 shown = 0
 for t in mine:
-    for s in data.schedules(USER, t.name):
+    for s in backend.schedules(USER, t.name):
         shown += 1
         with st.container(border=True, key=f"sch_row_{s.id}"):
             a, b, c, d, e = st.columns([2, 2.5, 1.1, 1.3, 1.2], vertical_alignment="center")
@@ -66,20 +66,20 @@ for t in mine:
                 b.error(f"Broken: {plain(s.problem)}", icon=":material/error:")
                 words = ""
             else:
-                words, _ = data.preview_cron(s.cron, s.timezone, 0)
+                words, _ = backend.preview_cron(s.cron, s.timezone, 0)
             nxt = ", ".join(f"{x:%a %d %b %H:%M}" for x in s.next_runs) if s.active else "paused"
             b.markdown(f"{words}  \nnext: {nxt}" + (f"  \nlast run: {s.last_run_state}" if s.last_run_state else ""))
 
             def toggle(name: str = t.name, sid=s.id, key: str = f"sch_on_{s.id}") -> None:  # noqa: ANN001
                 on = bool(st.session_state[key])
-                data.set_schedule_active(USER, name, sid, on)
+                backend.set_schedule_active(USER, name, sid, on)
                 st.session_state["sch_notice"] = f"{name}: schedule {'enabled' if on else 'disabled'}."
 
             def run_now(name: str = t.name) -> None:
-                st.session_state["sch_started"] = str(data.run_template(USER, name))
+                st.session_state["sch_started"] = str(backend.run_template(USER, name))
 
             def remove(name: str = t.name, sid=s.id) -> None:  # noqa: ANN001
-                data.delete_schedule(USER, name, sid)
+                backend.delete_schedule(USER, name, sid)
                 st.session_state["sch_notice"] = f"{name}: schedule deleted."
 
             c.toggle("Enabled", value=s.active, key=f"sch_on_{s.id}", on_change=toggle)

@@ -4,11 +4,11 @@ from __future__ import annotations
 import streamlit as st
 
 from flows.p4.integ_messages import INTEGRATE_OPTIONS
-from ui import data
+from ui import backend
 from ui.widgets import code, empty, plain, run_identity
 
 USER = st.session_state["_p4integ_user"]
-ADMIN = data.is_admin(USER)  # only administrators make a template global (deployments.templates refuses others)
+ADMIN = backend.is_admin(USER)  # only administrators make a template global (deployments.templates refuses others)
 
 st.title("Templates")
 st.caption("A template is a saved job. Save one from **New job**; global ones are shared with everyone, "
@@ -20,7 +20,7 @@ notice = st.session_state.pop("tpl_notice", None)
 if notice:
     st.success(plain(notice), icon=":material/check_circle:")
 
-templates = data.list_templates(USER)
+templates = backend.list_templates(USER)
 if not templates:
     empty("No templates yet. Fill in **New job** and choose *Save as template*.")
     st.page_link("views/new_job.py", label="New job", icon=":material/add_circle:")
@@ -52,11 +52,11 @@ for t in templates:
                                                                  "changelist number or leave it empty"}
                 return
             try:
-                run_id = data.run_template(USER, name, changelist=int(cl) if cl else None,
+                run_id = backend.run_template(USER, name, changelist=int(cl) if cl else None,
                                            client=(g(f"tpl_{name}_client") or "").strip() or None,
                                            description=(g(f"tpl_{name}_desc") or "").strip() or None,
                                            trial=bool(g(f"tpl_{name}_trial")))
-            except (data.TemplateError, ValueError) as exc:
+            except (backend.TemplateError, ValueError) as exc:
                 st.session_state[f"tpl_{name}_errors"] = {"run": str(exc)}
                 return
             st.session_state.pop(f"tpl_{name}_errors", None)
@@ -71,14 +71,14 @@ for t in templates:
 
             def switch(name: str = t.name, to: str = other) -> None:
                 try:
-                    data.switch_template(USER, name, to)
-                except data.TemplateError as exc:
+                    backend.switch_template(USER, name, to)
+                except backend.TemplateError as exc:
                     st.session_state[f"tpl_{name}_errors"] = {"run": str(exc)}
                     return
                 st.session_state["tpl_notice"] = f"{name} is now {to}."
 
             def delete(name: str = t.name) -> None:
-                data.delete_template(USER, name)
+                backend.delete_template(USER, name)
                 st.session_state["tpl_notice"] = f"Deleted template {name} and its schedules."
 
             if other == "private" or ADMIN:
@@ -88,4 +88,4 @@ for t in templates:
                 st.write(f"Delete **{plain(t.name)}** and its schedules? Runs already made stay.")
                 st.button("Yes, delete", type="primary", key=f"tpl_{t.name}_delete", on_click=delete)
         with st.popover("Job spec", icon=":material/data_object:"):
-            st.json(data.spec_for_display(spec))
+            st.json(backend.spec_for_display(spec))

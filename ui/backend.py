@@ -23,7 +23,7 @@ from deployments.templates import (  # noqa: F401 - the pages use them through t
 from flows.settings import FLOW_NAME, api_url, host_of_pool, pool_name
 from flows.record import JobRecord
 from flows.spec import FileChoice, JobSpec, Stage
-from flows.vocabulary import FINAL_NAMES, owner_tag, user_of, user_tag  # noqa: F401 - FINAL_NAMES for the pages
+from flows.vocabulary import PAUSED, PENDING, owner_tag, user_of, user_tag
 
 STAGES = [s.value for s in Stage if s not in (Stage.CLEANUP, Stage.ERROR)]
 PAGE = 200  # the most the API returns in one call
@@ -94,7 +94,7 @@ def _user_of(run: Any) -> str | None:
 
 def _row(run: Any) -> dict[str, Any]:
     state = run.state
-    return dict(id=run.id, name=run.name, state=state.type.value if state else "PENDING",
+    return dict(id=run.id, name=run.name, state=state.type.value if state else PENDING,
                 host=host_of_pool(run.work_pool_name or "?"), user=_user_of(run), created=run.created,
                 started=run.start_time, ended=run.end_time,
                 since=state.timestamp if state else None)
@@ -140,7 +140,7 @@ def list_runs(user: str | None = None, states: list[str] | None = None, host: st
     rows = [RunRow(**_row(r)) for r in runs]
     latest = current_stages([r.id for r in rows])
     for r in rows:
-        r.stage = "NEEDS_RESOLVE" if r.state == "PAUSED" else latest.get(r.id)
+        r.stage = Stage.NEEDS_RESOLVE.value if r.state == PAUSED else latest.get(r.id)
     return rows
 
 
@@ -159,7 +159,7 @@ def current_stages(run_ids: list[UUID]) -> dict[UUID, str]:
         tasks = client().read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=run_ids)),
                                         sort=TaskRunSort.EXPECTED_START_TIME_DESC, limit=PAGE, offset=offset)
         for t in tasks:
-            if _stage_name(t.name) != "CLEANUP":  # where a failed job stopped, not its cleanup
+            if _stage_name(t.name) != Stage.CLEANUP:  # where a failed job stopped, not its cleanup
                 out.setdefault(t.flow_run_id, _stage_name(t.name))
         if len(tasks) < PAGE:
             break
@@ -190,7 +190,7 @@ def may_read_contents(viewer: str, run: RunRow) -> bool:
 def state_of(run_id: UUID | str) -> str:
     """The run's state type alone: what the job page polls for."""
     state = client().read_flow_run(UUID(str(run_id))).state
-    return state.type.value if state else "PENDING"
+    return state.type.value if state else PENDING
 
 
 def stages(run_id: UUID | str) -> list[StageRow]:
@@ -200,7 +200,7 @@ def stages(run_id: UUID | str) -> list[StageRow]:
 
     tasks = client().read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[UUID(str(run_id))])),
                                     sort=TaskRunSort.EXPECTED_START_TIME_ASC, limit=PAGE)
-    return [StageRow(stage=_stage_name(t.name), state=t.state.type.value if t.state else "PENDING") for t in tasks]
+    return [StageRow(stage=_stage_name(t.name), state=t.state.type.value if t.state else PENDING) for t in tasks]
 
 
 def logs_after(run_id: UUID | str, after: datetime | None = None, limit: int = 1000) -> list[LogLine]:
