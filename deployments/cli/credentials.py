@@ -15,10 +15,7 @@ def set_(user: str = typer.Argument(..., help="Perforce user.")) -> None:
     from flows.settings import read_password
 
     password = read_password(f"Perforce password for {user}: ")
-    try:
-        name = templates.store_password(user, password)
-    except templates.TemplateError as exc:
-        fail(str(exc))
+    name = templates.store_password(user, password)
     typer.echo(f"stored; use \"password_secret\": \"{name}\" in job specs")
 
 

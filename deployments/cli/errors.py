@@ -39,12 +39,30 @@ def explain(exc: BaseException) -> str | None:
     return None
 
 
-def run(app: typer.Typer) -> None:
+def run(app: typer.Typer, args: list[str] | None = None) -> None:
+    """Run the command line; exits with the command's code. Click's own usage errors (an unknown
+    option, a missing argument, a value of the wrong type) are one line too, naming the help."""
+    # typer (0.29, pinned from there up) ships click inside itself: its exceptions live there.
+    from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
+
     try:
-        app()
+        code = app(args=args, prog_name="p4integ", standalone_mode=False)
+    except NoArgsIsHelpError:  # a bare group: typer has shown its help already
+        raise SystemExit(USAGE) from None
+    except UsageError as exc:
+        where = f"; see '{exc.ctx.command_path} --help'" if exc.ctx else ""
+        typer.echo(f"error: {exc.format_message()}{where}", err=True)
+        raise SystemExit(USAGE) from None
+    except ClickException as exc:
+        typer.echo(f"error: {exc.format_message()}", err=True)
+        raise SystemExit(USAGE) from None
+    except typer.Abort:
+        typer.echo("aborted", err=True)
+        raise SystemExit(1) from None
     except Exception as exc:  # sorted into a person's mistake or a bug just below
         line = explain(exc)
         if line is None:
             raise
         typer.echo(f"error: {line}", err=True)
         raise SystemExit(USAGE) from None
+    raise SystemExit(code if isinstance(code, int) else 0)

@@ -10,9 +10,9 @@ app = typer.Typer(no_args_is_help=True, help="Who hears when a job needs them, f
 
 @app.command("set")
 def set_(user: str = typer.Argument(..., help="Perforce user (job owner)."),
-          email: str = typer.Option(None, help="E-mail address."),
-          webhook: str = typer.Option(None, help="Webhook URL (Slack or any URL taking JSON)."),
-          off: bool = typer.Option(False, "--off", help="Turn notifications off.")) -> None:
+         email: str = typer.Option(None, help="E-mail address."),
+         webhook: str = typer.Option(None, help="Webhook URL (Slack or any URL taking JSON)."),
+         off: bool = typer.Option(False, "--off", help="Turn notifications off.")) -> None:
     from deployments.notifications import set_notifications
 
     try:

@@ -21,10 +21,7 @@ def _schedule_id(template: str, value: str) -> UUID:
 def _set(template: str, schedule_id: str, active: bool, user: str | None) -> None:
     from deployments import templates
 
-    try:
-        templates.set_active(_me(user), template, _schedule_id(template, schedule_id), active)
-    except templates.TemplateError as exc:
-        fail(str(exc))
+    templates.set_active(_me(user), template, _schedule_id(template, schedule_id), active)
     typer.echo(f"{'enabled' if active else 'disabled'} {schedule_id}")
 
 
@@ -32,10 +29,7 @@ def _set(template: str, schedule_id: str, active: bool, user: str | None) -> Non
 def list_(template: str, user: str = AS_USER) -> None:
     from deployments import templates
 
-    try:
-        found = templates.schedules(_me(user), template)
-    except templates.TemplateError as exc:
-        fail(str(exc))
+    found = templates.schedules(_me(user), template)
     for s in found:
         nxt = ", ".join(d.strftime("%Y-%m-%d %H:%M %Z") for d in s.next_runs) or "-"
         state = "BROKEN" if s.problem else "enabled" if s.active else "disabled"
@@ -46,13 +40,10 @@ def list_(template: str, user: str = AS_USER) -> None:
 
 @app.command("add")
 def add(template: str, cron: str = typer.Option(..., help="Five-field cron or a preset name."),
-          tz: str = typer.Option("UTC", "--timezone"), user: str = AS_USER) -> None:
+        tz: str = typer.Option("UTC", "--timezone"), user: str = AS_USER) -> None:
     from deployments import templates
 
-    try:
-        s = templates.add_schedule(_me(user), template, cron, tz)
-    except templates.TemplateError as exc:
-        fail(str(exc))
+    s = templates.add_schedule(_me(user), template, cron, tz)
     typer.echo(f"schedule {s.id}: {s.cron} ({s.timezone}); next {s.next_runs[0] if s.next_runs else '-'}")
 
 
@@ -78,8 +69,5 @@ def disable(template: str, schedule_id: str, user: str = AS_USER) -> None:
 def delete(template: str, schedule_id: str, user: str = AS_USER) -> None:
     from deployments import templates
 
-    try:
-        templates.delete_schedule(_me(user), template, _schedule_id(template, schedule_id))
-    except templates.TemplateError as exc:
-        fail(str(exc))
+    templates.delete_schedule(_me(user), template, _schedule_id(template, schedule_id))
     typer.echo(f"deleted {schedule_id}")

@@ -42,46 +42,37 @@ def list_(user: str = AS_USER) -> None:
 def show(name: str, user: str = AS_USER) -> None:
     from deployments import templates
 
-    try:
-        t = templates.get(_me(user), name)
-    except templates.TemplateError as exc:
-        fail(str(exc))
+    t = templates.get(_me(user), name)
     shown = {**t.model_dump(mode="json"), "spec": templates.spec_for_display(t.spec)}
     typer.echo(json.dumps(shown, indent=2))
 
 
 @app.command("create")
 def create(name: str, spec_file: Path = typer.Option(..., help="The job spec as JSON."),
-             global_: bool = typer.Option(False, "--global", help="Visible to everyone (default private)."),
-             description: str = typer.Option("", help="What the template is for."), user: str = AS_USER) -> None:
+           global_: bool = typer.Option(False, "--global", help="Visible to everyone (default private)."),
+           description: str = typer.Option("", help="What the template is for."), user: str = AS_USER) -> None:
     from deployments import templates
 
-    try:
-        t = templates.create(_me(user), name, _spec(spec_file), visibility="global" if global_ else "private",
-                             description=description, operator=True)  # the CLI is the operator's: an administrator
-    except templates.TemplateError as exc:
-        fail(str(exc))
+    t = templates.create(_me(user), name, _spec(spec_file), visibility="global" if global_ else "private",
+                         description=description, operator=True)  # the CLI is the operator's: an administrator
     typer.echo(f"created {t.visibility} template {t.name} on host {t.host}: "
                f"prefect deployment run 'integrate/{t.name}'")
 
 
 @app.command("edit")
 def edit(name: str, spec_file: Path = typer.Option(None), description: str = typer.Option(None),
-           visibility: str = typer.Option(None, help="global or private"), user: str = AS_USER) -> None:
+         visibility: str = typer.Option(None, help="global or private"), user: str = AS_USER) -> None:
     from deployments import templates
 
     if spec_file is None and description is None and visibility is None:
         fail("give what to change: --spec-file, --description or --visibility")
-    try:
-        if spec_file is not None or description is not None:
-            templates.edit(_me(user), name, spec=_spec(spec_file) if spec_file else None, description=description,
-                           operator=True)
-        if visibility:
-            if visibility not in ("global", "private"):
-                fail("visibility: use global or private")
-            templates.switch(_me(user), name, visibility, operator=True)  # type: ignore[arg-type]
-    except templates.TemplateError as exc:
-        fail(str(exc))
+    if spec_file is not None or description is not None:
+        templates.edit(_me(user), name, spec=_spec(spec_file) if spec_file else None, description=description,
+                       operator=True)
+    if visibility:
+        if visibility not in ("global", "private"):
+            fail("visibility: use global or private")
+        templates.switch(_me(user), name, visibility, operator=True)  # type: ignore[arg-type]
     typer.echo(f"updated {name}")
 
 
@@ -89,17 +80,14 @@ def edit(name: str, spec_file: Path = typer.Option(None), description: str = typ
 def delete(name: str, user: str = AS_USER) -> None:
     from deployments import templates
 
-    try:
-        templates.delete(_me(user), name)
-    except templates.TemplateError as exc:
-        fail(str(exc))
+    templates.delete(_me(user), name)
     typer.echo(f"deleted {name}")
 
 
 @app.command("run")
 def run(name: str, changelist: int = typer.Option(None), description: str = typer.Option(None),
-          trial: bool = typer.Option(None, "--trial/--no-trial"), client: str = typer.Option(None),
-          user: str = AS_USER) -> None:
+        trial: bool = typer.Option(None, "--trial/--no-trial"), client: str = typer.Option(None),
+        user: str = AS_USER) -> None:
     """Run a template now: as its owner's saved identity if you own it, else as you with your stored credential."""
     from deployments import templates
 

@@ -73,6 +73,32 @@ def test_every_command_with_the_server_down_says_so_in_one_line(tmp_path: Path) 
     assert unreachable >= 10  # the commands that need the server say where they looked for it
 
 
+ALL_COMMANDS = list(_leaves(typer.main.get_command(app)))
+
+
+@pytest.mark.parametrize("how", ["an unknown option", "no arguments"])
+def test_every_command_given_bad_arguments_says_so_in_one_line(how: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from unittest import mock
+
+    from deployments.cli.errors import run
+
+    tried = 0
+    for path, cmd in ALL_COMMANDS:
+        required = [p for p in cmd.params if p.required]
+        if how == "no arguments" and not required:
+            continue  # it would run: nothing is missing
+        argv = [*path, "--no-such-option"] if how == "an unknown option" else list(path)
+        with mock.patch.dict(os.environ), pytest.raises(SystemExit) as ended:  # the callback's defaults stay here
+            run(app, argv)
+        lines = [x for x in capsys.readouterr().err.splitlines() if x.strip()]
+        assert ended.value.code == USAGE and len(lines) == 1, (argv, lines)
+        expected = "No such option: --no-such-option" if how == "an unknown option" else "Missing "
+        assert lines[0].startswith("error: ") and expected in lines[0], lines
+        assert f"see 'p4integ {' '.join(path)} --help'" in lines[0]
+        tried += 1
+    assert tried >= (30 if how == "an unknown option" else 20)
+
+
 @pytest.mark.parametrize(("argv", "says"), [
     (["resume", "123", "--theirs"], "run: '123' is not a flow run id"),
     (["resume", "8c0e3f9a-0000-4000-8000-000000000000"], "give exactly one of --theirs"),

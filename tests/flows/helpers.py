@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ from prefect.deployments import run_deployment
 
 from deployments import jobs
 from flows.p4.session import P4Session
+from flows.polling import poll_until
 from flows.spec import JobSpec
 from flows.vocabulary import PAUSED_OR_FINAL  # noqa: F401 - the tests import it from here
 
@@ -49,14 +49,11 @@ def task_runs(run_id: UUID) -> list[Any]:
 
 
 def until(check: Callable[[], Any], timeout: float, what: str, poll: float = 0.2) -> Any:
-    end = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > end:
-            raise TimeoutError(f"no {what} within {timeout:.0f} s")
-        time.sleep(poll)
+    """The first truthy value of ``check()``; TimeoutError naming ``what`` after ``timeout`` s."""
+    value = poll_until(check, timeout, poll)
+    if not value:
+        raise TimeoutError(f"no {what} within {timeout:.0f} s")
+    return value
 
 
 def opened_and_pending(port: str, user: str, client: str) -> tuple[list[str], list[int]]:

@@ -3,6 +3,8 @@ own pending change only, and treat action resolves as decisions for a person."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -22,6 +24,22 @@ def _job(ex: Example, session: P4Session, lines: list[str], **spec: str) -> S.Jo
     fields = {"source": "//depot/main/src/...", "target": "//depot/rel/src/...", **spec}
     return S.Job(spec=JobSpec(p4port=ex.port, p4user=ex.user, client=ex.client, **fields),
                  session=session, log=lines.append)
+
+
+@contextmanager
+def _after_pass_1(ex: Example, *, rename: bool = True) -> Iterator[tuple[P4Session, S.Job, list[str], S.ResolveSummary]]:
+    """The example with action resolves waiting (tests.flows.helpers.add_action_changes), taken
+    by a job through RESOLVE_PASS_1: (session, job, log lines, pass 1's summary)."""
+    from .helpers import add_action_changes
+
+    add_action_changes(ex, rename=rename)
+    lines: list[str] = []
+    with P4Session(ex.port, ex.user, ex.client, cwd=ex.workspace) as s:
+        job = _job(ex, s, lines)
+        S.get_latest_cl(job)
+        S.sync(job)
+        S.integrate(job)
+        yield s, job, lines, S.resolve_pass_1(job)
 
 
 def test_a_job_resolves_and_submits_its_change_only(example: Example) -> None:
@@ -60,17 +78,8 @@ def test_a_job_resolves_and_submits_its_change_only(example: Example) -> None:
 
 
 def test_action_resolves_wait_for_a_person_with_both_sides(example: Example) -> None:
-    from .helpers import add_action_changes
-
-    add_action_changes(example)
-    lines: list[str] = []
     config = os.path.join(example.workspace, "src", "config.ini")
-    with P4Session(example.port, example.user, example.client, cwd=example.workspace) as s:
-        job = _job(example, s, lines)
-        S.get_latest_cl(job)
-        S.sync(job)
-        S.integrate(job)
-        summary = S.resolve_pass_1(job)
+    with _after_pass_1(example) as (s, job, lines, summary):
         # The rename was made on main only: taken, and said so. Both sides retyped config.ini: left.
         assert [a.split(" (")[1] for a in summary.actions_accepted] == ["move: copy from //depot/main/src/application.py)"]
         assert summary.actions_left == [f"{config} (filetype)"]
@@ -108,17 +117,8 @@ def test_action_resolves_wait_for_a_person_with_both_sides(example: Example) -> 
 
 
 def test_a_file_a_person_partly_resolved_stays_opened_when_the_job_ends_unsubmitted(example: Example) -> None:
-    from .helpers import add_action_changes
-
-    add_action_changes(example, rename=False)
-    lines: list[str] = []
     config = os.path.join(example.workspace, "src", "config.ini")
-    with P4Session(example.port, example.user, example.client, cwd=example.workspace) as s:
-        job = _job(example, s, lines)
-        S.get_latest_cl(job)
-        S.sync(job)
-        S.integrate(job)
-        S.resolve_pass_1(job)
+    with _after_pass_1(example, rename=False) as (s, job, _, _):
         # The person decides config.ini's content; its filetype resolve is still waiting when the job
         # ends (a timeout, a cancel, a failed build). Helix will not shelve it, and it must not be reverted.
         S.apply_choices(job, [FileChoice(path="//depot/rel/src/config.ini", choice="theirs")])

@@ -140,14 +140,12 @@ def _user_cmd(argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
 
 def _poll(condition, timeout: float, what: str, interval: float = 0.01):
     """Call condition() until it returns a truthy value; TestHostError after timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TestHostError(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(interval)
+    from flows.polling import poll_until
+
+    value = poll_until(condition, timeout, interval)
+    if not value:
+        raise TestHostError(f"timed out after {timeout:g} s waiting for {what}")
+    return value
 
 
 def _proc_status(pid: int) -> dict[str, str] | None:
