@@ -152,8 +152,8 @@ def _write_env(c: Connection, lay: Layout, host: HostRecord, api_url: str) -> bo
 
 def stop_worker(c: Connection, lay: Layout | None = None) -> bool:
     """Stop the worker and everything it started; True if one was running."""
-    base = (lay or Layout(home=c.home(), version="")).base
-    pid_file = shlex.quote(f"{base}/worker.pid")
+    lay = lay or Layout(home=c.home(), version="")
+    base, pid_file = lay.base, shlex.quote(lay.pid_file)
     script = (
         f"pid=$(cat {pid_file} 2>/dev/null) || exit 1; "
         "kill -0 $pid 2>/dev/null || { rm -f " + pid_file + "; exit 1; }; "

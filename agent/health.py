@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from flows.settings import pool_name
+from flows.vocabulary import PAUSED
 
 from .pools import active_runs, workers
 from .records import HostRecord
@@ -55,8 +56,8 @@ def health(host: HostRecord, *, check_process: bool = True) -> HostHealth:
     result = HostHealth(name=host.name, online=online_api,
                         last_heartbeat=latest.last_heartbeat_time if latest else None,
                         version=latest.name.removeprefix(f"{pool_name(host.name)}-") if latest else None,
-                        running_jobs=[f"{r.name} ({r.state.name})" for r in runs if r.state.type.value != "PAUSED"],
-                        waiting_jobs=[r.name for r in runs if r.state.type.value == "PAUSED"])
+                        running_jobs=[f"{r.name} ({r.state.name})" for r in runs if r.state.type.value != PAUSED],
+                        waiting_jobs=[r.name for r in runs if r.state.type.value == PAUSED])
     if check_process:
         from .layout import Layout, worker_pid
         from .ssh import Connection, HostError

@@ -10,8 +10,10 @@ from uuid import UUID
 
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import WorkPoolCreate, WorkPoolUpdate
+from prefect.client.schemas.objects import StateType
 from prefect.exceptions import ObjectNotFound
 
+from flows import runs
 from flows.settings import FLOW_NAME, pool_name
 
 from .records import check_job_limit
@@ -23,7 +25,7 @@ def ensure_pool(host: str, limit: int = DEFAULT_HOST_LIMIT) -> bool:
     """Create the host's process pool, or align its limit. True if anything changed."""
     check_job_limit(limit)
     name = pool_name(host)
-    with get_client(sync_client=True) as client:
+    with _client() as client:
         try:
             pool = client.read_work_pool(name)
         except ObjectNotFound:
@@ -36,20 +38,14 @@ def ensure_pool(host: str, limit: int = DEFAULT_HOST_LIMIT) -> bool:
     return False
 
 
-_ACTIVE = ("RUNNING", "PAUSED", "PENDING", "CANCELLING")
-
-
 def _client() -> Any:
-    from prefect.client.orchestration import get_client
-
     return get_client(sync_client=True)
 
 
 def workers(host: str) -> list:
-    from prefect.client.orchestration import get_client
-    from prefect.exceptions import ObjectNotFound, PrefectHTTPStatusError
+    from prefect.exceptions import PrefectHTTPStatusError
 
-    with get_client(sync_client=True) as client:
+    with _client() as client:
         try:
             return client.read_workers_for_work_pool(pool_name(host))
         except ObjectNotFound:
@@ -61,16 +57,15 @@ def workers(host: str) -> list:
 
 
 def active_runs(host: str) -> list:
-    from prefect.client.orchestration import get_client
+    """Runs on the host's pool that hold a slot or wait for a person (everything not queued or over)."""
     from prefect.client.schemas.filters import (
         FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType, WorkPoolFilter, WorkPoolFilterName,
     )
-    from prefect.client.schemas.objects import StateType
 
-    with get_client(sync_client=True) as client:
+    with _client() as client:
         return client.read_flow_runs(
             flow_run_filter=FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(
-                any_=[StateType[s] for s in _ACTIVE]))),
+                any_=[StateType.RUNNING, StateType.PAUSED, StateType.PENDING, StateType.CANCELLING]))),
             work_pool_filter=WorkPoolFilter(name=WorkPoolFilterName(any_=[pool_name(host)])))
 
 
@@ -79,7 +74,6 @@ def waiting_runs(host: str) -> list[Any]:
         FlowRunFilter, FlowRunFilterNextScheduledStartTime, FlowRunFilterState, FlowRunFilterStateType,
         WorkPoolFilter, WorkPoolFilterName,
     )
-    from prefect.client.schemas.objects import StateType
 
     soon = datetime.now(timezone.utc) + timedelta(seconds=2)
     with _client() as client:
@@ -91,12 +85,7 @@ def waiting_runs(host: str) -> list[Any]:
 
 
 def tell_runs(run_ids: list[UUID], message: str, level: int = logging.INFO) -> None:
-    from prefect.client.schemas.actions import LogCreate
-
-    now = datetime.now(timezone.utc)
-    with _client() as client:
-        client.create_logs([LogCreate(name="p4integ.dispatcher", level=level, message=message, timestamp=now,
-                                      flow_run_id=rid) for rid in run_ids])
+    runs.log_to(run_ids, "p4integ.dispatcher", message, level)
 
 
 def fail_runs(run_ids: list[UUID], reason: str, crashed: bool = False) -> None:
@@ -124,13 +113,11 @@ def ensure_deployment(host: str, site_dir: str) -> bool:
 
 def _ensure_flow_deployment(host: str, site_dir: str, flow_name: str, entrypoint: str, fn: Any,
                             description: str) -> bool:
-    from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import DeploymentUpdate
-    from prefect.exceptions import ObjectNotFound
     from prefect.utilities.callables import parameter_schema
 
     pull = [{"prefect.deployments.steps.set_working_directory": {"directory": site_dir}}]
-    with get_client(sync_client=True) as client:
+    with _client() as client:
         try:
             existing = client.read_deployment_by_name(f"{flow_name}/{host}")
         except ObjectNotFound:

@@ -15,10 +15,9 @@ from flows.polling import poll_until
 from flows.prefect_compat import sync_call
 from flows.record import RECORD_KEY, JobRecord
 from flows.vocabulary import FINAL, PRODUCT_TAG, user_tag
+from flows.settings import FLOW_NAME
 from flows.spec import FileChoice, JobSpec
 from flows.usernames import foreign_secret
-
-from flows.settings import FLOW_NAME
 
 
 class NotWaiting(P4IntegError, ValueError):
@@ -167,15 +166,15 @@ def wait(run_id: UUID | str, *, until: set[StateType] | None = None, timeout: fl
          poll: float = 0.5) -> FlowRun:
     """Poll until the run reaches one of ``until`` (default: a final state)."""
     wanted = until or FINAL
-    seen: list[FlowRun] = []
+    last: dict[str, FlowRun] = {}
 
     def reached() -> FlowRun | None:
-        seen.append(read(run_id))
-        return seen[-1] if seen[-1].state is not None and seen[-1].state.type in wanted else None
+        last["run"] = run = read(run_id)
+        return run if run.state is not None and run.state.type in wanted else None
 
     run = poll_until(reached, timeout, poll)
     if run is None:
-        state = seen[-1].state.name if seen[-1].state else "no state"
+        state = last["run"].state.name if last["run"].state else "no state"
         raise TimeoutError(f"flow run {run_id} still {state} after {timeout:.0f} s")
     return run
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 from flows.settings import PROJECT_DIR
 
 
-def apply_project_file() -> None:
-    """Apply prefect.yaml (the project's declared deployments) with Prefect's own CLI."""
+def ensure_deployment() -> None:
+    """``integrate/local`` and the cleanup flows, as prefect.yaml declares them, applied with
+    Prefect's own CLI. A remote host's ``integrate/<host>`` is made by ``agent.pools.ensure_deployment``."""
     import os
     import subprocess
     import sys
@@ -16,9 +17,3 @@ def apply_project_file() -> None:
     if done.returncode != 0:
         tail = "\n".join((done.stdout + done.stderr).splitlines()[-15:])
         raise RuntimeError(f"'prefect deploy --all' exited with {done.returncode}:\n{tail}")
-
-
-def ensure_deployment() -> None:
-    """``integrate/local`` (and the cleanup flows), as prefect.yaml declares them. A remote
-    host's ``integrate/<host>`` is made by ``agent.converge.ensure_deployment``."""
-    apply_project_file()

@@ -23,14 +23,14 @@ from pydantic import BaseModel, Field
 
 from flows.errors import P4IntegError
 from flows.prefect_compat import cron_next_dates, sync_call
+from flows.settings import FLOW_NAME, host_of_pool
 from flows.spec import JobSpec
-from flows.vocabulary import PRODUCT_TAG, TEMPLATE_TAG, owner_of, owner_tag, visibility_of, visibility_tag
 from flows.usernames import secret_name, ticket_secret_name
+from flows.vocabulary import PRODUCT_TAG, TEMPLATE_TAG, owner_of, owner_tag, visibility_of, visibility_tag
 
 from . import roles
 from .commands import raw_command_problems
 from .jobs import SpecRefused, refuse_bad_spec, run_tags
-from flows.settings import FLOW_NAME, host_of_pool
 
 Visibility = Literal["global", "private"]
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")

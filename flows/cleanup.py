@@ -31,7 +31,7 @@ FLOW_NAME = "cleanup"
 
 def _job_log(run_id: str, message: str, level: int = 20) -> None:
     """A line in the job's own log (not this flow's), where its owner reads."""
-    runs.log_to(run_id, "p4integ.cleanup", message, level)
+    runs.log_to([run_id], "p4integ.cleanup", message, level)
 
 
 @flow(name=FLOW_NAME, persist_result=False, log_prints=False)

@@ -7,6 +7,7 @@ and resume answers are Prefect's own records, so a run that restarts in a new pr
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from datetime import datetime, timezone
 from typing import Any
 from uuid import UUID
@@ -35,14 +36,14 @@ def read_run(run_id: str) -> Any:
         return client.read_flow_run(UUID(run_id))
 
 
-def log_to(run_id: str, name: str, message: str, level: int = 20) -> None:
-    """A line in that run's own log (not the caller's), where its owner reads."""
+def log_to(run_ids: Iterable[UUID | str], name: str, message: str, level: int = 20) -> None:
+    """A line in each run's own log (not the caller's), where its owner reads; one API call."""
     from prefect.client.schemas.actions import LogCreate
 
     now: Any = datetime.now(timezone.utc)  # Prefect 3.9.1 types it as its own DateTime; a datetime is accepted
     with get_client(sync_client=True) as client:
         client.create_logs([LogCreate(name=name, level=level, message=message, timestamp=now,
-                                      flow_run_id=UUID(run_id))])
+                                      flow_run_id=UUID(str(rid))) for rid in run_ids])
 
 
 def read_state(run_id: str) -> tuple[StateType | None, str]:

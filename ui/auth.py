@@ -31,7 +31,7 @@ from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
-from flows.settings import KEY_BYTES, KeyRefused, signing_key  # noqa: F401 - the front page's key, made once
+from flows.settings import signing_key
 
 COOKIE = "p4integ_session"
 SESSION_SECONDS = 12 * 3600

@@ -81,7 +81,7 @@ def main() -> None:
                 page.screenshot(path=str(OUT / name))
                 print(f"wrote {OUT / name}")
             backend.resume(paused, "apply", [FileChoice(path=c["depot_file"], choice="theirs")
-                                          for c in backend.conflicts(paused)])
+                                             for c in backend.conflicts(paused)])
             jobs.wait(paused)
             page.set_viewport_size({"width": 1280, "height": 1300})
             page.goto(f"{base}/job?run={paused}")

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from flows import settings
 from tests.flows.helpers import PAUSED_OR_FINAL
 from tests.ui.conftest import PASSWORD, SESSION_KEY, page
 from ui import auth, backend
@@ -127,10 +128,10 @@ def test_a_missing_key_is_made_and_a_short_one_refused(tmp_path: Path, monkeypat
     monkeypatch.setenv("P4INTEG_HOME", str(tmp_path))
     key = auth.signing_key()
     path = tmp_path / "ui-secret"
-    assert len(key) == auth.KEY_BYTES and stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert len(key) == settings.KEY_BYTES and stat.S_IMODE(path.stat().st_mode) == 0o600
     for short in (b"", b"tooshort"):
         path.write_bytes(short)
-        with pytest.raises(auth.KeyRefused, match="ui-secret holds .* delete it"):
+        with pytest.raises(settings.KeyRefused, match="ui-secret holds .* delete it"):
             auth.make_cookie("alice")
         assert path.read_bytes() == short  # refused, not silently replaced
 
