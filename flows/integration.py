@@ -259,6 +259,9 @@ class _Job:
         job = self.job
         try:
             pauses = runs.pauses_so_far(job.run_id)
+            # Known before anything can fail on Perforce's side (a workspace or branch spec
+            # changed while the job waited): a failure from here on keeps the person's work.
+            self.person = bool(pauses) and runs.person_chose(job.run_id)
             mine = own_change(job_changes(job.session, job.spec.client), job.run_id)
             if mine is None and pauses:
                 raise S.JobError(Stage.NEEDS_RESOLVE, "the job's pending change is gone from the workspace "
@@ -304,7 +307,6 @@ class _Job:
         self.stage = Stage.NEEDS_RESOLVE
         S.preflight(job)
         self.record.source_changelist, self.record.pending_change = mine.cl, mine.change
-        self.person = runs.person_chose(job.run_id)
         raw = runs.answer(job.run_id, pauses)
         job.log(f"resumed: going on with pending change {mine.change} after wait {pauses} for a person")
         try:

@@ -171,6 +171,28 @@ def test_a_wait_that_times_out_keeps_what_the_person_resolved(tmp_path: Path) ->
         "//depot/rel/assets/logo.bin", "//depot/rel/docs/notes.txt", "//depot/rel/src/app.py"]
 
 
+def test_a_resumed_job_that_fails_its_first_checks_keeps_what_the_person_resolved(tmp_path: Path) -> None:
+    ex = make_example(tmp_path / "ex")
+    run_id = jobs.submit(spec_for(ex))
+    assert jobs.wait(run_id, until=PAUSED_OR_FINAL, timeout=120).state.type == StateType.PAUSED
+    jobs.resume(run_id, "recheck")  # "I resolved on the host": from now on the work is the person's
+    wait_for_log(run_id, "answer: 'recheck'")
+    assert jobs.wait(run_id, until=PAUSED_OR_FINAL, timeout=120).state.type == StateType.PAUSED
+    with P4Session(ex.port, ex.user, ex.client) as s:  # while it waits, the branch spec goes away
+        s.run("branch", "-d", ex.branch)
+    jobs.resume(run_id, "recheck")
+    assert jobs.wait(run_id, timeout=240).state.type == StateType.FAILED, logs(run_id)
+    lines = wait_for_log(run_id, "ERROR at ")
+    last = next(l for l in lines if "ERROR at " in l)
+    assert f"branch spec '{ex.branch}' does not exist" in last and "kept in shelved change " in last, lines
+    change = int(last.split("kept in shelved change ")[1].split(":")[0])
+    with P4Session(ex.port, ex.user, ex.client) as s:
+        shelf = s.describe(change, shelved=True)
+        assert s.opened() == []
+    assert sorted(f.depot_file for f in shelf.files) == [
+        "//depot/rel/assets/logo.bin", "//depot/rel/docs/notes.txt", "//depot/rel/src/app.py"]
+
+
 def test_a_partly_resolved_file_outlives_a_timeout_and_stops_the_next_job(tmp_path: Path) -> None:
     from .helpers import add_action_changes
 
