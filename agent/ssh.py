@@ -126,7 +126,13 @@ class Connection:
     def home(self) -> str:
         """The SSH user's home on the host (asked once per connection): the service's files live under it."""
         if self._home is None:
-            self._home = self.run(["printenv", "HOME"], step="find home").stdout.strip()
+            # The login's HOME, else the account's entry: a home of "" would put the service in /.
+            found = self.run(["sh", "-c", 'printf %s "${HOME:-$(getent passwd "$(id -un)" | cut -d: -f6)}"'],
+                             step="find home").stdout.strip()
+            if not found.startswith("/"):
+                raise HostError(self.host.name, "find home", f"the SSH user {self.host.user} has no home directory "
+                                f"(HOME is {found!r}); give the account a home on the host")
+            self._home = found
         return self._home
 
     @property
