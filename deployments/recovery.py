@@ -34,7 +34,7 @@ def _replace(automation: Any) -> Any:
     return automation.create()
 
 
-def ensure_automations() -> None:
+def ensure_automations(grace_seconds: int = HEARTBEAT_GRACE_SECONDS) -> None:
     from prefect.automations import Automation
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.objects import StateType
@@ -45,10 +45,13 @@ def ensure_automations() -> None:
     silent = EventTrigger(after={"prefect.flow-run.heartbeat"}, expect=_AT_REST, posture=Posture.Proactive,
                           match=ResourceSpecification({"prefect.resource.id": ["prefect.flow-run.*"]}),
                           for_each={"prefect.resource.id"}, threshold=1,
-                          within=timedelta(seconds=HEARTBEAT_GRACE_SECONDS))
+                          within=timedelta(seconds=grace_seconds))
+    # Not forced: the server then refuses to crash a run that already ended. An event that says
+    # so can be lost (a server restarting, a database too busy to record it), and a forced
+    # change would turn a run that submitted its change into a "Crashed" one.
     _replace(Automation(name=CRASH_AUTOMATION, trigger=silent, actions=[ChangeFlowRunState(
-        state=StateType.CRASHED, name="Crashed", force=True,
-        message=f"no heartbeat for {HEARTBEAT_GRACE_SECONDS} s: the run's process, worker or host died")]))
+        state=StateType.CRASHED, name="Crashed", force=False,
+        message=f"no heartbeat for {grace_seconds} s: the run's process, worker or host died")]))
 
     with get_client(sync_client=True) as client:
         dep = client.read_deployment_by_name("cleanup/local")

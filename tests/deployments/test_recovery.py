@@ -1,0 +1,60 @@
+"""The automation that crashes silent runs never rewrites how a run ended."""
+from __future__ import annotations
+
+import asyncio
+from uuid import UUID
+
+import pytest
+from prefect import flow
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.objects import StateType
+from prefect.events import Event
+from prefect.events.clients import get_events_client
+from prefect.states import Completed, Running
+
+from deployments import recovery
+
+from ..flows.helpers import until
+
+GRACE = 10  # the shortest Prefect allows for a proactive trigger
+
+
+@flow(name="recovery-probe")
+def probe() -> None:
+    return None
+
+
+def _beat(run_ids: list[UUID]) -> None:
+    """One heartbeat event for each run, as a run's process sends them."""
+    async def send() -> None:
+        async with get_events_client() as events:
+            for rid in run_ids:
+                await events.emit(Event(event="prefect.flow-run.heartbeat",
+                                        resource={"prefect.resource.id": f"prefect.flow-run.{rid}"}))
+
+    asyncio.run(send())
+
+
+@pytest.fixture()
+def short_grace(local_worker: str):
+    recovery.ensure_automations(grace_seconds=GRACE)
+    yield
+    recovery.ensure_automations()
+
+
+def test_a_run_whose_end_was_not_heard_keeps_its_final_state(short_grace) -> None:
+    with get_client(sync_client=True) as client:
+        # Ended, but the server never heard its end event after its last beat (a restart, a busy database).
+        ended = client.create_flow_run(probe, state=Completed(message="submitted change 25"))
+        silent = client.create_flow_run(probe, state=Running())
+    _beat([ended.id, silent.id])
+
+    def state(rid: UUID):  # noqa: ANN202 - a Prefect State
+        with get_client(sync_client=True) as client:
+            return client.read_flow_run(rid).state
+
+    crashed = until(lambda: (lambda s: s if s.type == StateType.CRASHED else None)(state(silent.id)), 120,
+                    "the silent run to be marked crashed")
+    assert f"no heartbeat for {GRACE} s" in (crashed.message or "")
+    kept = state(ended.id)
+    assert kept.type == StateType.COMPLETED and kept.message == "submitted change 25"
