@@ -12,19 +12,25 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import datetime, timezone
+from typing import Any
+
+from prefect.client.schemas.objects import StateType
 
 from flows.settings import api_url
 
 from . import registry
 from .converge import converge
-from .layout import Layout, worker_pid
+from .layout import flow_run_processes
 from .health import worker_online
-from .pools import active_runs, fail_runs, tell_runs, waiting_runs
+from .pools import active_runs, fail_runs, requeue_runs, tell_runs, waiting_runs
 from .records import HostRecord
 from .ssh import Connection, HostError
 
 log = logging.getLogger("p4integ.dispatcher")
 RECHECK_SECONDS = 10.0
+# A claimed run's process starts within seconds; one still without a process after this never will.
+STUCK_SECONDS = 30.0
 
 
 class Dispatcher:
@@ -58,27 +64,45 @@ class Dispatcher:
                 fail_runs(ids, f"cannot deploy a worker: {exc}")
                 return f"failed {len(ids)} waiting run(s): {exc.reason}"
             return "deployed" if report.changed else "worker running"
-        # Only runs with a process: a job waiting for a person (suspended) has none to lose.
-        active = [r for r in active_runs(host.name) if r.state and r.state.type.value == "RUNNING"]
-        if active and due:
+        # Runs that hold a slot on the host must have a process there. A worker that died took its
+        # runs' processes with it (their output pipes break) and leaves them Running, or Pending
+        # after it claimed them: those hold the host's slots until someone acts. A job waiting for
+        # a person (suspended) has no process to lose and is not looked at.
+        held = [r for r in active_runs(host.name) if _claimed_for(r) > STUCK_SECONDS]
+        if held and due:
             self._checked[host.name] = time.monotonic()
             try:
-                alive = self._worker_alive(host, version)
-                if not alive:  # look again: a worker being swapped is briefly absent
+                lost = self._without_process(host, held)
+                if lost:  # look again: a process may just be starting or ending
                     time.sleep(2.0)
-                    alive = self._worker_alive(host, version)
+                    lost = self._without_process(host, lost)
             except HostError:
                 return "host unreachable"
-            if not alive:
-                fail_runs([r.id for r in active], f"the worker on host {host.name} died while this job ran; "
-                          "the cleanup flow cleans its workspace on the host", crashed=True)
-                return f"marked {len(active)} run(s) crashed"
+            crashed = [r.id for r in lost if r.state and r.state.type == StateType.RUNNING]
+            queued = [r.id for r in lost if r.state and r.state.type == StateType.PENDING]
+            if crashed:
+                fail_runs(crashed, f"this job's process on host {host.name} is gone (it, or the worker that "
+                          "started it, died); the cleanup flow cleans its workspace on the host", crashed=True)
+            if queued:  # claimed but never started: nothing was done yet, so it can simply run again
+                requeue_runs(queued, f"the worker on host {host.name} claimed this job but never started it "
+                             "(the worker died): queued again for the host's next worker")
+            if crashed or queued:
+                return f"marked {len(crashed)} run(s) crashed, queued {len(queued)} again"
         return "idle"
 
     @staticmethod
-    def _worker_alive(host: HostRecord, version: str) -> bool:
+    def _without_process(host: HostRecord, runs: list[Any]) -> list[Any]:
         with Connection(host) as c:
-            return worker_pid(c, Layout(home=c.home(), version=version)) is not None
+            alive = flow_run_processes(c)
+        return [r for r in runs if str(r.id) not in alive]
+
+
+
+def _claimed_for(run: Any) -> float:
+    """Seconds since a run entered Pending or Running (0 for any other state)."""
+    if run.state is None or run.state.type not in (StateType.PENDING, StateType.RUNNING) or not run.state.timestamp:
+        return 0.0
+    return (datetime.now(timezone.utc) - run.state.timestamp).total_seconds()
 
 
 def run_forever(poll: float = 1.0) -> None:

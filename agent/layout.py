@@ -63,3 +63,11 @@ def worker_pid(c: Connection, lay: Layout) -> int | None:
         return None
     pid, _, cmdline = r.stdout.partition("\n")
     return int(pid) if lay.venv in cmdline else None
+
+
+def flow_run_processes(c: Connection) -> set[str]:
+    """Ids of the flow runs that have a live process on the host (of the SSH user, who runs them):
+    the process worker gives each run's process ``PREFECT__FLOW_RUN_ID`` in its environment."""
+    r = c.run(["sh", "-c", "for e in /proc/[0-9]*/environ; do tr '\\0' '\\n' < \"$e\" 2>/dev/null "
+               "| grep -m1 '^PREFECT__FLOW_RUN_ID='; done; true"], step="list job processes")
+    return {line.split("=", 1)[1].strip() for line in r.stdout.splitlines() if "=" in line}

@@ -111,7 +111,9 @@ def start_server() -> bool:
         return False
     argv = PREFECT + ["server", "start", "--host", server_host(), "--port", str(server_port()), "--analytics-off"]
     # Prefect's own HTTP basic auth: every API call but /health and /ready needs the credential.
-    env = {**prefect_env(), "PREFECT_SERVER_API_AUTH_STRING": api_auth_string()}
+    env = {**prefect_env(), "PREFECT_SERVER_API_AUTH_STRING": api_auth_string(),
+           # Automations keep working across a restart (deployments/event_ordering.py).
+           "PREFECT_SERVER_EVENTS_CAUSAL_ORDERING": "deployments.event_ordering"}
     key = encryption_key_file()
     if key is not None:
         env["PREFECT_SERVER_ENCRYPTION_KEY"] = key.read_text().strip()

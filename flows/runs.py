@@ -65,7 +65,11 @@ def is_over(run_id: str) -> bool:
 def pauses_so_far(run_id: str) -> int:
     """How many times this run has suspended for a person (from the run's own policy)."""
     with get_client(sync_client=True) as client:
-        run = client.read_flow_run(UUID(run_id))
+        return pauses_of(client.read_flow_run(UUID(run_id)))
+
+
+def pauses_of(run: Any) -> int:
+    """``pauses_so_far`` of a flow run already read."""
     keys = run.empirical_policy.pause_keys or set()
     return max((int(k[len(PAUSE_PREFIX):]) for k in keys
                 if k.startswith(PAUSE_PREFIX) and k[len(PAUSE_PREFIX):].isdigit()), default=0)

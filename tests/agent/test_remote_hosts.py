@@ -280,7 +280,7 @@ def test_a_dead_worker_marks_its_job_and_the_next_job_cleans(enrolled, shared_de
         assert s.opened()  # the job has files open
     a.kill_user_processes()  # the host loses the worker and everything it ran
     run = jobs.wait(first, timeout=240)
-    assert run.state.type == StateType.CRASHED and "worker on host a died" in (run.state.message or "")
+    assert run.state.type == StateType.CRASHED and "process on host a is gone" in (run.state.message or "")
     second = jobs.submit(JobSpec(**spec))
     assert jobs.wait(second, timeout=240).state.type == StateType.COMPLETED, "\n".join(logs(second))
     # Whichever came first cleaned the dead run's files: the cleanup flow on host a (into the
@@ -293,6 +293,27 @@ def test_a_dead_worker_marks_its_job_and_the_next_job_cleans(enrolled, shared_de
     assert any("reverted" in l for l in lines), lines
     with P4Session(shared_depot.port, shared_depot.user, client) as s:
         assert s.opened() == [] and s.changes("-s", "pending", "-c", client) == []
+
+
+def test_a_job_its_dead_worker_claimed_but_never_started_runs_on_the_next_worker(enrolled, shared_depot) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.states import Pending
+
+    b = enrolled.hosts["b"]
+    converge(registry.get("b"), api_url())
+    client = host_client(shared_depot, b, "ws-b7", "//depot/rel7/... //ws-b7/...")
+    spec = JobSpec(p4port=shared_depot.port, p4user=shared_depot.user, client=client, host="b",
+                   source="//depot/main/...", target="//depot/rel7/...")
+    # As a worker leaves a run it claimed when it dies before starting its process: Pending, holding
+    # one of the host's slots, with no process anywhere, and no worker will ever take it again.
+    with get_client(sync_client=True) as c:
+        dep = c.read_deployment_by_name("integrate/b")
+        run = c.create_flow_run_from_deployment(dep.id, parameters={"spec": spec.model_dump(mode="json")},
+                                                state=Pending(), tags=jobs.run_tags(spec))
+    wait_for_log(run.id, "claimed this job but never started it", timeout=240)
+    assert jobs.wait(run.id, timeout=240).state.type == StateType.COMPLETED, "\n".join(logs(run.id))
+    with P4Session(shared_depot.port, shared_depot.user, shared_depot.client) as s:
+        assert "# main feature" in str(s.print_file("//depot/rel7/src/app.py"))
 
 
 def test_jobs_waiting_on_a_host_survive_the_loss_of_its_worker(enrolled) -> None:

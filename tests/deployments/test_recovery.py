@@ -58,3 +58,48 @@ def test_a_run_whose_end_was_not_heard_keeps_its_final_state(short_grace) -> Non
     assert f"no heartbeat for {GRACE} s" in (crashed.message or "")
     kept = state(ended.id)
     assert kept.type == StateType.COMPLETED and kept.message == "submitted change 25"
+
+
+def test_automations_act_on_runs_that_began_before_a_server_restart(local_worker: str) -> None:
+    """A run's state events after a restart follow events the previous server processed: the
+    automations see them at once, not 15 minutes later."""
+    from prefect.automations import Automation
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+    from prefect.events.actions import ChangeFlowRunState
+    from prefect.events.schemas.automations import EventTrigger, Posture
+    from prefect.events.schemas.events import ResourceSpecification
+    from prefect.events.filters import EventFilter, EventNameFilter, EventResourceFilter
+    from prefect.states import Pending, Scheduled
+
+    from deployments import processes
+
+    with get_client(sync_client=True) as client:
+        run = client.create_flow_run(probe, state=Scheduled())
+
+    def stored() -> bool:
+        with get_client(sync_client=True) as client:
+            page = client.request("POST", "/events/filter", json={"filter": EventFilter(
+                event=EventNameFilter(name=["prefect.flow-run.Scheduled"]),
+                resource=EventResourceFilter(id=[f"prefect.flow-run.{run.id}"])).model_dump(mode="json")})
+        return bool(page.json()["events"])
+
+    until(stored, 60, "the Scheduled event stored by the server")
+    reacts = Automation(name=f"probe-{run.id}", trigger=EventTrigger(
+        expect={"prefect.flow-run.Running"}, posture=Posture.Reactive, threshold=1,
+        match=ResourceSpecification({"prefect.resource.id": f"prefect.flow-run.{run.id}"})),
+        actions=[ChangeFlowRunState(state=StateType.FAILED, message="the automation saw it run")]).create()
+    try:
+        processes.stop("server")
+        processes.start_server()
+        with get_client(sync_client=True) as client:
+            client.set_flow_run_state(run.id, Pending(), force=True)  # follows Scheduled, from before the restart
+            client.set_flow_run_state(run.id, Running(), force=True)
+
+        def acted():  # noqa: ANN202 - a FlowRun or None
+            with get_client(sync_client=True) as client:
+                found = client.read_flow_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run.id])))
+            return found[0] if found and found[0].state.type == StateType.FAILED else None
+
+        assert until(acted, 90, "the automation to act on the run").state.message == "the automation saw it run"
+    finally:
+        reacts.delete()
