@@ -53,42 +53,46 @@ class Dispatcher:
         runs = waiting_runs(host.name)
         version = wheelhouse.source_version()
         due = time.monotonic() - self._checked.get(host.name, 0.0) > RECHECK_SECONDS
-        if runs and (not worker_online(host.name, version) or due):
+        if due:
+            self._checked[host.name] = time.monotonic()
+        outcome = "idle"
+        if runs and (due or not worker_online(host.name, version)):
             ids = [r.id for r in runs]
             if not worker_online(host.name, version):
                 tell_runs(ids, f"waiting for a worker on host {host.name}: deploying one")
-            self._checked[host.name] = time.monotonic()
             try:
                 report = converge(host, api_url(), log=lambda m: tell_runs(ids, m))
             except HostError as exc:
                 fail_runs(ids, f"cannot deploy a worker: {exc}")
                 return f"failed {len(ids)} waiting run(s): {exc.reason}"
-            return "deployed" if report.changed else "worker running"
-        # Runs that hold a slot on the host must have a process there. A worker that died took its
-        # runs' processes with it (their output pipes break) and leaves them Running, or Pending
-        # after it claimed them: those hold the host's slots until someone acts. A job waiting for
-        # a person (suspended) has no process to lose and is not looked at.
+            outcome = "deployed" if report.changed else "worker running"
+        # Checked even while runs wait: runs a dead worker left Pending are among the waiting ones.
+        return self._held_without_process(host) if due else outcome
+
+    def _held_without_process(self, host: HostRecord) -> str:
+        """Runs that hold a slot on the host must have a process there. A worker that died took its
+        runs' processes with it (their output pipes break) and left them Running, or Pending once
+        it claimed them: those hold the host's slots until someone acts. A job waiting for a
+        person (suspended) has no process to lose and is not looked at."""
         held = [r for r in active_runs(host.name) if _claimed_for(r) > STUCK_SECONDS]
-        if held and due:
-            self._checked[host.name] = time.monotonic()
-            try:
-                lost = self._without_process(host, held)
-                if lost:  # look again: a process may just be starting or ending
-                    time.sleep(2.0)
-                    lost = self._without_process(host, lost)
-            except HostError:
-                return "host unreachable"
-            crashed = [r.id for r in lost if r.state and r.state.type == StateType.RUNNING]
-            queued = [r.id for r in lost if r.state and r.state.type == StateType.PENDING]
-            if crashed:
-                fail_runs(crashed, f"this job's process on host {host.name} is gone (it, or the worker that "
-                          "started it, died); the cleanup flow cleans its workspace on the host", crashed=True)
-            if queued:  # claimed but never started: nothing was done yet, so it can simply run again
-                requeue_runs(queued, f"the worker on host {host.name} claimed this job but never started it "
-                             "(the worker died): queued again for the host's next worker")
-            if crashed or queued:
-                return f"marked {len(crashed)} run(s) crashed, queued {len(queued)} again"
-        return "idle"
+        if not held:
+            return "idle"
+        try:
+            lost = self._without_process(host, held)
+            if lost:  # look again: a process may just be starting or ending
+                time.sleep(2.0)
+                lost = self._without_process(host, lost)
+        except HostError:
+            return "host unreachable"
+        crashed = [r.id for r in lost if r.state and r.state.type == StateType.RUNNING]
+        queued = [r.id for r in lost if r.state and r.state.type == StateType.PENDING]
+        if crashed:
+            fail_runs(crashed, f"this job's process on host {host.name} is gone (it, or the worker that "
+                      "started it, died); the cleanup flow cleans its workspace on the host", crashed=True)
+        if queued:  # claimed but never started: nothing was done yet, so it can simply run again
+            requeue_runs(queued, f"the worker on host {host.name} claimed this job but never started it "
+                         "(the worker died): queued again for the host's next worker")
+        return f"marked {len(crashed)} run(s) crashed, queued {len(queued)} again" if crashed or queued else "idle"
 
     @staticmethod
     def _without_process(host: HostRecord, runs: list[Any]) -> list[Any]:

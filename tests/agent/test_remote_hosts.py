@@ -297,19 +297,20 @@ def test_a_dead_worker_marks_its_job_and_the_next_job_cleans(enrolled, shared_de
 
 def test_a_job_its_dead_worker_claimed_but_never_started_runs_on_the_next_worker(enrolled, shared_depot) -> None:
     from prefect.client.orchestration import get_client
-    from prefect.states import Pending
+    from prefect.states import Pending, Scheduled
 
     b = enrolled.hosts["b"]
-    converge(registry.get("b"), api_url())
     client = host_client(shared_depot, b, "ws-b7", "//depot/rel7/... //ws-b7/...")
     spec = JobSpec(p4port=shared_depot.port, p4user=shared_depot.user, client=client, host="b",
                    source="//depot/main/...", target="//depot/rel7/...")
-    # As a worker leaves a run it claimed when it dies before starting its process: Pending, holding
-    # one of the host's slots, with no process anywhere, and no worker will ever take it again.
+    assert p4integ("hosts", "stop", "b").returncode == 0  # the worker dies ...
+    # ... right after it claimed a queued run, before starting its process: the run stays Pending,
+    # holding one of the host's slots, and no worker will ever take it again.
     with get_client(sync_client=True) as c:
         dep = c.read_deployment_by_name("integrate/b")
         run = c.create_flow_run_from_deployment(dep.id, parameters={"spec": spec.model_dump(mode="json")},
-                                                state=Pending(), tags=jobs.run_tags(spec))
+                                                state=Scheduled(), tags=jobs.run_tags(spec))
+        c.set_flow_run_state(run.id, Pending(), force=True)
     wait_for_log(run.id, "claimed this job but never started it", timeout=240)
     assert jobs.wait(run.id, timeout=240).state.type == StateType.COMPLETED, "\n".join(logs(run.id))
     with P4Session(shared_depot.port, shared_depot.user, shared_depot.client) as s:

@@ -49,7 +49,7 @@ def test_a_run_whose_end_was_not_heard_keeps_its_final_state(short_grace) -> Non
         silent = client.create_flow_run(probe, state=Running())
     _beat([ended.id, silent.id])
 
-    def state(rid: UUID):  # noqa: ANN202 - a Prefect State
+    def state(rid: UUID):
         with get_client(sync_client=True) as client:
             return client.read_flow_run(rid).state
 
@@ -95,7 +95,7 @@ def test_automations_act_on_runs_that_began_before_a_server_restart(local_worker
             client.set_flow_run_state(run.id, Pending(), force=True)  # follows Scheduled, from before the restart
             client.set_flow_run_state(run.id, Running(), force=True)
 
-        def acted():  # noqa: ANN202 - a FlowRun or None
+        def acted():
             with get_client(sync_client=True) as client:
                 found = client.read_flow_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run.id])))
             return found[0] if found and found[0].state.type == StateType.FAILED else None
