@@ -1,7 +1,7 @@
 """Telling a job's owner that it needs them, failed, or finished.
 
 Runs as its own small flow, started by a Prefect automation on the integration
-flow's Suspended / Failed / Completed events, so Prefect decides *when*; this code
+flow's Suspended / Failed / Crashed / Completed events, so Prefect decides *when*; this code
 only decides *whom* and *how*. Each owner hears once per run and kind of event
 (a run that pauses again after a recheck does not mail again).
 """
@@ -25,6 +25,9 @@ KINDS = {
     "prefect.flow-run.Suspended": "needs you: files wait for a resolve",
     "prefect.flow-run.Paused": "needs you: files wait for a resolve",
     "prefect.flow-run.Failed": "failed",
+    # Its process, worker or host died: the cleanup flow cleans the workspace, and only a
+    # person can start it again.
+    "prefect.flow-run.Crashed": "crashed: its process, worker or host died; start it again",
     "prefect.flow-run.Completed": "finished",
 }
 
