@@ -3,61 +3,33 @@ from __future__ import annotations
 
 import email
 import email.policy
-import http.server
-import json
 import os
-import threading
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
 from prefect.client.schemas.objects import StateType
 
 from deployments import jobs, templates
 from deployments.notifications import set_notifications
 from flows.p4.example import make_example
 from flows.spec import FileChoice, JobSpec
+from tests import sinks
 
 from ..flows.helpers import PAUSED_OR_FINAL, until, wait_for_log
 
 pytestmark = pytest.mark.usefixtures("local_worker")
 
 
-class _Sink:
-    def __init__(self) -> None:
-        self.messages: list = []
-
-    async def handle_DATA(self, server, session, envelope):  # aiosmtpd's API
-        self.messages.append(envelope.content.decode("utf-8", "replace"))
-        return "250 OK"
-
-
 @pytest.fixture()
 def smtp_sink():
-    sink = _Sink()
-    ctl = Controller(sink, hostname="127.0.0.1", port=int(os.environ["P4INTEG_SMTP_PORT"]))
-    ctl.start()
-    yield sink
-    ctl.stop()
+    with sinks.smtp_sink(int(os.environ["P4INTEG_SMTP_PORT"])) as sink:
+        yield sink
 
 
 @pytest.fixture()
 def webhook():
-    received: list[dict] = []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(200)
-            self.end_headers()
-
-        def log_message(self, *args) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/hook", received
-    server.shutdown()
+    with sinks.webhook_receiver() as hook:
+        yield hook
 
 
 def test_one_message_each_for_a_paused_and_a_failed_run(tmp_path: Path, smtp_sink, webhook) -> None:

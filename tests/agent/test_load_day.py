@@ -1,0 +1,62 @@
+"""A small day of a team's work on two SSH hosts, with the server restarted and a worker killed
+in the middle: nothing lost, nothing stuck, nothing left opened, every choice in the depot,
+every notification sent once. ``bench/bench_load.py`` runs the full-sized day for figures."""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from bench import loadday
+from deployments import processes
+from deployments.notifications import set_notifications
+from flows.p4.example import USER
+from tests import sinks
+from tests.cli import p4integ
+
+from flows.polling import poll_until
+
+pytestmark = pytest.mark.usefixtures("local_worker")
+
+
+@pytest.fixture()
+def team(host_network):
+    """Hosts a and b enrolled, the dispatcher running, the jobs' user notified by mail and webhook."""
+    for name in ("a", "b"):
+        h = host_network.hosts[name]
+        out = p4integ("hosts", "add", name, "--address", h.address, "--user", h.user,
+                      "--key", str(h.private_key_path), "--fingerprint", h.host_key_fingerprint)
+        assert out.returncode == 0, out.stderr
+    processes.start_dispatcher()
+    with sinks.smtp_sink(int(os.environ["P4INTEG_SMTP_PORT"])) as mails, sinks.webhook_receiver() as (url, hooks):
+        set_notifications(USER, email="team@example.com", webhook=url)
+        try:
+            yield {n: host_network.hosts[n] for n in ("a", "b")}, mails, hooks
+        finally:
+            set_notifications(USER)  # off again: other tests' jobs run as this user too
+            processes.stop("dispatcher")
+
+
+@pytest.mark.timeout(1200)
+def test_a_small_day_with_a_server_restart_and_a_killed_worker_loses_nothing(team) -> None:
+    hosts, mails, hooks = team
+    base = Path(tempfile.mkdtemp(prefix="p4integ-load-", dir="/tmp"))
+    os.chmod(base, 0o755)
+    plan = loadday.Plan(jobs=12, hosts=sorted(hosts), workspaces_per_host=2, conflict_share=5 / 12,
+                        hook_failures=1, burst=6, burst_every=8.0, answer_delay=(1.0, 6.0), timeout=600,
+                        faults=[loadday.Fault(at=10.0, what="restart-server"),
+                                loadday.Fault(at=20.0, what="kill-worker", host="a")])
+    try:
+        day = loadday.run_day(plan, hosts, base, say=lambda _m: None)
+        assert {j.kind for j in day.jobs} == set(loadday.EXPECTED_STATE)  # every kind of job ran
+        want = loadday.expected_notices(day)
+        # Then every notification is in, or the check below names the ones missing.
+        poll_until(lambda: len(mails.messages) >= want and len(hooks) >= want, 180, 0.5)
+        loadday.settle(day)
+        wrong = loadday.check_day(day, loadday.notices_received(mails.messages, hooks))
+        assert wrong == [], "\n".join(wrong + day.events)
+        assert all(f.done_at is not None for f in day.faults)
+    finally:
+        loadday.cleanup(base)
