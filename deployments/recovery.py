@@ -21,7 +21,10 @@ CLEANUP_AUTOMATION = "p4-integration: clean up after ended runs"
 # Events after which a run is not expected to beat any more.
 _AT_REST = {"prefect.flow-run.heartbeat", "prefect.flow-run.Completed", "prefect.flow-run.Failed",
             "prefect.flow-run.Cancelled", "prefect.flow-run.Crashed", "prefect.flow-run.Suspended",
-            "prefect.flow-run.Paused", "prefect.flow-run.Cancelling"}
+            "prefect.flow-run.Paused", "prefect.flow-run.Cancelling",
+            # A job waiting for a workspace held by a run that is not running leaves its slot
+            # and is queued again (flows/integration.py).
+            "prefect.flow-run.Scheduled"}
 _ENDED = {"prefect.flow-run.Cancelled", "prefect.flow-run.Crashed", "prefect.flow-run.Failed"}
 
 

@@ -22,14 +22,17 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
 from typing import Any, Literal, TypeVar
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NONE
+from prefect.client.schemas.objects import StateType
 from prefect.exceptions import Pause, TerminationSignal
 from prefect.flow_runs import suspend_flow_run
 from prefect.input import RunInput
+from prefect.runtime import deployment as current_deployment
 from prefect.runtime import flow_run as current_run
 from prefect.utilities.annotations import quote
 from pydantic import Field, ValidationError
@@ -52,6 +55,9 @@ T = TypeVar("T")
 # How often a job waiting for another job's workspace looks again, and tells.
 HOLDER_POLL_SECONDS = 3.0
 HOLDER_REPORT_SECONDS = 30.0
+# A job whose workspace is held by a run that is not running (it waits for a person, or for a
+# slot on the host to go on in) ends its process and is queued again this much later.
+HOLDER_REQUEUE_SECONDS = 20.0
 # Submit refused because the target moved: sync, resolve and try again this often.
 PUSH_ATTEMPTS = 3
 
@@ -205,9 +211,21 @@ def integrate(spec: JobSpec) -> dict[str, Any]:
                 holder = _settle(job, log, refuse)
                 if holder is None:
                     return _Job(job, logger, redact).run()
-            # Another run holds the workspace (it may be suspended for days): wait without
-            # the lock, so that run can come back and finish.
+            # Another run holds the workspace: wait without the lock, so that run can come
+            # back and finish.
             waited = time.monotonic() - waited_since
+            kind, _ = runs.read_state(holder.run_id)
+            if kind != StateType.RUNNING and current_deployment.id:
+                # It waits for a person (maybe for days), or for a slot on this host to go on in:
+                # waiting here would hold a slot it may need. With as many such waiters as the
+                # host has slots, nothing would run there again.
+                later = datetime.now(timezone.utc) + timedelta(seconds=HOLDER_REQUEUE_SECONDS)
+                state = runs.queue_again(run_id, later, f"waiting for workspace {spec.client}, held by flow run "
+                                         f"{holder.run_id}")
+                if state is not None and state.type == StateType.SCHEDULED:
+                    log(f"{_holder_sentence(spec, holder, waited)}; leaving this host's slot free: "
+                        f"queued again for {later:%H:%M:%S} UTC")
+                    raise Pause(state=state)  # as suspend_flow_run ends its process: the engine exits cleanly
             if waited >= next_report:
                 log(_holder_sentence(spec, holder, waited))
                 next_report = waited + HOLDER_REPORT_SECONDS

@@ -101,3 +101,13 @@ def answers(run_id: str) -> list[Any]:
 def person_chose(run_id: str) -> bool:
     """Did a person answer this run with anything but 'abort'? Then their work is kept."""
     return any(isinstance(a, dict) and a.get("action") in ("apply", "recheck") for a in answers(run_id))
+
+
+def queue_again(run_id: str, at: datetime, message: str) -> Any:
+    """Put a running run back in its pool's queue, to start afresh at ``at``; the state the server
+    gave it (Scheduled when accepted; a run being cancelled meanwhile keeps that instead)."""
+    from prefect.states import Scheduled
+
+    with get_client(sync_client=True) as client:
+        result: Any = client.set_flow_run_state(UUID(run_id), Scheduled(scheduled_time=at, message=message))
+    return result.state

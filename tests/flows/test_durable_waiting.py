@@ -111,8 +111,10 @@ def test_a_second_job_waits_for_the_suspended_holder_and_never_says_done_falsely
     suspended(first)
     second = jobs.submit(spec_for(ex))
     lines = wait_for_log(second, f"flow run {first} holds it", timeout=240)
-    assert any("waiting for a person" in l for l in lines)
-    assert jobs.read(second).state.type == StateType.RUNNING  # not DONE: the work is in first's change
+    assert any("waiting for a person" in l and "leaving this host's slot free" in l for l in lines)
+    # Not DONE (the work is in first's change), and queued again without a process.
+    assert jobs.read(second).state.type == StateType.SCHEDULED
+    no_process_for([second])
     jobs.resume(first, "apply", [FileChoice(path=CONFIG, choice="theirs")])
     assert jobs.wait(first, timeout=120).state.type == StateType.COMPLETED, logs(first)
     # Only now is there truly nothing left to integrate.
@@ -206,6 +208,32 @@ def test_more_waiting_jobs_than_the_host_limit(tmp_path: Path) -> None:
             assert opened_and_pending(ex.port, ex.user, ex.client) == ([], [])
     finally:
         processes.stop("worker-lim2")
+
+
+def test_jobs_waiting_for_a_held_workspace_leave_the_slots_to_the_holder(tmp_path: Path) -> None:
+    """As many jobs as the host has slots wait for a workspace whose holder waits for a person:
+    once answered, the holder still gets a slot to finish in, and then the others run."""
+    from agent.pools import ensure_deployment
+
+    pools.ensure_pool("lim2w", limit=2)
+    ensure_deployment("lim2w", str(PROJECT_DIR))
+    processes.start_worker("lim2w", 2)
+    try:
+        ex = make_example(tmp_path / "ex")
+        holder = jobs.submit(spec_for(ex, host="lim2w"))
+        suspended(holder)
+        waiters = [jobs.submit(spec_for(ex, host="lim2w")) for _ in range(2)]
+        for w in waiters:
+            wait_for_log(w, "leaving this host's slot free", timeout=240)
+        jobs.resume(holder, "apply", [FileChoice(path=CONFIG, choice="theirs")])
+        assert jobs.wait(holder, timeout=240).state.type == StateType.COMPLETED, logs(holder)
+        for w in waiters:
+            assert jobs.wait(w, timeout=240).state.type == StateType.COMPLETED, logs(w)
+            wait_for_log(w, "DONE: nothing to integrate")
+        assert "version = 2.1" in head_text(ex, CONFIG)
+        assert opened_and_pending(ex.port, ex.user, ex.client) == ([], [])
+    finally:
+        processes.stop("worker-lim2w")
 
 
 def test_a_killed_worker_mid_stage_is_crashed_and_cleaned(tmp_path: Path) -> None:
