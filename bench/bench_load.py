@@ -223,6 +223,8 @@ def main() -> int:
             print(f"day with {n} host(s), {args.jobs} jobs{', faults' if faults else ''}:", flush=True)
             results[n] = one_day(plan, hosts, work, dbname)
             print(f"  ended in {results[n]['elapsed']:.0f} s; wrong: {len(results[n]['wrong'])}", flush=True)
+            for line in results[n]["wrong"]:
+                print(f"  WRONG {line}", flush=True)
     finally:
         for name in list(processes.running()):
             processes.stop(name)
@@ -246,8 +248,6 @@ def main() -> int:
               f"{r['cpu']:13.0f} {r['rss'] / 2**20:10.0f} {r['rows_per_job']:9.0f} "
               f"{r['bytes_per_job'] / 1024:7.0f} {len(r['wrong']):>6}")
     for n, r in results.items():
-        for line in r["wrong"]:
-            print(f"  {n} host(s): WRONG {line}")
         for f in r["day"].faults:
             print(f"  {n} host(s): fault at {f.done_at or 0:.0f} s: {f.note}")
     if args.plot:

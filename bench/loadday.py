@@ -531,12 +531,17 @@ def stage_starts(run_ids: list[UUID]) -> dict[UUID, list[float]]:
 
     out: dict[UUID, list[float]] = {r: [] for r in run_ids}
     with get_client(sync_client=True) as c:
-        for i in range(0, len(run_ids), 50):
-            part = run_ids[i:i + 50]
-            tasks = c.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=part)), limit=5000)
-            for t in tasks:
-                if t.start_time and t.flow_run_id in out:
-                    out[t.flow_run_id].append(t.start_time.timestamp())
+        for i in range(0, len(run_ids), 5):
+            flt = FlowRunFilter(id=FlowRunFilterId(any_=run_ids[i:i + 5]))
+            offset = 0
+            while True:  # the API gives at most 200 rows a call
+                tasks = c.read_task_runs(flow_run_filter=flt, limit=200, offset=offset)
+                for t in tasks:
+                    if t.start_time and t.flow_run_id in out:
+                        out[t.flow_run_id].append(t.start_time.timestamp())
+                if len(tasks) < 200:
+                    break
+                offset += 200
     return {k: sorted(v) for k, v in out.items()}
 
 
