@@ -103,13 +103,10 @@ def fail_runs(run_ids: list[UUID], reason: str, crashed: bool = False) -> None:
 def requeue_runs(run_ids: list[UUID], reason: str) -> None:
     """Give claimed runs that never started back to the pool, to run now. Without force: a run
     that started or ended meanwhile keeps its state."""
-    from prefect.states import Scheduled
-
-    with _client() as client:
-        for rid in run_ids:
-            result = client.set_flow_run_state(rid, Scheduled(message=reason), force=False)
-            if str(getattr(result.status, "value", result.status)).upper() == "ACCEPT":
-                tell_runs([rid], reason, logging.WARNING)
+    for rid in run_ids:
+        state = runs.queue_again(str(rid), datetime.now(timezone.utc), reason)
+        if state is not None and state.type == StateType.SCHEDULED:
+            tell_runs([rid], reason, logging.WARNING)
 
 
 def ensure_deployment(host: str, site_dir: str) -> bool:

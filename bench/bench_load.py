@@ -97,16 +97,6 @@ def _environment(work: Path, bridge: str, database: str) -> str | None:
     return dbname
 
 
-def _enrol(hosts: dict[str, Any]) -> None:
-    from tests.cli import p4integ
-
-    for name, h in hosts.items():
-        out = p4integ("hosts", "add", name, "--address", h.address, "--user", h.user,
-                      "--key", str(h.private_key_path), "--fingerprint", h.host_key_fingerprint)
-        if out.returncode:
-            raise SystemExit(f"hosts add {name}: {out.stderr.strip()}")
-
-
 def _pg_size(dbname: str) -> tuple[int, int]:
     """(rows in all tables, bytes on disk) of the database."""
     rows = _pg("SELECT sum(n_live_tup)::bigint AS n FROM pg_stat_user_tables", dbname, fetch=True)[0]["n"] or 0
@@ -212,7 +202,10 @@ def main() -> int:
         recovery.ensure_automations()
         processes.start_worker("local", 6)
         processes.start_dispatcher()
-        _enrol({n: net.hosts[n] for n in names})
+        from tests.cli import enrol
+
+        for n in names:
+            enrol(net.hosts[n])
         for n in counts:
             hosts = {h: net.hosts[h] for h in names[:n]}
             faults = [] if args.no_faults or n != max(counts) else [

@@ -21,7 +21,7 @@ import shutil
 import signal
 import statistics
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -108,11 +108,12 @@ class Day:
 
 # --- the depots and workspaces ------------------------------------------------------------
 
-def shared_depot(base: Path) -> Any:
-    """The example depot, open to every host's user (each host pair shares one)."""
+def shared_depot(base: Path, conflict: bool = False) -> Any:
+    """The example depot (``flows.p4.example``), open to every host's user: its files can be
+    written by jobs on any host (in the load run, each host pair shares one)."""
     from flows.p4.example import make_example
 
-    ex = make_example(base / "ex", conflict=False)
+    ex = make_example(base / "ex", conflict=conflict)
     for d in (base, base / "ex"):
         os.chmod(d, 0o755)
     for root, _dirs, files in os.walk(ex.depot_dir):
@@ -151,8 +152,8 @@ def make_targets(ex: Any, jobs: list[Job]) -> None:
         p4.disconnect()
 
 
-def make_workspace(ex: Any, host: Any, name: str, targets: Iterable[str]) -> str:
-    """A workspace owned by the host's user, in its home, mapping these targets."""
+def make_workspace(ex: Any, host: Any, name: str, view: list[str]) -> str:
+    """A workspace owned by the host's user, in its home, with this view."""
     from flows.p4.session import P4Session
 
     root = Path(host.home) / "ws" / name
@@ -162,8 +163,8 @@ def make_workspace(ex: Any, host: Any, name: str, targets: Iterable[str]) -> str
     with P4Session(ex.port, ex.user, ex.client) as s:
         spec = s.p4.fetch_client(name)
         spec["Root"] = str(root)
-        spec["View"] = [f"{t} //{name}/{t.removeprefix('//depot/')}" for t in targets]
-        spec["Host"] = host.name
+        spec["View"] = view
+        spec["Host"] = host.name  # as if made on the host: Helix fills Host: with the maker's host name
         s.p4.save_client(spec)
     return name
 
@@ -196,9 +197,9 @@ def plan_jobs(plan: Plan, hosts: dict[str, Any], base: Path) -> list[Job]:
     for host in names:
         for w in range(plan.workspaces_per_host):
             ws = f"ws-{host}-{w}"
-            targets = [j.target for j in jobs if j.client == ws]
-            if targets:
-                make_workspace(depots[host], hosts[host], ws, targets)
+            view = [f"{j.target} //{ws}/{j.target.removeprefix('//depot/')}" for j in jobs if j.client == ws]
+            if view:
+                make_workspace(depots[host], hosts[host], ws, view)
     return jobs
 
 
@@ -378,7 +379,9 @@ def check_day(day: Day, notices: dict[str, list[tuple[str, str]]] | None = None)
 
     ``notices``: per channel, the (run id, state) of every notification received."""
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
+    from datetime import datetime, timezone
+
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterExpectedStartTime, FlowRunFilterName
 
     from flows.p4.session import P4Session
 
@@ -395,9 +398,11 @@ def check_day(day: Day, notices: dict[str, list[tuple[str, str]]] | None = None)
     # The flow names each run after its job ("<workspace>: <source> -> <target>"): a job's runs
     # are exactly its first run, and one more for each time a person started it again.
     attempts = {runs[j.run_id].name: 1 + len(j.crashed) for j in day.jobs if j.run_id in runs}
+    since = datetime.fromtimestamp(day.started, timezone.utc)  # an earlier day may have used the same names
     with get_client(sync_client=True) as c:
-        same = c.read_flow_runs(flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=list(attempts))),
-                                limit=200) if attempts else []
+        same = c.read_flow_runs(flow_run_filter=FlowRunFilter(
+            name=FlowRunFilterName(any_=list(attempts)),
+            expected_start_time=FlowRunFilterExpectedStartTime(after_=since)), limit=200) if attempts else []
     by_name: dict[str, int] = {}
     for r in same:
         by_name[r.name] = by_name.get(r.name, 0) + 1

@@ -56,8 +56,9 @@ T = TypeVar("T")
 HOLDER_POLL_SECONDS = 3.0
 HOLDER_REPORT_SECONDS = 30.0
 # A job whose workspace is held by a run that is not running (it waits for a person, or for a
-# slot on the host to go on in) ends its process and is queued again this much later.
-HOLDER_REQUEUE_SECONDS = 20.0
+# slot on the host to go on in) ends its process and is queued again: 20 s later, twice that
+# each time it finds the workspace still held, at most 2 minutes (a person may take days).
+HOLDER_REQUEUE_SECONDS = (20.0, 120.0)
 # Submit refused because the target moved: sync, resolve and try again this often.
 PUSH_ATTEMPTS = 3
 
@@ -219,7 +220,9 @@ def integrate(spec: JobSpec) -> dict[str, Any]:
                 # It waits for a person (maybe for days), or for a slot on this host to go on in:
                 # waiting here would hold a slot it may need. With as many such waiters as the
                 # host has slots, nothing would run there again.
-                later = datetime.now(timezone.utc) + timedelta(seconds=HOLDER_REQUEUE_SECONDS)
+                first, most = HOLDER_REQUEUE_SECONDS
+                delay = min(most, first * 2 ** max(0, int(current_run.run_count or 1) - 1))
+                later = datetime.now(timezone.utc) + timedelta(seconds=delay)
                 state = runs.queue_again(run_id, later, f"waiting for workspace {spec.client}, held by flow run "
                                          f"{holder.run_id}")
                 if state is not None and state.type == StateType.SCHEDULED:

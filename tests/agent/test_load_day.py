@@ -14,7 +14,7 @@ from deployments import processes
 from deployments.notifications import set_notifications
 from flows.p4.example import USER
 from tests import sinks
-from tests.cli import p4integ
+from tests.cli import enrol
 
 from flows.polling import poll_until
 
@@ -25,10 +25,7 @@ pytestmark = pytest.mark.usefixtures("local_worker")
 def team(host_network):
     """Hosts a and b enrolled, the dispatcher running, the jobs' user notified by mail and webhook."""
     for name in ("a", "b"):
-        h = host_network.hosts[name]
-        out = p4integ("hosts", "add", name, "--address", h.address, "--user", h.user,
-                      "--key", str(h.private_key_path), "--fingerprint", h.host_key_fingerprint)
-        assert out.returncode == 0, out.stderr
+        enrol(host_network.hosts[name])
     processes.start_dispatcher()
     with sinks.smtp_sink(int(os.environ["P4INTEG_SMTP_PORT"])) as mails, sinks.webhook_receiver() as (url, hooks):
         set_notifications(USER, email="team@example.com", webhook=url)

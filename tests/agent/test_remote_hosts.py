@@ -19,13 +19,13 @@ from agent.records import HostRecord
 from agent.ssh import HostError
 from deployments import jobs, processes
 from flows.settings import api_auth_string, api_url
-from flows.p4.example import make_example
 from flows.p4.session import P4Session
 from flows.spec import FileChoice, JobSpec
 from flows.vocabulary import PAUSED_OR_FINAL
 
 from ..flows.helpers import logs, until, wait_for_log
-from tests.cli import p4integ
+from bench.loadday import make_workspace, shared_depot as shared_example
+from tests.cli import enrol, p4integ
 
 pytestmark = pytest.mark.usefixtures("local_worker")
 
@@ -42,11 +42,7 @@ def record(host, **over) -> HostRecord:
 def enrolled(host_network):
     """Hosts a and b enrolled through the command line, the dispatcher running."""
     for name in ("a", "b"):
-        h = host_network.hosts[name]
-        out = p4integ("hosts", "add", name, "--address", h.address, "--user", h.user,
-                      "--key", str(h.private_key_path), "--fingerprint", h.host_key_fingerprint)
-        assert out.returncode == 0, out.stderr
-        assert f"hostname {name}" in out.stdout
+        assert f"hostname {name}" in enrol(host_network.hosts[name]).stdout
     processes.start_dispatcher()
     yield host_network
     processes.stop("dispatcher")
@@ -77,18 +73,6 @@ def open_to_others(base: Path) -> list[str]:
     return found
 
 
-def shared_example(base: Path, conflict: bool = False):  # Example
-    """A sandbox depot every host user may use (a directory open to all)."""
-    ex = make_example(base / "ex", conflict=conflict)
-    for d in (base, base / "ex"):
-        os.chmod(d, 0o755)
-    for root, _dirs, files in os.walk(ex.depot_dir):
-        os.chmod(root, 0o777)
-        for f in files:
-            os.chmod(os.path.join(root, f), 0o666)
-    return ex
-
-
 @pytest.fixture(scope="module")
 def shared_depot():
     base = Path(tempfile.mkdtemp(prefix="p4integ-shared-", dir="/tmp"))
@@ -98,16 +82,7 @@ def shared_depot():
 
 def host_client(ex, host, name: str, view: str) -> str:
     """A workspace owned by the host's user, in its home."""
-    root = Path(host.home) / "ws" / name
-    root.mkdir(parents=True, exist_ok=True)
-    for p in (root.parent, root):
-        os.chown(p, host.uid, host.gid)
-    with P4Session(ex.port, ex.user, ex.client) as s:
-        spec = s.p4.fetch_client(name)
-        spec["Root"], spec["View"] = str(root), [view]
-        spec["Host"] = host.name  # as if made on the host: Helix fills Host: with the maker's host name
-        s.p4.save_client(spec)
-    return name
+    return make_workspace(ex, host, name, [view])
 
 
 def test_enrolment_pins_a_confirmed_key_only(host_network) -> None:
@@ -245,9 +220,7 @@ def test_bad_hosts_are_refused_fast_with_nothing_half_installed(host_network, ca
 
 def test_a_job_for_a_host_without_python_fails_saying_so(enrolled, shared_depot) -> None:
     nopy = enrolled.hosts["nopy"]
-    out = p4integ("hosts", "add", "nopy", "--address", nopy.address, "--user", nopy.user,
-                  "--key", str(nopy.private_key_path), "--fingerprint", nopy.host_key_fingerprint)
-    assert out.returncode == 0, out.stderr
+    enrol(nopy)
     rid = jobs.submit(JobSpec(p4port=shared_depot.port, p4user=shared_depot.user, client=shared_depot.client, host="nopy",
                               branch=shared_depot.branch))
     run = jobs.wait(rid, timeout=240)
