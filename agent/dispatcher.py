@@ -101,7 +101,6 @@ class Dispatcher:
         return [r for r in runs if str(r.id) not in alive]
 
 
-
 def _claimed_for(run: Any) -> float:
     """Seconds since a run entered Pending or Running (0 for any other state)."""
     if run.state is None or run.state.type not in (StateType.PENDING, StateType.RUNNING) or not run.state.timestamp:

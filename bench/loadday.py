@@ -34,14 +34,12 @@ CONFLICT_KINDS = (THEIRS, EDITED, RECHECK, ABORT, CANCEL)
 # The final state each kind must end in.
 EXPECTED_STATE = {CLEAN: "Completed", THEIRS: "Completed", EDITED: "Completed", RECHECK: "Completed",
                   ABORT: "Failed", CANCEL: "Cancelled", HOOK: "Failed"}
-# The notifications each kind must send, once each (Prefect state names of the run).
-EXPECTED_NOTICES = {CLEAN: {"Completed"}, THEIRS: {"Suspended", "Completed"}, EDITED: {"Suspended", "Completed"},
-                    RECHECK: {"Suspended", "Completed"}, ABORT: {"Suspended", "Failed"}, CANCEL: {"Suspended"},
-                    HOOK: {"Failed"}}
 CONFIG = "src/config.ini"
 BASE_CHANGE = 2  # main before the 2.1 feature (flows.p4.example): each target branches from here
 WAITING = {"Suspended", "Paused"}
-GONE_WRONG = {"Crashed"}
+# config.ini's version line in the depot once each kind of job has ended as expected (the
+# target's own edit is 2.0.<index>; an edited answer is checked against its own text).
+_VERSION_AFTER = {CLEAN: "2.1", THEIRS: "2.1", HOOK: "2.0", ABORT: "2.0.{i}", CANCEL: "2.0.{i}", RECHECK: "2.0.{i}"}
 
 
 @dataclass
@@ -68,6 +66,11 @@ class Job:
     @property
     def name(self) -> str:
         return f"load-{self.index:03d}-{self.kind}"
+
+    @property
+    def runs(self) -> list[UUID]:
+        """Every run of the job: those that crashed, then the current one."""
+        return [*self.crashed, *([self.run_id] if self.run_id else [])]
 
 
 @dataclass
@@ -223,8 +226,8 @@ def restart_server() -> str:
 
 
 def kill_worker(host: Any) -> str:
-    """SIGKILL the host's worker process (as the kernel's OOM killer would): its running jobs' own
-    processes live on."""
+    """SIGKILL the host's worker process (as the kernel's OOM killer would). Its running jobs'
+    processes die with it (their output pipes break), and the dispatcher takes it from there."""
     pid_file = Path(host.home, ".p4integ", "worker.pid")
     try:
         pid = int(pid_file.read_text().strip())
@@ -248,9 +251,13 @@ def _read_runs(ids: list[UUID]) -> dict[UUID, Any]:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
+    found: dict[UUID, Any] = {}
     with get_client(sync_client=True) as c:
-        runs = c.read_flow_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=ids)), limit=len(ids) + 10)
-    return {r.id: r for r in runs}
+        for i in range(0, len(ids), 200):  # the API gives at most 200 rows a call
+            part = ids[i:i + 200]
+            found.update((r.id, r) for r in c.read_flow_runs(
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=part)), limit=len(part)))
+    return found
 
 
 def _answer(job: Job, now: float) -> None:
@@ -378,9 +385,9 @@ def check_day(day: Day, notices: dict[str, list[tuple[str, str]]] | None = None)
     """Everything that is not as it must be at the end of the day ([] when all is well).
 
     ``notices``: per channel, the (run id, state) of every notification received."""
-    from prefect.client.orchestration import get_client
     from datetime import datetime, timezone
 
+    from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterExpectedStartTime, FlowRunFilterName
 
     from flows.p4.session import P4Session
@@ -394,7 +401,7 @@ def check_day(day: Day, notices: dict[str, list[tuple[str, str]]] | None = None)
             wrong.append(f"{job.name}: ended {job.final or 'not at all'}, expected {EXPECTED_STATE[job.kind]}")
         if job.crashed and job.host not in faulted:
             wrong.append(f"{job.name}: {len(job.crashed)} run(s) crashed on host {job.host}, which had no fault")
-    runs = _read_runs([r for j in day.jobs for r in [*j.crashed, j.run_id] if r])
+    runs = _read_runs([r for j in day.jobs for r in j.runs])
     # The flow names each run after its job ("<workspace>: <source> -> <target>"): a job's runs
     # are exactly its first run, and one more for each time a person started it again.
     attempts = {runs[j.run_id].name: 1 + len(j.crashed) for j in day.jobs if j.run_id in runs}
@@ -424,7 +431,7 @@ def check_day(day: Day, notices: dict[str, list[tuple[str, str]]] | None = None)
             if have != want:
                 wrong.append(f"{job.name}: {CONFIG} in the depot is {have!r}, expected {want!r}")
     expected = notices_due(runs)
-    names = {str(r): j.name for j in day.jobs for r in [*j.crashed, j.run_id] if r}
+    names = {str(r): j.name for j in day.jobs for r in j.runs}
     for channel, got_list in (notices or {}).items():
         got: dict[tuple[str, str], int] = {}
         for key in got_list:
@@ -481,7 +488,7 @@ def settle(day: Day, timeout: float = 240.0) -> None:
 
 
 def expected_notices(day: Day) -> int:
-    return len(notices_due(_read_runs([r for j in day.jobs for r in [*j.crashed, j.run_id] if r])))
+    return len(notices_due(_read_runs([r for j in day.jobs for r in j.runs])))
 
 
 def notices_received(mails: list[str], hooks: list[dict[str, Any]]) -> dict[str, list[tuple[str, str]]]:
@@ -507,16 +514,10 @@ def notices_received(mails: list[str], hooks: list[dict[str, Any]]) -> dict[str,
 
 
 def _expected_config(job: Job) -> str | None:
-    v1 = "[product]\nname = widget\nversion = {}\nchannel = stable\n"
-    if job.kind in (CLEAN, HOOK, ABORT, CANCEL):
-        # Completed clean jobs bring main's 2.1; the others leave the target as it was.
-        return v1.format("2.1") if job.kind == CLEAN else \
-            (v1.format("2.0") if job.kind == HOOK else v1.format(f"2.0.{job.index}"))
-    if job.kind == THEIRS:
-        return v1.format("2.1")
-    if job.kind == RECHECK:
-        return v1.format(f"2.0.{job.index}")
-    return job.edited_text
+    if job.kind == EDITED:
+        return job.edited_text
+    version = _VERSION_AFTER[job.kind].format(i=job.index)
+    return f"[product]\nname = widget\nversion = {version}\nchannel = stable\n"
 
 
 def _head(ex: Any, path: str) -> str:
