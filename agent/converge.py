@@ -137,7 +137,8 @@ def _install(c: Connection, lay: Layout, wh: wheelhouse.Wheelhouse, python: str,
 
 def _env_text(lay: Layout, host: HostRecord, api_url: str) -> bytes:
     # The file holds the API credential and is 0600 from its first byte: see Connection.write.
-    values = {**process_env(lay.base, host.api_url or api_url), "P4INTEG_HOST": host.name}
+    python = f"{lay.venv}/bin/python"
+    values = {**process_env(lay.base, host.api_url or api_url, python), "P4INTEG_HOST": host.name}
     return "".join(f"{k}={shlex.quote(v)}\n" for k, v in values.items()).encode()
 
 

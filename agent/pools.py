@@ -125,21 +125,26 @@ def _ensure_flow_deployment(host: str, site_dir: str, flow_name: str, entrypoint
     from prefect.client.schemas.actions import DeploymentUpdate
     from prefect.utilities.callables import parameter_schema
 
+    from flows.engine_start import ENGINE_COMMAND
+
     pull = [{"prefect.deployments.steps.set_working_directory": {"directory": site_dir}}]
+    job_variables = {"command": ENGINE_COMMAND}
     with _client() as client:
         try:
             existing = client.read_deployment_by_name(f"{flow_name}/{host}")
         except ObjectNotFound:
             existing = None
-        if existing is not None and existing.pull_steps == pull and existing.work_pool_name == pool_name(host):
+        if existing is not None and existing.pull_steps == pull and existing.work_pool_name == pool_name(host) \
+                and existing.job_variables == job_variables:
             return False
         flow_id: UUID = client.create_flow_from_name(flow_name)
         schema = parameter_schema(fn).model_dump_for_openapi()
         if existing is None:
             client.create_deployment(flow_id=flow_id, name=host, work_pool_name=pool_name(host),
-                                     entrypoint=entrypoint, pull_steps=pull,
+                                     entrypoint=entrypoint, pull_steps=pull, job_variables=job_variables,
                                      parameter_openapi_schema=schema, path=site_dir, description=description)
         else:
             client.update_deployment(existing.id, DeploymentUpdate(pull_steps=pull, path=site_dir,
+                                                                   job_variables=job_variables,
                                                                    work_pool_name=pool_name(host)))
     return True

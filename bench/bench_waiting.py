@@ -96,7 +96,7 @@ def _engine_processes() -> dict[int, int]:
             status = Path(f"/proc/{entry}/status").read_text()
         except OSError:
             continue
-        if b"prefect.engine" in argv:
+        if b"prefect.engine" in argv or b"flows.engine_start" in argv:
             rss = next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), 0)
             out[int(entry)] = rss
     return out

@@ -399,9 +399,11 @@ def check_day(day: Day, notices: dict[str, list[tuple[str, str]]] | None = None)
             wrong.append(f"{job.name}: never submitted")
         elif job.final != EXPECTED_STATE[job.kind]:
             wrong.append(f"{job.name}: ended {job.final or 'not at all'}, expected {EXPECTED_STATE[job.kind]}")
-        if job.crashed and job.host not in faulted:
-            wrong.append(f"{job.name}: {len(job.crashed)} run(s) crashed on host {job.host}, which had no fault")
     runs = _read_runs([r for j in day.jobs for r in j.runs])
+    for job in day.jobs:
+        if job.crashed and job.host not in faulted:
+            why = "; ".join(str(runs[r].state.message) for r in job.crashed if r in runs and runs[r].state)
+            wrong.append(f"{job.name}: {len(job.crashed)} run(s) crashed on host {job.host}, which had no fault: {why}")
     # The flow names each run after its job ("<workspace>: <source> -> <target>"): a job's runs
     # are exactly its first run, and one more for each time a person started it again.
     attempts = {runs[j.run_id].name: 1 + len(j.crashed) for j in day.jobs if j.run_id in runs}
@@ -461,22 +463,30 @@ def notices_due(runs: dict[UUID, Any]) -> set[tuple[str, str]]:
 
 
 def unsettled_runs(day: Day) -> list[Any]:
-    """Runs of any flow (jobs, notifications, cleanups) made since the day began that have not ended."""
+    """The day's runs that have not ended: its jobs', and the notifications and cleanups that
+    followed them (their ``flow_run_id`` names a job's run). Runs of others on the same server,
+    such as the runs a schedule makes ahead of their time, are not the day's to wait for."""
     from datetime import datetime, timezone
 
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterExpectedStartTime
 
     since = datetime.fromtimestamp(day.started, timezone.utc)
+    ours = {str(r) for j in day.jobs for r in j.runs}
     found, offset = [], 0
     with get_client(sync_client=True) as c:
         while True:
             page = c.read_flow_runs(flow_run_filter=FlowRunFilter(
                 expected_start_time=FlowRunFilterExpectedStartTime(after_=since)), limit=200, offset=offset)
-            found += [r for r in page if not (r.state and r.state.is_final())]
+            found += [r for r in page if not (r.state and r.state.is_final()) and _of_day(r, ours)]
             if len(page) < 200:
                 return found
             offset += 200
+
+
+def _of_day(run: Any, ours: set[str]) -> bool:
+    about = str((run.parameters or {}).get("flow_run_id", ""))
+    return str(run.id) in ours or about.rsplit(".", 1)[-1] in ours  # an event's resource id: prefect.flow-run.<id>
 
 
 def settle(day: Day, timeout: float = 240.0) -> None:

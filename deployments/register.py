@@ -11,7 +11,9 @@ def ensure_deployment() -> None:
     import subprocess
     import sys
 
-    env = {**os.environ, "P4INTEG_PROJECT_DIR": str(PROJECT_DIR)}
+    from flows.engine_start import ENGINE_COMMAND
+
+    env = {**os.environ, "P4INTEG_PROJECT_DIR": str(PROJECT_DIR), "P4INTEG_ENGINE_COMMAND": ENGINE_COMMAND}
     done = subprocess.run([sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--all"], cwd=PROJECT_DIR,
                           env=env, capture_output=True, text=True, timeout=180)
     if done.returncode != 0:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import functools
 import os
 import stat
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -163,10 +164,11 @@ def host_of_pool(pool: str) -> str:
     return pool.removeprefix("p4-")
 
 
-def process_env(base: str, api: str) -> dict[str, str]:
+def process_env(base: str, api: str, python: str) -> dict[str, str]:
     """What every process of the service (server, worker, flow run, here or on a host whose
     state lives in ``base``) is told: the API and its credential, its own Prefect home,
-    telemetry off, a quick worker poll, and the heartbeat the recovery automation expects."""
+    telemetry off, a quick worker poll, the heartbeat the recovery automation expects, and
+    the Python that runs its jobs (flows.engine_start.ENGINE_COMMAND)."""
     return {
         "PREFECT_API_URL": api,
         "PREFECT_API_AUTH_STRING": api_auth_string(),
@@ -176,13 +178,14 @@ def process_env(base: str, api: str) -> dict[str, str]:
         "PREFECT_WORKER_QUERY_SECONDS": os.environ.get("PREFECT_WORKER_QUERY_SECONDS", "1"),
         "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": str(HEARTBEAT_SECONDS),
         "P4INTEG_HOME": base,
+        "P4INTEG_PYTHON": python,
     }
 
 
 def prefect_env() -> dict[str, str]:
     """Environment for every Prefect process we start on this machine: ours over the caller's."""
     env = dict(os.environ)
-    env.update(process_env(str(home()), api_url()))
+    env.update(process_env(str(home()), api_url(), sys.executable))
     # Teams: PostgreSQL instead of the embedded SQLite, e.g.
     # P4INTEG_DATABASE_URL=postgresql+asyncpg://prefect@127.0.0.1:5432/prefect
     if os.environ.get("P4INTEG_DATABASE_URL"):

@@ -14,7 +14,7 @@ from deployments import processes
 from deployments.notifications import set_notifications
 from flows.p4.example import USER
 from tests import sinks
-from tests.cli import enrol
+from tests.cli import enrol, p4integ
 
 from flows.polling import poll_until
 
@@ -34,6 +34,9 @@ def team(host_network):
         finally:
             set_notifications(USER)  # off again: other tests' jobs run as this user too
             processes.stop("dispatcher")
+            # The hosts as the next test in this session expects them: enrolled, no worker yet.
+            for name in ("a", "b"):
+                p4integ("hosts", "stop", name)
 
 
 @pytest.mark.timeout(1200)

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
 from pathlib import Path
 from uuid import UUID
 
@@ -43,7 +42,9 @@ def flow_processes(run_ids: list[UUID]) -> list[int]:
     """Live processes running one of these flow runs (what a waiting job must not keep)."""
     wanted = {f"PREFECT__FLOW_RUN_ID={r}".encode() for r in run_ids}
     found = []
-    for pid in processes_with([sys.executable, "-m", "prefect.engine"]):
+    # Whatever their command line (the worker's command, or Prefect's own engine): the worker
+    # tells each run's process its run in the environment.
+    for pid in processes_with([]):
         try:
             env = set(Path(f"/proc/{pid}/environ").read_bytes().split(b"\0"))
         except OSError:
