@@ -22,7 +22,7 @@ from flows.settings import (
 PREFECT = [sys.executable, "-m", "prefect"]
 
 
-def _run_dir() -> Path:
+def run_dir() -> Path:
     path = home() / "run"
     path.mkdir(mode=0o700, exist_ok=True)
     return path
@@ -30,7 +30,7 @@ def _run_dir() -> Path:
 
 def _pid(name: str) -> int | None:
     try:
-        pid = int((_run_dir() / f"{name}.pid").read_text().strip())
+        pid = int((run_dir() / f"{name}.pid").read_text().strip())
     except (FileNotFoundError, ValueError):
         return None
     return pid if alive(pid) else None
@@ -50,19 +50,19 @@ def alive(pid: int) -> bool:
         return True
 
 
-def _start(name: str, argv: list[str], env: dict[str, str], cwd: Path | None = None) -> int:
+def start_process(name: str, argv: list[str], env: dict[str, str], cwd: Path | None = None) -> int:
     """Start ``argv`` in a session of its own, output appended to ``run/<name>.log``.
 
     The process gets umask 077 whoever started it (the CLI, a test, a script calling this
     module): what it writes (the Prefect database, flow runs' locks and records, the front
     page's files) is the service account's alone. Its log is opened here, so it is made
     0600 here too (and tightened if an earlier version left it wider)."""
-    fd = os.open(_run_dir() / f"{name}.log", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    fd = os.open(run_dir() / f"{name}.log", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     os.fchmod(fd, 0o600)
     with os.fdopen(fd, "ab") as log:
         proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True, cwd=str(cwd or home()), umask=PRIVATE_UMASK)
-    write_private(_run_dir() / f"{name}.pid", str(proc.pid))
+    write_private(run_dir() / f"{name}.pid", str(proc.pid))
     return proc.pid
 
 
@@ -74,13 +74,14 @@ def healthy(url: str | None = None, timeout: float = 2.0) -> bool:
         return False
 
 
-def wait_healthy(deadline_s: float = 90.0) -> None:
+def wait_healthy(deadline_s: float = 90.0, process: str = "server") -> None:
+    """Until the API answers; ``process``: the one that answers it (the balancer for replicas)."""
     def answers() -> bool:
         if healthy():
             return True
-        if _pid("server") is None and not healthy():
-            log = (_run_dir() / "server.log").read_text(errors="replace")[-2000:]
-            raise RuntimeError(f"the Prefect server exited; last log lines:\n{log}")
+        if _pid(process) is None and not healthy():
+            log = (run_dir() / f"{process}.log").read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"the Prefect {process} exited; last log lines:\n{log}")
         return False
 
     if poll_until(answers, deadline_s, 0.5):
@@ -99,17 +100,20 @@ def refuses_anonymous(url: str | None = None, timeout: float = 5.0) -> bool:
         return exc.code == 401
 
 
-def start_server() -> bool:
-    """Start the local Prefect server (SQLite, telemetry off, API credential required).
+def start_server(replicas: int = 1) -> bool:
+    """Start the Prefect server (telemetry off, API credential required): one process on
+    SQLite or PostgreSQL, or with ``replicas`` > 1 the scaled-out shape (deployments/replicas.py).
 
     False if already up. A server that is up but answers anonymous calls was started
     before the API had a credential: refused, with the fix."""
+    from . import replicas as scaled
+
+    scaled.check(replicas)
     if healthy():
         if not refuses_anonymous():
             raise RuntimeError(f"the Prefect server at {api_url()} answers calls without a credential (it was "
                                "started without one): run 'p4integ down' then 'p4integ up' to restart it with one")
         return False
-    argv = PREFECT + ["server", "start", "--host", server_host(), "--port", str(server_port()), "--analytics-off"]
     # Prefect's own HTTP basic auth: every API call but /health and /ready needs the credential.
     env = {**prefect_env(), "PREFECT_SERVER_API_AUTH_STRING": api_auth_string(),
            # Automations keep working across a restart (deployments/event_ordering.py).
@@ -117,7 +121,11 @@ def start_server() -> bool:
     key = encryption_key_file()
     if key is not None:
         env["PREFECT_SERVER_ENCRYPTION_KEY"] = key.read_text().strip()
-    _start("server", argv, env)
+    if replicas > 1:
+        scaled.start(replicas, env)
+        return True
+    argv = PREFECT + ["server", "start", "--host", server_host(), "--port", str(server_port()), "--analytics-off"]
+    start_process("server", argv, env)
     wait_healthy()
     return True
 
@@ -131,7 +139,7 @@ def start_worker(host: str = "local", limit: int = 4) -> bool:
         return False
     argv = PREFECT + ["worker", "start", "--pool", pool_name(host), "--type", "process",
                       "--limit", str(limit), "--name", f"{pool_name(host)}-{os.uname().nodename}"]
-    _start(name, argv, prefect_env())
+    start_process(name, argv, prefect_env())
     return True
 
 
@@ -139,7 +147,7 @@ def start_dispatcher() -> bool:
     """The auto-deployer of workers for enrolled hosts (agent.dispatcher)."""
     if _pid("dispatcher"):
         return False
-    _start("dispatcher", [sys.executable, "-m", "agent.dispatcher"], prefect_env())
+    start_process("dispatcher", [sys.executable, "-m", "agent.dispatcher"], prefect_env())
     return True
 
 
@@ -153,7 +161,7 @@ def ui_url() -> str:
 
 
 def _ui_settings_file() -> Path:
-    return _run_dir() / "ui.settings.json"
+    return run_dir() / "ui.settings.json"
 
 
 def start_ui(p4port: str, deadline_s: float = 60.0) -> str:
@@ -185,7 +193,7 @@ def start_ui(p4port: str, deadline_s: float = 60.0) -> str:
             "--server.address", host, "--server.port", port, "--server.headless", "true",
             "--browser.gatherUsageStats", "false"]
     # Streamlit reads .streamlit/config.toml from its working directory: the project's.
-    _start("ui", argv, {**prefect_env(), P4PORT_VAR: p4port}, cwd=PROJECT_DIR)
+    start_process("ui", argv, {**prefect_env(), P4PORT_VAR: p4port}, cwd=PROJECT_DIR)
     write_private(_ui_settings_file(), json.dumps(wanted))
 
     def answers() -> bool:
@@ -198,7 +206,7 @@ def start_ui(p4port: str, deadline_s: float = 60.0) -> str:
     if poll_until(answers, deadline_s, 0.3):
         return "restarted" if restarted else "started"
     raise TimeoutError(f"the front page at {ui_url()} did not answer within {deadline_s:.0f} s; "
-                       f"see {_run_dir() / 'ui.log'}")
+                       f"see {run_dir() / 'ui.log'}")
 
 
 def stop(name: str, grace: float = 10.0) -> bool:
@@ -212,14 +220,18 @@ def stop(name: str, grace: float = 10.0) -> bool:
             break
         if poll_until(lambda: not alive(pid), grace / 2, 0.1):
             break
-    (_run_dir() / f"{name}.pid").unlink(missing_ok=True)
+    (run_dir() / f"{name}.pid").unlink(missing_ok=True)
     return True
 
 
 def running() -> dict[str, int]:
+    """Name -> pid of each process we started that still runs; the pid files of those that
+    died (killed, crashed) are removed."""
     out = {}
-    for f in _run_dir().glob("*.pid"):
+    for f in run_dir().glob("*.pid"):
         pid = _pid(f.stem)
         if pid:
             out[f.stem] = pid
+        else:
+            f.unlink(missing_ok=True)
     return out

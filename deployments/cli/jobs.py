@@ -25,7 +25,7 @@ def demo(directory: Path = typer.Option(None, "--dir", help="Where to create the
     from flows.spec import JobSpec
     from flows.vocabulary import PAUSED_OR_FINAL
 
-    up(host_limit=4)
+    up(host_limit=4, replicas=1)
     target = directory or settings.home() / "demo" / _time.strftime("%Y%m%d-%H%M%S")
     ex = make_example(target)
     secret = None

@@ -10,20 +10,25 @@ from .errors import fail
 
 
 @app.command()
-def up(host_limit: int = typer.Option(4, help="Parallel jobs on the local host (1 to 64).")) -> None:
+def up(host_limit: int = typer.Option(4, help="Parallel jobs on the local host (1 to 64)."),
+       replicas: int = typer.Option(1, help="Prefect API replicas behind one address (2 or more: PostgreSQL, "
+                                            "Redis and HAProxy, see docs/architecture.md).")) -> None:
     """Start (idempotently) the local Prefect server, the local pool, deployment and worker."""
     from agent import pools
     from agent.records import check_job_limit
     from deployments import processes, register
     from flows import settings
 
+    from deployments import replicas as scaled
+
     try:  # before anything starts: a limit of 0 would leave every job Late with no word why
         check_job_limit(host_limit, "--host-limit")
+        scaled.check(replicas)
     except ValueError as exc:
         fail(str(exc))
 
     try:
-        started = processes.start_server()
+        started = processes.start_server(replicas)
     except RuntimeError as exc:  # e.g. a server up without a credential: the message says what to do
         fail(str(exc))
     pools.ensure_pool("local", host_limit)
@@ -37,6 +42,9 @@ def up(host_limit: int = typer.Option(4, help="Parallel jobs on the local host (
     ui = settings.api_url().rsplit("/api", 1)[0]
     typer.echo(f"Prefect server  {ui}  ({'started' if started else 'already running'})")
     typer.echo(f"Prefect API     {settings.api_url()}")
+    if scaled.replica_names():
+        typer.echo(f"                {len(scaled.replica_names())} API replicas behind HAProxy, one services "
+                   "process, Redis")
     typer.echo(f"API credential  in {settings.api_auth_file()} (mode 0600; the Prefect UI asks for it)")
     typer.echo(f"worker          pool {settings.pool_name('local')} ({'started' if worker else 'already running'})")
     typer.echo(f"deployment      {settings.FLOW_NAME}/local")
@@ -57,7 +65,7 @@ def ui(p4port: str = typer.Option(None, "--p4port", envvar=P4PORT_VAR,
         p4port = check_p4port(p4port, "--p4port")
     except ValueError as exc:
         fail(str(exc))
-    up(host_limit=4)
+    up(host_limit=4, replicas=1)
     state = processes.start_ui(p4port)
     said = {"started": "started", "running": "already running",
             "restarted": "restarted: it was running with other settings"}[state]
@@ -70,7 +78,9 @@ def down() -> None:
     """Stop what 'up' started."""
     from deployments import processes
 
-    names = sorted(processes.running(), key=lambda n: n == "server")  # the server last
+    from deployments.replicas import server_side
+
+    names = sorted(processes.running(), key=server_side)  # the server last
     for name in names:
         processes.stop(name)
         typer.echo(f"stopped {name}")
