@@ -168,6 +168,7 @@ def create(user: str, name: str, spec: JobSpec, *, visibility: Visibility = "pri
         client.create_deployment(
             flow_id=base.flow_id, name=name, work_pool_name=base.work_pool_name, entrypoint=base.entrypoint,
             path=base.path, pull_steps=base.pull_steps, parameter_openapi_schema=base.parameter_openapi_schema,
+            job_variables=base.job_variables,  # how its runs start (flows/engine_start.py), as the host's
             parameters={"spec": spec.model_dump(mode="json", exclude_defaults=True)},
             tags=_tags(user, visibility), description=description or f"{spec.mode} in {spec.client}")
     return get(user, name)

@@ -13,6 +13,7 @@ from prefect.client.schemas.objects import StateType
 
 from deployments import jobs, templates
 from deployments.templates import TemplateError
+from flows.engine_start import ENGINE_COMMAND
 from flows.p4.example import make_example
 from flows.p4.sandbox import set_password
 from flows.spec import JobSpec
@@ -87,6 +88,8 @@ def test_only_an_administrator_makes_a_template_global(tmp_path: Path, monkeypat
 def test_prefect_cli_runs_a_template_to_completion(tmp_path: Path) -> None:
     ex = make_example(tmp_path / "ex", conflict=False)
     t = templates.create("carol", "carol-cli", spec_for(ex), visibility="global", operator=True)
+    with get_client(sync_client=True) as c:  # its runs start as every job's do: waiting out a server restart
+        assert c.read_deployment(t.deployment_id).job_variables == {"command": ENGINE_COMMAND}
     out = subprocess.run([sys.executable, "-m", "prefect", "deployment", "run", "integrate/carol-cli"],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
