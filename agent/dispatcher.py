@@ -22,20 +22,24 @@ from flows.settings import api_url
 from . import registry
 from .converge import converge
 from .layout import flow_run_processes
-from .health import worker_online
+from .health import heard_from, worker_online
 from .pools import active_runs, fail_runs, requeue_runs, tell_runs, waiting_runs
 from .records import HostRecord
-from .ssh import Connection, HostError
+from .ssh import Connection, HostError, HostUnreachable
 
 log = logging.getLogger("p4integ.dispatcher")
 RECHECK_SECONDS = 10.0
 # A claimed run's process starts within seconds; one still without a process after this never will.
 STUCK_SECONDS = 30.0
+# A host whose worker was heard from this recently and that does not answer on SSH is taken
+# as briefly gone (a reboot, a network cut): its queued jobs wait for it rather than fail.
+UNREACHABLE_GRACE_SECONDS = 300.0
 
 
 class Dispatcher:
     def __init__(self) -> None:
         self._checked: dict[str, float] = {}
+        self._told_unreachable: set[str] = set()  # hosts whose waiting runs were told so (said once)
 
     def once(self) -> dict[str, str]:
         outcome: dict[str, str] = {}
@@ -62,9 +66,20 @@ class Dispatcher:
                 tell_runs(ids, f"waiting for a worker on host {host.name}: deploying one")
             try:
                 report = converge(host, api_url(), log=lambda m: tell_runs(ids, m))
+            except HostUnreachable as exc:
+                if not heard_from(host.name, UNREACHABLE_GRACE_SECONDS):
+                    fail_runs(ids, f"cannot deploy a worker: {exc}")
+                    return f"failed {len(ids)} waiting run(s): {exc.reason}"
+                if host.name not in self._told_unreachable:
+                    self._told_unreachable.add(host.name)
+                    tell_runs(ids, f"{exc}; its worker was heard from in the last "
+                              f"{UNREACHABLE_GRACE_SECONDS / 60:.0f} minutes, so this job waits for the host "
+                              "(it fails if nothing is heard from the host in that time)")
+                return f"unreachable: {len(ids)} run(s) wait for it"
             except HostError as exc:
                 fail_runs(ids, f"cannot deploy a worker: {exc}")
                 return f"failed {len(ids)} waiting run(s): {exc.reason}"
+            self._told_unreachable.discard(host.name)
             outcome = "deployed" if report.changed else "worker running"
         # Checked even while runs wait: runs a dead worker left Pending are among the waiting ones.
         return self._held_without_process(host) if due else outcome

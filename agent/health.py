@@ -6,7 +6,7 @@ the host, checked over SSH (exact, but needs the host reachable).
 """
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -45,6 +45,13 @@ def worker_online(host: str, version: str | None = None, since: datetime | None 
         if version is None or w.name == f"{prefix}{version}":
             return True
     return False
+
+
+def heard_from(host: str, within: float) -> bool:
+    """True if one of the host's workers sent Prefect a heartbeat in the last ``within`` seconds."""
+    now = datetime.now(timezone.utc)
+    return any(w.last_heartbeat_time and (now - w.last_heartbeat_time).total_seconds() < within
+               for w in workers(host))
 
 
 def health(host: HostRecord, *, check_process: bool = True) -> HostHealth:

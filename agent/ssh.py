@@ -41,6 +41,11 @@ class HostError(P4IntegError, RuntimeError):
         super().__init__(text)
 
 
+class HostUnreachable(HostError):
+    """The host did not answer on its SSH port (down, rebooting, its network cut): unlike a
+    refused key or a changed host key, something that may pass by itself."""
+
+
 @dataclass(frozen=True)
 class Result:
     argv: list[str]
@@ -114,7 +119,7 @@ class Connection:
                 raise HostError(h.name, "connect", f"the key {h.key_file} was refused for user {h.user}") from None
             raise HostError(h.name, "connect", f"SSH failed: {exc}") from None
         except (OSError, socket.timeout) as exc:
-            raise HostError(h.name, "connect", f"cannot reach {h.address}:{h.port} ({exc})") from None
+            raise HostUnreachable(h.name, "connect", f"cannot reach {h.address}:{h.port} ({exc})") from None
         self._client = client
         return self
 

@@ -321,3 +321,30 @@ def test_jobs_waiting_on_a_host_survive_the_loss_of_its_worker(enrolled) -> None
     finally:
         for b in bases:
             shutil.rmtree(b, ignore_errors=True)
+
+
+def test_a_job_answered_while_its_hosts_network_is_cut_waits_for_the_host(enrolled) -> None:
+    """A person's answer must not be turned into a failure by a short outage: the job queued for
+    a host that cannot be reached, but whose worker was heard from minutes ago, waits for it."""
+    from bench.loadday import set_link
+
+    a = enrolled.hosts["a"]
+    converge(registry.get("a"), api_url())
+    base = Path(tempfile.mkdtemp(prefix="p4integ-cut-", dir="/tmp"))
+    try:
+        ex = shared_example(base, conflict=True)
+        client = host_client(ex, a, "ws-cut", "//depot/rel/... //ws-cut/...")
+        rid = jobs.submit(JobSpec(p4port=ex.port, p4user=ex.user, client=client, host="a", branch=ex.branch))
+        assert jobs.wait(rid, until=PAUSED_OR_FINAL, timeout=240).state.name == "Suspended", "\n".join(logs(rid))
+        set_link(a, up=False)  # the host's cable is pulled
+        try:
+            jobs.resume(rid, "apply", [FileChoice(path="//depot/rel/src/config.ini", choice="theirs")])
+            wait_for_log(rid, "so this job waits for the host", timeout=180)
+            assert jobs.read(rid).state.type == StateType.SCHEDULED  # queued still, not failed
+        finally:
+            set_link(a, up=True)
+        assert jobs.wait(rid, timeout=300).state.type == StateType.COMPLETED, "\n".join(logs(rid))
+        with P4Session(ex.port, ex.user, ex.client) as s:
+            assert "version = 2.1" in str(s.print_file("//depot/rel/src/config.ini"))  # the answer, submitted
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
