@@ -10,9 +10,14 @@ Completed event that answers them, so it wrongly crashes runs (a job waiting for
 person among them).
 
 This ordering also counts a leader as processed when the server stored it before this
-process started: it came through the previous server's triggers. Events received since
-the start are still ordered in memory, exactly as Prefect does. With Redis messaging
-(several API replicas) Prefect keeps this state in Redis and this module is not used.
+process started: it came through the previous server's triggers. And when the leader is
+the first state of a run Prefect's scheduler made: the scheduler writes that Scheduled
+state with no event, yet the run's Pending event names it as the one it follows (when it
+comes within 5 minutes), so every scheduled run's state events, its notifications and
+cleanup with them, waited 15 minutes. Events received since the start are still ordered
+in memory, exactly as Prefect does. With Redis messaging
+(several API replicas) Prefect keeps this state in Redis; ``event_ordering_redis`` adds the
+same two rules to Prefect's Redis ordering.
 
 Selected with ``PREFECT_SERVER_EVENTS_CAUSAL_ORDERING=deployments.event_ordering``
 (``deployments.processes.start_server``).
@@ -29,16 +34,21 @@ from prefect.server.events.ordering import memory
 STARTED = datetime.now(timezone.utc)  # this server process's start: the module loads with it
 
 
-class CausalOrdering(memory.CausalOrdering):
+class LeadersThatNeverCome:
+    """Put before one of Prefect's orderings: a leader is also seen when its event will never
+    arrive (stored before this server started, or the first state of a scheduled run)."""
+
+    async def event_has_been_seen(self, event: Any) -> bool:
+        if await super().event_has_been_seen(event):  # type: ignore[misc]
+            return True
+        event_id = event if isinstance(event, UUID) else event.id
+        return await _stored_before_start(event_id) or await _scheduler_made(event_id)
+
+
+class CausalOrdering(LeadersThatNeverCome, memory.CausalOrdering):
     # Prefect's class keeps one instance per scope on the class: ours are our own.
     _instances: dict[str, Any] = {}
     _locks: dict[str, asyncio.Lock] = {}
-
-    async def event_has_been_seen(self, event: Any) -> bool:
-        if await super().event_has_been_seen(event):
-            return True
-        event_id = event if isinstance(event, UUID) else event.id
-        return await _stored_before_start(event_id)
 
 
 async def _stored_before_start(event_id: UUID) -> bool:
@@ -49,4 +59,24 @@ async def _stored_before_start(event_id: UUID) -> bool:
     async with db.session_context() as session:
         found = await session.execute(
             sa.select(db.Event.id).where(db.Event.id == event_id, db.Event.received < STARTED).limit(1))
+        return found.first() is not None
+
+
+async def _scheduler_made(event_id: UUID) -> bool:
+    """True if ``event_id`` is the first state of a run the scheduler made (a state's event
+    carries the state's id): an event that will never come."""
+    import sqlalchemy as sa
+    from prefect.server.database import provide_database_interface
+    from prefect.server.schemas.states import StateType
+    from sqlalchemy.orm import aliased
+
+    db = provide_database_interface()
+    state, before = db.FlowRunState, aliased(db.FlowRunState)
+    earlier = sa.select(before.id).where(before.flow_run_id == state.flow_run_id,
+                                         before.timestamp < state.timestamp).exists()
+    async with db.session_context() as session:
+        found = await session.execute(
+            sa.select(state.id).join(db.FlowRun, db.FlowRun.id == state.flow_run_id)
+            .where(state.id == event_id, state.type == StateType.SCHEDULED, db.FlowRun.auto_scheduled.is_(True),
+                   ~earlier).limit(1))
         return found.first() is not None

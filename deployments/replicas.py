@@ -61,7 +61,7 @@ def redis_env(url: str) -> dict[str, str]:
     return {
         "PREFECT_MESSAGING_BROKER": "prefect_redis.messaging",
         "PREFECT_MESSAGING_CACHE": "prefect_redis.messaging",
-        "PREFECT_SERVER_EVENTS_CAUSAL_ORDERING": "prefect_redis.ordering",
+        "PREFECT_SERVER_EVENTS_CAUSAL_ORDERING": "deployments.event_ordering_redis",
         "PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE": "prefect_redis.lease_storage",
         "PREFECT_REDIS_MESSAGING_URL": url,
         "PREFECT_SERVER_DOCKET_URL": url,

@@ -103,3 +103,48 @@ def test_automations_act_on_runs_that_began_before_a_server_restart(local_worker
         assert until(acted, 90, "the automation to act on the run").state.message == "the automation saw it run"
     finally:
         reacts.delete()
+
+
+def test_automations_act_on_runs_a_schedule_made(local_worker: str) -> None:
+    """Prefect's scheduler writes a run's Scheduled state without an event, yet the run's next
+    state event names it as the one it follows: the automations see those runs at once, not
+    15 minutes later."""
+    from prefect.automations import Automation
+    from prefect.client.schemas.actions import DeploymentScheduleCreate, WorkPoolCreate
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId, FlowRunFilter, FlowRunFilterId
+    from prefect.client.schemas.schedules import CronSchedule
+    from prefect.events.actions import ChangeFlowRunState
+    from prefect.events.schemas.automations import EventTrigger, Posture
+    from prefect.events.schemas.events import ResourceSpecification
+    from prefect.states import Pending
+
+    with get_client(sync_client=True) as client:
+        client.create_work_pool(WorkPoolCreate(name="probe-no-worker", type="process"), overwrite=True)
+        deployment = client.create_deployment(
+            flow_id=client.create_flow_from_name("recovery-probe"), name="every-minute",
+            work_pool_name="probe-no-worker", entrypoint="tests/deployments/test_recovery.py:probe",
+            schedules=[DeploymentScheduleCreate(schedule=CronSchedule(cron="* * * * *"), active=True)])
+
+        def made() -> list:
+            return client.read_flow_runs(deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment])),
+                                         limit=5)
+        run = until(made, 90, "a run the schedule made")[0]
+        assert run.auto_scheduled
+    reacts = Automation(name=f"probe-{run.id}", trigger=EventTrigger(
+        expect={"prefect.flow-run.Running"}, posture=Posture.Reactive, threshold=1,
+        match=ResourceSpecification({"prefect.resource.id": f"prefect.flow-run.{run.id}"})),
+        actions=[ChangeFlowRunState(state=StateType.FAILED, message="the automation saw it run")]).create()
+    try:
+        with get_client(sync_client=True) as client:  # as a worker takes it: Pending follows Scheduled
+            client.set_flow_run_state(run.id, Pending(), force=True)
+            client.set_flow_run_state(run.id, Running(), force=True)
+
+            def acted():
+                found = client.read_flow_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run.id])))
+                return found[0] if found and found[0].state.type == StateType.FAILED else None
+
+            assert until(acted, 90, "the automation to act on the run").state.message == "the automation saw it run"
+    finally:
+        reacts.delete()
+        with get_client(sync_client=True) as client:
+            client.delete_deployment(deployment)
