@@ -8,11 +8,13 @@ this script starts and stops. Prints, side by side:
 - active seconds of each (the flow's time waiting for a person is taken out),
 - overhead ratio and seconds of overhead per run,
 - request -> first stage latency (flow run requested -> GET_LATEST_CL starts),
-- resume -> continue latency (resume sent -> NEEDS_RESOLVE task starts).
+- resume -> continue latency (resume sent -> NEEDS_RESOLVE task starts);
+- request -> first stage of small jobs started through flows/engine_start.py (the
+  deployments' command) and as Prefect's worker starts them by default, alternately.
 
 Figures only: nothing is asserted on time. Exits non-zero only if a result is wrong.
 
-    .venv/bin/python bench/bench_flow.py [--files 1000] [--conflicts 3]
+    .venv/bin/python bench/bench_flow.py [--files 1000] [--conflicts 3] [--starts 5]
 """
 from __future__ import annotations
 
@@ -140,10 +142,41 @@ def through_worker(port: str, client: str, conflicts: int) -> dict[str, float]:
     }
 
 
+def start_latencies(base: Path, n: int) -> dict[str, list[float]]:
+    """Request -> first stage of ``n`` small jobs started each way, alternately: through
+    flows/engine_start.py (the deployments' command) and the way Prefect's worker starts a
+    run when no command is set (a supervisor process, then the engine)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+    from prefect.deployments import run_deployment
+
+    from deployments import jobs
+    from flows.p4.example import make_example
+    from flows.prefect_compat import sync_call
+    from flows.settings import FLOW_NAME
+
+    ex = make_example(base / "starts", conflict=False)
+    spec = {"p4port": ex.port, "p4user": ex.user, "client": ex.client, "source": ex.source, "target": ex.target}
+    out: dict[str, list[float]] = {"engine_start": [], "prefect_default": []}
+    for _ in range(n):
+        for way in out:
+            requested = time.time()
+            run = sync_call(run_deployment, name=f"{FLOW_NAME}/local", parameters={"spec": spec}, timeout=0,
+                            as_subflow=False, job_variables={"command": None} if way == "prefect_default" else None)
+            ended = jobs.wait(run.id, timeout=300, poll=0.1)
+            if ended.state is None or ended.state.name != "Completed":
+                raise SystemExit(f"start ({way}): the job ended {ended.state.name if ended.state else '?'}")
+            with get_client(sync_client=True) as c:
+                tasks = c.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run.id])))
+            out[way].append(min(t.start_time.timestamp() for t in tasks if t.start_time) - requested)
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--files", type=int, default=1000)
     ap.add_argument("--conflicts", type=int, default=3)
+    ap.add_argument("--starts", type=int, default=5, help="small jobs started each way for the start latency")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-flow-"))
     os.environ.update(P4INTEG_HOME=str(work / "home"), P4INTEG_PREFECT_PORT=str(free_port()),
@@ -176,6 +209,7 @@ def main() -> int:
         print(f"Prefect server + pool + deployment + worker up in {time.perf_counter() - t:.1f} s")
         bare_s = bare(port_a, client, args.conflicts)
         flow = through_worker(port_b, client, args.conflicts)
+        starts = start_latencies(work, args.starts) if args.starts else {}
     finally:
         for name in list(processes.running()):
             processes.stop(name)
@@ -188,6 +222,16 @@ def main() -> int:
     print(f"{'overhead seconds per run':34}{'':>14}{overhead:>18.2f}   (aim: < 2 s)")
     print(f"{'request -> first stage, s':34}{'':>14}{flow['request_to_first_stage']:>18.2f}   (aim: < 5 s, 1 s poll)")
     print(f"{'resume -> continue, s':34}{'':>14}{flow['resume_to_continue']:>18.2f}")
+    if starts:
+        import statistics
+
+        ours, theirs = (statistics.median(starts[k]) for k in ("engine_start", "prefect_default"))
+        print()
+        print(f"request -> first stage of a small job, median of {args.starts} each, started alternately:")
+        print(f"{'':34}{'engine_start':>14}{'Prefect default':>18}{'ratio':>8}")
+        print(f"{'seconds':34}{ours:>14.2f}{theirs:>18.2f}{ours / theirs:>8.2f}")
+        print(f"{'min .. max':34}{min(starts['engine_start']):>6.2f} .. {max(starts['engine_start']):<4.2f}"
+              f"{min(starts['prefect_default']):>10.2f} .. {max(starts['prefect_default']):<4.2f}")
     return 0
 
 

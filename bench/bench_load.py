@@ -6,7 +6,9 @@ hosts each with its own worker and pool (deployed by the dispatcher when jobs wa
 shared sandbox depot per host pair, an SMTP sink and a webhook receiver for the
 notifications. Then runs the day of ``bench/loadday.py`` once per host count in
 ``--scaling`` (default 1,2,4), with the faults (server restart, a worker killed, a host's
-network cut for 30 s) in the run with the most hosts, and prints side by side:
+network cut for 30 s) in the run with the most hosts, and prints side by side. With
+``--replicas N`` the server is the scaled-out shape (``p4integ up --replicas``: PostgreSQL,
+Redis, HAProxy) and the fault on the server is one API replica killed instead of a restart.
 
 - jobs per minute for each host count, and the ratio to one host;
 - request -> first stage and resume -> continue, p50 and p95;
@@ -17,7 +19,8 @@ network cut for 30 s) in the run with the most hosts, and prints side by side:
 
 Figures only; exits non-zero when the day's end-state check finds anything wrong.
 
-    .venv/bin/python bench/bench_load.py [--jobs 40] [--scaling 1,2,4] [--database sqlite] [--plot docs/load.png]
+    .venv/bin/python bench/bench_load.py [--jobs 40] [--scaling 1,2,4] [--database sqlite] [--replicas 2]
+        [--plot docs/load.png]
 """
 from __future__ import annotations
 
@@ -104,8 +107,20 @@ def _pg_size(dbname: str) -> tuple[int, int]:
     return int(rows), int(size)
 
 
-def one_day(plan: loadday.Plan, hosts: dict[str, Any], work: Path, dbname: str | None) -> dict[str, Any]:
+def _server_usage() -> tuple[float, int]:
+    """CPU seconds and memory of the server's processes (one, or replicas, services and balancer)."""
     from deployments import processes
+    from deployments.replicas import server_side
+
+    cpu, rss = 0.0, 0
+    for name, pid in processes.running().items():
+        if server_side(name):
+            c, r = _tree_usage(pid)
+            cpu, rss = cpu + c, rss + r
+    return cpu, rss
+
+
+def one_day(plan: loadday.Plan, hosts: dict[str, Any], work: Path, dbname: str | None) -> dict[str, Any]:
     from deployments.notifications import set_notifications
     from flows.p4.example import USER
     from flows.polling import poll_until
@@ -115,8 +130,7 @@ def one_day(plan: loadday.Plan, hosts: dict[str, Any], work: Path, dbname: str |
     base.mkdir(mode=0o755)
     os.chmod(base, 0o755)
     before = _pg_size(dbname) if dbname else (0, 0)
-    server = processes.running()["server"]
-    cpu0, _ = _tree_usage(server)
+    cpu0 = _server_usage()[0]
     peak = [0]
     with sinks.smtp_sink(int(os.environ["P4INTEG_SMTP_PORT"])) as mails, sinks.webhook_receiver() as (url, hooks):
         set_notifications(USER, email="team@example.com", webhook=url)
@@ -124,10 +138,8 @@ def one_day(plan: loadday.Plan, hosts: dict[str, Any], work: Path, dbname: str |
         def say(msg: str) -> None:
             print(msg, flush=True)
 
-        def sample() -> None:  # the server's memory through the day (its pid changes on a restart)
-            pid = processes.running().get("server")
-            if pid:
-                peak[0] = max(peak[0], _tree_usage(pid)[1])
+        def sample() -> None:  # the server's memory through the day (its pids change on a restart)
+            peak[0] = max(peak[0], _server_usage()[1])
 
         t0 = time.monotonic()
         day = loadday.run_day(plan, hosts, base, say=say, on_tick=sample)
@@ -136,9 +148,9 @@ def one_day(plan: loadday.Plan, hosts: dict[str, Any], work: Path, dbname: str |
         poll_until(lambda: len(mails.messages) >= want and len(hooks) >= want, 180, 0.5)
         loadday.settle(day)
         wrong = loadday.check_day(day, loadday.notices_received(mails.messages, hooks))
+        loadday.remove_schedules(day)
         set_notifications(USER)
-    server = processes.running().get("server", server)  # restarted during the day: a new pid
-    cpu1, _ = _tree_usage(server)
+    cpu1 = _server_usage()[0]  # a process that died during the day takes its CPU seconds with it
     after = _pg_size(dbname) if dbname else (0, 0)
     lat = loadday.latencies(day)
     n = len(day.jobs)
@@ -176,7 +188,10 @@ def main() -> int:
     ap.add_argument("--jobs", type=int, default=40)
     ap.add_argument("--scaling", default="1,2,4", help="host counts to run the day with")
     ap.add_argument("--database", choices=["postgres", "sqlite"], default="postgres")
+    ap.add_argument("--replicas", type=int, default=1, help="API replicas (2+: PostgreSQL, Redis, HAProxy)")
+    ap.add_argument("--scheduled", type=int, default=2, help="templates firing every minute through each day")
     ap.add_argument("--no-faults", action="store_true")
+    ap.add_argument("--keep", action="store_true", help="keep the work directory and database for a post-mortem")
     ap.add_argument("--plot", type=Path, default=None, help="PNG of the run with the most hosts")
     args = ap.parse_args()
     from tests.testhosts import TestHostNetwork, missing_prerequisites
@@ -195,7 +210,9 @@ def main() -> int:
 
     results: dict[int, dict[str, Any]] = {}
     try:
-        processes.start_server()
+        if args.replicas > 1:
+            os.environ.setdefault("P4INTEG_REDIS_URL", "redis://127.0.0.1:6379/0")
+        processes.start_server(args.replicas)
         pools.ensure_pool("local", 6)
         register.ensure_deployment()
         notifications.ensure_automation()
@@ -209,10 +226,11 @@ def main() -> int:
         for n in counts:
             hosts = {h: net.hosts[h] for h in names[:n]}
             faults = [] if args.no_faults or n != max(counts) else [
-                loadday.Fault(at=25, what="restart-server"),
+                loadday.Fault(at=25, what="kill-replica" if args.replicas > 1 else "restart-server"),
                 loadday.Fault(at=50, what="kill-worker", host=names[0]),
                 loadday.Fault(at=75, what="cut-network", host=names[-1], seconds=30)]
-            plan = loadday.Plan(jobs=args.jobs, hosts=list(hosts), faults=faults, timeout=1800)
+            plan = loadday.Plan(jobs=args.jobs, hosts=list(hosts), faults=faults, timeout=1800,
+                                scheduled=args.scheduled)
             print(f"day with {n} host(s), {args.jobs} jobs{', faults' if faults else ''}:", flush=True)
             results[n] = one_day(plan, hosts, work, dbname)
             print(f"  ended in {results[n]['elapsed']:.0f} s; wrong: {len(results[n]['wrong'])}", flush=True)
@@ -222,11 +240,15 @@ def main() -> int:
         for name in list(processes.running()):
             processes.stop(name)
         net.teardown(raise_errors=False)
-        if dbname:
-            _pg(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
-        shutil.rmtree(work, ignore_errors=True)
+        if args.keep:
+            print(f"kept: {work}" + (f", database {dbname}" if dbname else ""))
+        else:
+            if dbname:
+                _pg(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+            shutil.rmtree(work, ignore_errors=True)
     print()
-    print(f"database: {args.database}; {args.jobs} jobs a day")
+    print(f"database: {args.database}; {args.jobs} jobs a day"
+          + (f"; {args.replicas} API replicas behind HAProxy, Redis" if args.replicas > 1 else ""))
     print(f"{'hosts':>5} {'faults':>6} {'minutes':>8} {'jobs/min':>9} {'x 1 host':>9} {'first p50':>10} "
           f"{'first p95':>10} {'resume p50':>11} {'resume p95':>11} {'server cpu s':>13} {'server MB':>10} "
           f"{'rows/job':>9} {'KB/job':>7} {'wrong':>6}")

@@ -76,7 +76,7 @@ class Job:
 @dataclass
 class Fault:
     at: float      # seconds into the day
-    what: str      # restart-server | kill-worker | cut-network
+    what: str      # restart-server | kill-replica | kill-worker | cut-network
     host: str = ""
     seconds: float = 30.0
     done_at: float | None = None
@@ -94,14 +94,26 @@ class Plan:
     burst_every: float = 10.0   # seconds between bursts
     answer_delay: tuple[float, float] = (2.0, 20.0)
     faults: list[Fault] = field(default_factory=list)
+    scheduled: int = 0          # templates firing every minute through the day
     seed: int = 7
     timeout: float = 900.0      # the day must settle within this
+
+
+@dataclass
+class Scheduled:
+    """A template with an every-minute schedule, on its own workspace and target."""
+
+    name: str
+    target: Job            # the branch it integrates into, made as a clean job's would be
+    deployment_id: UUID | None = None
+    runs: list[UUID] = field(default_factory=list)  # the runs its schedule made during the day
 
 
 @dataclass
 class Day:
     plan: Plan
     jobs: list[Job]
+    scheduled: list[Scheduled] = field(default_factory=list)
     started: float = 0.0
     ended: float = 0.0
     samples: list[tuple[float, int, int, int]] = field(default_factory=list)  # (t, running, waiting, pending)
@@ -206,6 +218,66 @@ def plan_jobs(plan: Plan, hosts: dict[str, Any], base: Path) -> list[Job]:
     return jobs
 
 
+def plan_scheduled(plan: Plan, hosts: dict[str, Any], jobs: list[Job]) -> list[Scheduled]:
+    """The day's scheduled templates, each with a target branched as a clean job's and a
+    workspace of its own, hosts round robin."""
+    names = sorted(hosts)
+    out = []
+    for k in range(plan.scheduled):
+        host = names[k % len(names)]
+        depot = next(j.depot for j in jobs if j.host == host)
+        target = Job(index=900 + k, kind=CLEAN, host=host, client=f"ws-cron-{k}", target=f"//depot/s{k:02d}/...",
+                     depot=depot, submit_at=0.0, answer_delay=0.0)
+        make_targets(depot, [target])
+        make_workspace(depot, hosts[host], target.client,
+                       [f"{target.target} //{target.client}/{target.target.removeprefix('//depot/')}"])
+        out.append(Scheduled(name=f"load-cron-{k}", target=target))
+    return out
+
+
+def start_schedules(scheduled: list[Scheduled]) -> None:
+    from deployments import templates
+
+    for sch in scheduled:
+        user = sch.target.depot.user
+        sch.deployment_id = templates.create(user, sch.name, spec_of(sch.target), operator=True).deployment_id
+        templates.add_schedule(user, sch.name, "* * * * *")
+
+
+def end_schedules(day: Day) -> None:
+    """Pause the schedules (Prefect deletes the runs they had made ahead of their time) and
+    keep the runs they made during the day, which the end of the day waits for."""
+    from datetime import datetime, timezone
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        DeploymentFilter, DeploymentFilterId, FlowRunFilter, FlowRunFilterExpectedStartTime,
+    )
+
+    from deployments import templates
+
+    for sch in day.scheduled:
+        user = sch.target.depot.user
+        for info in templates.schedules(user, sch.name):
+            templates.set_active(user, sch.name, info.id, False)
+    now = datetime.now(timezone.utc)
+    with get_client(sync_client=True) as c:
+        for sch in day.scheduled:
+            runs = c.read_flow_runs(
+                deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[sch.deployment_id])),
+                flow_run_filter=FlowRunFilter(expected_start_time=FlowRunFilterExpectedStartTime(before_=now)),
+                limit=200)
+            sch.runs = [r.id for r in runs]
+
+
+def remove_schedules(day: Day) -> None:
+    """The day's templates are gone (after the end-of-day check)."""
+    from deployments import templates
+
+    for sch in day.scheduled:
+        templates.delete(sch.target.depot.user, sch.name)
+
+
 def spec_of(job: Job) -> Any:
     from flows.spec import JobSpec
 
@@ -223,6 +295,19 @@ def restart_server() -> str:
     processes.stop("server")
     processes.start_server()
     return "server stopped and started again"
+
+
+def kill_replica(which: int = 1) -> str:
+    """SIGKILL one API replica of a scaled-out server (``p4integ up --replicas``): the balancer
+    finds it gone at its next health check and the other replicas serve everyone."""
+    from deployments import processes, replicas
+
+    name = replicas.REPLICA.format(which)
+    pid = processes.running().get(name)
+    if pid is None:
+        return f"no API replica {which} to kill"
+    os.kill(pid, signal.SIGKILL)
+    return f"killed API replica {which} (pid {pid})"
 
 
 def kill_worker(host: Any) -> str:
@@ -292,9 +377,11 @@ def run_day(plan: Plan, hosts: dict[str, Any], base: Path, *, say: Callable[[str
     from flows import runs as runs_api
 
     jobs = plan_jobs(plan, hosts, base)
-    day = Day(plan=plan, jobs=jobs, faults=sorted((Fault(**vars(f)) for f in plan.faults), key=lambda f: f.at))
+    day = Day(plan=plan, jobs=jobs, faults=sorted((Fault(**vars(f)) for f in plan.faults), key=lambda f: f.at),
+              scheduled=plan_scheduled(plan, hosts, jobs))
     rng = random.Random(plan.seed + 1)
     day.started = time.time()
+    start_schedules(day.scheduled)
     deadline = time.monotonic() + plan.timeout
     cut: list[tuple[float, Any]] = []
     while time.monotonic() < deadline:
@@ -309,6 +396,8 @@ def run_day(plan: Plan, hosts: dict[str, Any], base: Path, *, say: Callable[[str
                 fault.done_at = time.time() - day.started
                 if fault.what == "restart-server":
                     fault.note = restart_server()
+                elif fault.what == "kill-replica":
+                    fault.note = kill_replica()
                 elif fault.what == "kill-worker":
                     fault.note = kill_worker(hosts[fault.host])
                 elif fault.what == "cut-network":
@@ -375,6 +464,7 @@ def run_day(plan: Plan, hosts: dict[str, Any], base: Path, *, say: Callable[[str
         time.sleep(0.5)
     for _until, host in cut:
         set_link(host, up=True)
+    end_schedules(day)
     day.ended = time.time()
     return day
 
@@ -416,9 +506,11 @@ def check_day(day: Day, notices: dict[str, list[tuple[str, str]]] | None = None)
     for r in same:
         by_name[r.name] = by_name.get(r.name, 0) + 1
     wrong += [f"{n}: {by_name.get(n, 0)} runs, expected {k}" for n, k in attempts.items() if by_name.get(n, 0) != k]
+    wrong += _check_scheduled(day)
     wrong += [f"run {r.name} ({r.id}) still {r.state.name if r.state else 'without a state'}"
               for r in unsettled_runs(day)]
-    for (port, client), ex in {(j.depot.port, j.client): j.depot for j in day.jobs}.items():
+    every = day.jobs + [sch.target for sch in day.scheduled]
+    for (port, client), ex in {(j.depot.port, j.client): j.depot for j in every}.items():
         with P4Session(port, ex.user, ex.client) as s:
             opened = [o["depotFile"] for o in s.p4.run("opened", "-a", "-C", client)]
             pending = [c.change for c in s.changes("-s", "pending", "-c", client)]
@@ -432,8 +524,10 @@ def check_day(day: Day, notices: dict[str, list[tuple[str, str]]] | None = None)
             have = _head(job.depot, f"{job.target.removesuffix('/...')}/{CONFIG}")
             if have != want:
                 wrong.append(f"{job.name}: {CONFIG} in the depot is {have!r}, expected {want!r}")
-    expected = notices_due(runs)
+    cron_runs = _read_runs([r for sch in day.scheduled for r in sch.runs])
+    expected = notices_due({**runs, **cron_runs})
     names = {str(r): j.name for j in day.jobs for r in j.runs}
+    names.update({str(r): sch.name for sch in day.scheduled for r in sch.runs})
     for channel, got_list in (notices or {}).items():
         got: dict[tuple[str, str], int] = {}
         for key in got_list:
@@ -445,6 +539,23 @@ def check_day(day: Day, notices: dict[str, list[tuple[str, str]]] | None = None)
                              "expected 1")
         wrong += [f"{names.get(rid, rid)}: {n} unexpected {channel} notification(s) for {state}"
                   for (rid, state), n in got.items() if rid in names]
+    return wrong
+
+
+def _check_scheduled(day: Day) -> list[str]:
+    """Each schedule fired once a minute through the day (none lost, none twice), and every
+    run it made ended Completed."""
+    wrong = []
+    minutes = int((day.ended - day.started) // 60)
+    for sch in day.scheduled:
+        runs = _read_runs(sch.runs)
+        due = [r.expected_start_time for r in runs.values()]
+        if len(due) < minutes - 1:
+            wrong.append(f"{sch.name}: {len(due)} runs in a day of {minutes} minutes: some were lost")
+        if len(set(due)) != len(due):
+            wrong.append(f"{sch.name}: two runs for the same minute")
+        wrong += [f"{sch.name}: run {r.name} ({r.id}) ended {r.state.name if r.state else 'without a state'}"
+                  for r in runs.values() if not (r.state and r.state.name == "Completed")]
     return wrong
 
 
@@ -472,7 +583,7 @@ def unsettled_runs(day: Day) -> list[Any]:
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterExpectedStartTime
 
     since = datetime.fromtimestamp(day.started, timezone.utc)
-    ours = {str(r) for j in day.jobs for r in j.runs}
+    ours = {str(r) for j in day.jobs for r in j.runs} | {str(r) for sch in day.scheduled for r in sch.runs}
     found, offset = [], 0
     with get_client(sync_client=True) as c:
         while True:
@@ -498,7 +609,8 @@ def settle(day: Day, timeout: float = 240.0) -> None:
 
 
 def expected_notices(day: Day) -> int:
-    return len(notices_due(_read_runs([r for j in day.jobs for r in j.runs])))
+    return len(notices_due(_read_runs([r for j in day.jobs for r in j.runs]
+                                      + [r for sch in day.scheduled for r in sch.runs])))
 
 
 def notices_received(mails: list[str], hooks: list[dict[str, Any]]) -> dict[str, list[tuple[str, str]]]:
