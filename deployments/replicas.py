@@ -119,8 +119,7 @@ def start(replicas: int, env: dict[str, str]) -> None:
 
 
 def _start(replicas: int, env: dict[str, str]) -> None:
-    env = {**env, **redis_env(os.environ[REDIS_VAR])}
-    env["PREFECT_API_DATABASE_CONNECTION_URL"] = os.environ["P4INTEG_DATABASE_URL"]
+    env = {**env, **redis_env(os.environ[REDIS_VAR])}  # env names the database (flows.settings.prefect_env)
     done = subprocess.run([*processes.PREFECT, "server", "database", "upgrade", "-y"], env=env,
                           capture_output=True, text=True, timeout=600)
     if done.returncode != 0:

@@ -17,9 +17,8 @@ def up(host_limit: int = typer.Option(4, help="Parallel jobs on the local host (
     from agent import pools
     from agent.records import check_job_limit
     from deployments import processes, register
-    from flows import settings
-
     from deployments import replicas as scaled
+    from flows import settings
 
     try:  # before anything starts: a limit of 0 would leave every job Late with no word why
         check_job_limit(host_limit, "--host-limit")
@@ -77,7 +76,6 @@ def ui(p4port: str = typer.Option(None, "--p4port", envvar=P4PORT_VAR,
 def down() -> None:
     """Stop what 'up' started."""
     from deployments import processes
-
     from deployments.replicas import server_side
 
     names = sorted(processes.running(), key=server_side)  # the server last
