@@ -495,8 +495,10 @@ def check_day(day: Day, notices: dict[str, list[tuple[str, str]]] | None = None)
             why = "; ".join(str(runs[r].state.message) for r in job.crashed if r in runs and runs[r].state)
             wrong.append(f"{job.name}: {len(job.crashed)} run(s) crashed on host {job.host}, which had no fault: {why}")
     # The flow names each run after its job ("<workspace>: <source> -> <target>"): a job's runs
-    # are exactly its first run, and one more for each time a person started it again.
-    attempts = {runs[j.run_id].name: 1 + len(j.crashed) for j in day.jobs if j.run_id in runs}
+    # are exactly its first run, and one more for each time a person started it again (a run
+    # that crashed before its flow began keeps the name Prefect gave it).
+    attempts = {runs[j.run_id].name: 1 + sum(1 for r in j.crashed if r in runs and runs[r].name == runs[j.run_id].name)
+                for j in day.jobs if j.run_id in runs}
     since = datetime.fromtimestamp(day.started, timezone.utc)  # an earlier day may have used the same names
     with get_client(sync_client=True) as c:
         same = c.read_flow_runs(flow_run_filter=FlowRunFilter(
