@@ -10,10 +10,9 @@ import os
 import signal
 import subprocess
 import sys
-import urllib.request
 from pathlib import Path
 
-from flows.polling import poll_until
+from flows.polling import http_ok, poll_until
 from flows.settings import (
     P4PORT_VAR, PRIVATE_UMASK, api_auth_string, api_url, encryption_key_file, home, pool_name, prefect_env,
     server_host, server_port, signing_key, write_private,
@@ -67,11 +66,7 @@ def start_process(name: str, argv: list[str], env: dict[str, str], cwd: Path | N
 
 
 def healthy(url: str | None = None, timeout: float = 2.0) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url or api_url()}/health", timeout=timeout) as r:  # noqa: S310 - our URL
-            return r.status == 200
-    except OSError:
-        return False
+    return http_ok(f"{url or api_url()}/health", timeout)
 
 
 def wait_healthy(deadline_s: float = 90.0, process: str = "server") -> None:
@@ -92,6 +87,7 @@ def wait_healthy(deadline_s: float = 90.0, process: str = "server") -> None:
 def refuses_anonymous(url: str | None = None, timeout: float = 5.0) -> bool:
     """True if the API answers a call without the credential with 401."""
     import urllib.error
+    import urllib.request
 
     try:
         with urllib.request.urlopen(f"{url or api_url()}/admin/version", timeout=timeout):  # noqa: S310 - our URL
@@ -196,14 +192,7 @@ def start_ui(p4port: str, deadline_s: float = 60.0) -> str:
     start_process("ui", argv, {**prefect_env(), P4PORT_VAR: p4port}, cwd=PROJECT_DIR)
     write_private(_ui_settings_file(), json.dumps(wanted))
 
-    def answers() -> bool:
-        try:
-            with urllib.request.urlopen(f"{ui_url()}/_stcore/health", timeout=2) as r:  # noqa: S310 - our URL
-                return r.status == 200
-        except OSError:
-            return False
-
-    if poll_until(answers, deadline_s, 0.3):
+    if poll_until(lambda: http_ok(f"{ui_url()}/_stcore/health"), deadline_s, 0.3):
         return "restarted" if restarted else "started"
     raise TimeoutError(f"the front page at {ui_url()} did not answer within {deadline_s:.0f} s; "
                        f"see {run_dir() / 'ui.log'}")

@@ -27,15 +27,11 @@ ENGINE_COMMAND = shlex.join(["sh", "-c", 'exec "${P4INTEG_PYTHON:-python}" -m fl
 
 def _server_answers() -> bool:
     """The API's health endpoint answers (it needs no credential): what a restart ends with."""
-    import urllib.request
-
     from prefect.settings import PREFECT_API_URL
 
-    try:
-        with urllib.request.urlopen(f"{PREFECT_API_URL.value()}/health", timeout=5) as r:  # noqa: S310 - our URL
-            return r.status == 200
-    except OSError:
-        return False
+    from .polling import http_ok
+
+    return http_ok(f"{PREFECT_API_URL.value()}/health", timeout=5)
 
 
 def main() -> None:

@@ -22,3 +22,14 @@ def poll_until(check: Callable[[], T], timeout: float, interval: float) -> T | N
         if left <= 0:
             return None
         time.sleep(min(interval, left))
+
+
+def http_ok(url: str, timeout: float = 2.0) -> bool:
+    """True if a GET of ``url`` answers 200: how a server we wait for says it is up."""
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:  # noqa: S310 - our own servers' URLs
+            return r.status == 200
+    except OSError:  # refused, timed out, or an HTTP error status
+        return False
