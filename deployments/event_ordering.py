@@ -42,7 +42,7 @@ class LeadersThatNeverCome:
         if await super().event_has_been_seen(event):  # type: ignore[misc]
             return True
         event_id = event if isinstance(event, UUID) else event.id
-        return await _stored_before_start(event_id) or await _scheduler_made(event_id)
+        return await _never_coming(event_id)
 
 
 class CausalOrdering(LeadersThatNeverCome, memory.CausalOrdering):
@@ -51,20 +51,10 @@ class CausalOrdering(LeadersThatNeverCome, memory.CausalOrdering):
     _locks: dict[str, asyncio.Lock] = {}
 
 
-async def _stored_before_start(event_id: UUID) -> bool:
-    import sqlalchemy as sa
-    from prefect.server.database import provide_database_interface
-
-    db = provide_database_interface()
-    async with db.session_context() as session:
-        found = await session.execute(
-            sa.select(db.Event.id).where(db.Event.id == event_id, db.Event.received < STARTED).limit(1))
-        return found.first() is not None
-
-
-async def _scheduler_made(event_id: UUID) -> bool:
-    """True if ``event_id`` is the first state of a run the scheduler made (a state's event
-    carries the state's id): an event that will never come."""
+async def _never_coming(event_id: UUID) -> bool:
+    """True if ``event_id`` was stored before this server started (it came through the previous
+    server's triggers), or is the first state of a run the scheduler made (a state's event
+    carries the state's id, and the scheduler writes that state with no event)."""
     import sqlalchemy as sa
     from prefect.server.database import provide_database_interface
     from prefect.server.schemas.states import StateType
@@ -74,9 +64,13 @@ async def _scheduler_made(event_id: UUID) -> bool:
     state, before = db.FlowRunState, aliased(db.FlowRunState)
     earlier = sa.select(before.id).where(before.flow_run_id == state.flow_run_id,
                                          before.timestamp < state.timestamp).exists()
-    async with db.session_context() as session:
-        found = await session.execute(
+    async with db.session_context() as session:  # one session for both questions
+        stored = await session.execute(
+            sa.select(db.Event.id).where(db.Event.id == event_id, db.Event.received < STARTED).limit(1))
+        if stored.first() is not None:
+            return True
+        made = await session.execute(
             sa.select(state.id).join(db.FlowRun, db.FlowRun.id == state.flow_run_id)
             .where(state.id == event_id, state.type == StateType.SCHEDULED, db.FlowRun.auto_scheduled.is_(True),
                    ~earlier).limit(1))
-        return found.first() is not None
+        return made.first() is not None

@@ -41,9 +41,9 @@ def up(host_limit: int = typer.Option(4, help="Parallel jobs on the local host (
     ui = settings.api_url().rsplit("/api", 1)[0]
     typer.echo(f"Prefect server  {ui}  ({'started' if started else 'already running'})")
     typer.echo(f"Prefect API     {settings.api_url()}")
-    if scaled.replica_names():
-        typer.echo(f"                {len(scaled.replica_names())} API replicas behind HAProxy, one services "
-                   "process, Redis")
+    replica_count = len(scaled.replica_names())
+    if replica_count:
+        typer.echo(f"                {replica_count} API replicas behind HAProxy, one services process, Redis")
     typer.echo(f"API credential  in {settings.api_auth_file()} (mode 0600; the Prefect UI asks for it)")
     typer.echo(f"worker          pool {settings.pool_name('local')} ({'started' if worker else 'already running'})")
     typer.echo(f"deployment      {settings.FLOW_NAME}/local")
