@@ -121,17 +121,3 @@ def _claimed_for(run: Any) -> float:
     if run.state is None or run.state.type not in (StateType.PENDING, StateType.RUNNING) or not run.state.timestamp:
         return 0.0
     return (datetime.now(timezone.utc) - run.state.timestamp).total_seconds()
-
-
-def run_forever(poll: float = 1.0) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    d = Dispatcher()
-    while True:
-        for host, what in d.once().items():
-            if what not in ("idle", "worker running"):
-                log.info("host %s: %s", host, what)
-        time.sleep(poll)
-
-
-if __name__ == "__main__":
-    run_forever()

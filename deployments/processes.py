@@ -140,10 +140,11 @@ def start_worker(host: str = "local", limit: int = 4) -> bool:
 
 
 def start_dispatcher() -> bool:
-    """The auto-deployer of workers for enrolled hosts (agent.dispatcher)."""
+    """The service's background process: the auto-deployer of workers for enrolled hosts
+    (agent.dispatcher) and the recovery sweep (deployments.background)."""
     if _pid("dispatcher"):
         return False
-    start_process("dispatcher", [sys.executable, "-m", "agent.dispatcher"], prefect_env())
+    start_process("dispatcher", [sys.executable, "-m", "deployments.background"], prefect_env())
     return True
 
 

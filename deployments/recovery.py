@@ -8,13 +8,22 @@
   Crashed or Failed, ``cleanup/local`` runs with the run's id; it hands the work on to
   ``cleanup/<host>`` (flows/cleanup.py). Runs that cleaned up after themselves leave
   nothing, and the cleanup does nothing.
+- **Reactions that never came are made up.** An automation reacts to an event; an event
+  can be lost (a single server restarting with events in its in-memory queue, an action
+  a busy database refused) and then nobody is told and nothing is cleaned. ``sweep``
+  reads the runs themselves, which Prefect's database keeps whatever happened to their
+  events, and starts ``notify``/``cleanup`` for each run and state whose reaction was
+  not taken (flows/handled.py) a settling time after the run reached it.
 """
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from flows import handled
+from flows.notify import KINDS
 from flows.settings import FLOW_NAME, HEARTBEAT_GRACE_SECONDS
+from flows.vocabulary import INTERNAL_TAG
 
 CRASH_AUTOMATION = "p4-integration: crash runs that fell silent"
 CLEANUP_AUTOMATION = "p4-integration: clean up after ended runs"
@@ -26,6 +35,12 @@ _AT_REST = {"prefect.flow-run.heartbeat", "prefect.flow-run.Completed", "prefect
             # and is queued again (flows/integration.py).
             "prefect.flow-run.Scheduled"}
 _ENDED = {"prefect.flow-run.Cancelled", "prefect.flow-run.Crashed", "prefect.flow-run.Failed"}
+# The automations act within seconds; a reaction not taken this long after the run reached its
+# state was lost. Long enough for a queued notify/cleanup run to start on a busy service.
+SETTLE_SECONDS = 60.0
+# How far back the sweep looks for ended runs (a service down longer misses older ones).
+LOOKBACK = timedelta(hours=24)
+_PAGE = 200  # Prefect's API returns at most this many runs a call
 
 
 def _replace(automation: Any) -> Any:
@@ -63,3 +78,64 @@ def ensure_automations(grace_seconds: int = HEARTBEAT_GRACE_SECONDS) -> None:
     _replace(Automation(name=CLEANUP_AUTOMATION, trigger=ended, actions=[RunDeployment(
         source="selected", deployment_id=dep.id,
         parameters={"flow_run_id": "{{ event.resource.id }}", "event": "{{ event.event }}"})]))
+
+
+def _read_all(client: Any, **filters: Any) -> list[Any]:
+    out: list[Any] = []
+    while True:
+        page = client.read_flow_runs(limit=_PAGE, offset=len(out), **filters)
+        out += page
+        if len(page) < _PAGE:
+            return out
+
+
+def missed_reactions(now: datetime | None = None, settle: float = SETTLE_SECONDS,
+                     lookback: timedelta = LOOKBACK) -> list[tuple[str, str, str]]:
+    """(deployment, run id, event) for each job run whose automation's reaction was not taken:
+    the run is in its state for ``settle`` seconds (ended within ``lookback``), no reaction was
+    taken, and no notify/cleanup run for it waits or runs now."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (FlowFilter, FlowFilterName, FlowRunFilter, FlowRunFilterEndTime,
+                                                FlowRunFilterState, FlowRunFilterStateType)
+    from prefect.client.schemas.objects import StateType
+
+    now = now or datetime.now(timezone.utc)
+    ended_types = [StateType(e.rsplit(".", 1)[-1].upper()) for e in _ENDED]
+    with get_client(sync_client=True) as client:
+        ended = _read_all(client, flow_filter=FlowFilter(name=FlowFilterName(any_=[FLOW_NAME])),
+                          flow_run_filter=FlowRunFilter(
+                              state=FlowRunFilterState(type=FlowRunFilterStateType(
+                                  any_=[*ended_types, StateType.COMPLETED])),
+                              end_time=FlowRunFilterEndTime(after_=now - lookback)))
+        waiting = _read_all(client, flow_filter=FlowFilter(name=FlowFilterName(any_=[FLOW_NAME])),
+                            flow_run_filter=FlowRunFilter(state=FlowRunFilterState(
+                                type=FlowRunFilterStateType(any_=[StateType.PAUSED]))))
+        reacting = _read_all(client, flow_filter=FlowFilter(name=FlowFilterName(any_=["notify", "cleanup"])),
+                             flow_run_filter=FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(
+                                 any_=[StateType.SCHEDULED, StateType.PENDING, StateType.RUNNING]))))
+    under_way = {(str((r.parameters or {}).get("flow_run_id", "")).rsplit(".", 1)[-1],
+                  str((r.parameters or {}).get("event", ""))) for r in reacting}
+    due = []
+    for run in ended + waiting:
+        state = run.state
+        if state is None or not state.name or (now - state.timestamp).total_seconds() < settle:
+            continue
+        event, run_id = f"prefect.flow-run.{state.name}", str(run.id)
+        for deployment, reaction, events in (("notify/local", "notified", KINDS), ("cleanup/local", "cleaned", _ENDED)):
+            if event in events and (run_id, event) not in under_way and not handled.taken(reaction, run_id, state.name):
+                due.append((deployment, run_id, event))
+    return due
+
+
+def sweep(started: set[tuple[str, str, str]], **kwargs: Any) -> list[tuple[str, str, str]]:
+    """Start each reaction ``missed_reactions`` finds that is not in ``started`` (the caller's
+    memory: one that fails every time, say for a host removed since, is not started again and
+    again); returns those started."""
+    from prefect.deployments import run_deployment
+
+    due = [r for r in missed_reactions(**kwargs) if r not in started]
+    for deployment, run_id, event in due:
+        started.add((deployment, run_id, event))
+        run_deployment(name=deployment, parameters={"flow_run_id": run_id, "event": event}, timeout=0,
+                       as_subflow=False, tags=[INTERNAL_TAG])
+    return due

@@ -17,13 +17,13 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.runtime import deployment as current_deployment
 
-from . import leftovers, runs
+from . import handled, leftovers, runs
 from . import stages as S
 from .integration import _load_secret
 from .p4.session import P4Session
 from .reservation import job_changes
 from .spec import JobSpec
-from .vocabulary import FINAL
+from .vocabulary import FINAL, INTERNAL_TAG
 from .workspace_lock import workspace_lock
 
 FLOW_NAME = "cleanup"
@@ -50,8 +50,9 @@ def cleanup(flow_run_id: str, event: str = "") -> str:
         # Reverting files is possible only on the host that owns the workspace.
         handed: Any = run_deployment(name=f"{FLOW_NAME}/{spec.host}",
                                      parameters={"flow_run_id": run_id, "event": event},
-                                     timeout=0, as_subflow=False, tags=["p4-integration-internal"])
+                                     timeout=0, as_subflow=False, tags=[INTERNAL_TAG])
         logger.info(f"handed to {FLOW_NAME}/{spec.host}: flow run {handed.id}")
+        handled.take("cleaned", run_id, state_name)
         return f"handed to host {spec.host}"
     secret = _load_secret(spec)
     owner = {"flow_run_id": str(run.id), "flow_run_name": f"cleanup of {run.name}"}
@@ -65,6 +66,8 @@ def cleanup(flow_run_id: str, event: str = "") -> str:
                 report = leftovers.clean_run(job, left, logger.info)
                 if report is not None:
                     done.append(report.sentence())
+    if here == "local":  # the service side's record, which the recovery sweep reads
+        handled.take("cleaned", run_id, state_name)
     if not done:
         return "nothing left to clean"
     why = run.state.message if run.state and run.state.message else ""

@@ -37,26 +37,18 @@ def settings_variable(user: str) -> str:
     return "p4_notify_" + encode_user(user)
 
 
-def _first_time(run_id: str, event: str) -> bool:
-    from .settings import home
-
-    base = home() / "notified"
-    base.mkdir(parents=True, exist_ok=True)
-    try:
-        os.close(os.open(base / f"{run_id}-{event.rsplit('.', 1)[-1]}", os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
-        return True
-    except FileExistsError:
-        return False
-
-
 @flow(name="notify", persist_result=False, log_prints=False)
 def notify(flow_run_id: str, event: str) -> str:
     from prefect.variables import Variable
 
-    from . import runs
+    from . import handled, runs
 
     logger = get_run_logger()
     run_id = flow_run_id.rsplit(".", 1)[-1]
+    # Taken first, whoever is told: the recovery sweep starts this flow again for any run and
+    # state not taken yet (an automation's event lost), and must not start it forever.
+    if not handled.take("notified", run_id, event.rsplit(".", 1)[-1]):
+        return "already told"
     run = runs.read_run(run_id)
     # A template's owner, else the Perforce user who started the job (every job run carries both
     # kinds of tag where they apply; see deployments.jobs.run_tags).
@@ -67,8 +59,6 @@ def notify(flow_run_id: str, event: str) -> str:
     cfg: dict[str, Any] = Variable.get(settings_variable(owner), default={}) or {}
     if not (cfg.get("email") or cfg.get("webhook")):
         return f"{owner} has no notifications configured"
-    if not _first_time(run_id, event):
-        return "already told"
     api = os.environ.get("PREFECT_API_URL", "").removesuffix("/api")
     ui_link = f"{api}/runs/flow-run/{run_id}"
     app_link = f"{os.environ.get('P4INTEG_APP_URL', 'http://127.0.0.1:8501')}/job?run={run_id}"

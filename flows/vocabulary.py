@@ -20,6 +20,7 @@ assert {RUNNING, PENDING, SCHEDULED, CANCELLING, PAUSED} | FINAL_NAMES <= {s.val
 PAUSED_OR_FINAL = FINAL | {StateType.PAUSED}
 
 PRODUCT_TAG = "p4-integration"  # every job run and template; prefect.yaml's deployments too
+INTERNAL_TAG = "p4-integration-internal"  # the service's own runs about a job (cleanup, notify)
 TEMPLATE_TAG = "template"
 _USER, _OWNER, _VISIBILITY = "p4user:", "owner:", "visibility:"
 

@@ -148,3 +148,61 @@ def test_automations_act_on_runs_a_schedule_made(local_worker: str) -> None:
         reacts.delete()
         with get_client(sync_client=True) as client:
             client.delete_deployment(deployment)
+
+
+@pytest.fixture()
+def deaf_automations(local_worker: str):
+    """The notify and cleanup automations disabled: every event of a job's run is as good as lost
+    (what a restarting single server or a refused action does to some of them)."""
+    from prefect.automations import Automation
+
+    from deployments.notifications import AUTOMATION_NAME
+
+    deaf = [Automation.read(name=name) for name in (AUTOMATION_NAME, recovery.CLEANUP_AUTOMATION)]
+    for automation in deaf:
+        automation.disable()
+    try:
+        yield
+    finally:
+        for automation in deaf:
+            automation.enable()
+
+
+def test_the_sweep_makes_up_for_reactions_whose_events_were_lost(tmp_path, deaf_automations) -> None:
+    import email
+    import email.policy
+    import os
+
+    from deployments import jobs
+    from deployments.notifications import set_notifications
+    from flows.p4.example import make_example
+    from tests import sinks
+
+    from ..flows.helpers import PAUSED_OR_FINAL, opened_and_pending, spec_for, wait_for_log
+
+    def swept() -> list[tuple[str, str, str]]:
+        return [r for r in recovery.sweep(set(), settle=0) if r[1] == str(run_id)]
+
+    def told() -> list[str]:  # decoded: the body is quoted-printable, which splits long lines
+        parsed = [email.message_from_string(m, policy=email.policy.default) for m in mails.messages]
+        return [m["Subject"] for m in parsed if str(run_id) in m.get_content()]
+
+    ex = make_example(tmp_path / "ex")
+    with sinks.smtp_sink(int(os.environ["P4INTEG_SMTP_PORT"])) as mails:
+        set_notifications(ex.user, email="owner@example.com")
+        try:
+            run_id = jobs.submit(spec_for(ex))
+            assert jobs.wait(run_id, until=PAUSED_OR_FINAL, timeout=120).state.name == "Suspended"
+            assert swept() == [("notify/local", str(run_id), "prefect.flow-run.Suspended")]
+            assert "needs you" in until(told, 120, "the made-up notification")[0]
+            jobs.cancel(run_id)
+            assert jobs.wait(run_id, timeout=240).state.type == StateType.CANCELLED
+            assert swept() == [("cleanup/local", str(run_id), "prefect.flow-run.Cancelled")]
+            lines = wait_for_log(run_id, "CLEANUP after the run ended Cancelled", timeout=240)
+            assert any("reverted 4 file(s)" in line for line in lines), lines
+            assert opened_and_pending(ex.port, ex.user, ex.client) == ([], [])
+            # Each reaction was taken once: a later sweep (a new process's, with no memory) starts none.
+            assert swept() == []
+            assert len(told()) == 1
+        finally:
+            set_notifications(ex.user)
