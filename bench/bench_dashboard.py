@@ -197,7 +197,9 @@ def render_mine() -> tuple[Any, Render]:
 
     t = time.perf_counter()
     at = AppTest.from_file(APP, default_timeout=120)
-    at.session_state["_p4integ_user"] = ME  # what a valid sign-in cookie leads to
+    from ui import auth
+
+    at.session_state["_p4integ_session"] = auth.make_cookie(ME)  # what a sign-in leaves in the tab
     at.run()
     return at, _result(at, time.perf_counter() - t)
 
