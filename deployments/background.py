@@ -25,7 +25,7 @@ def run_forever(poll: float = 1.0) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     dispatcher = Dispatcher()
     started: set[tuple[str, str, str]] = set()
-    next_sweep = 0.0
+    next_sweep, swept = 0.0, False
     while True:
         for host, what in dispatcher.once().items():
             if what not in ("idle", "worker running"):
@@ -33,10 +33,13 @@ def run_forever(poll: float = 1.0) -> None:
         if time.monotonic() >= next_sweep:
             next_sweep = time.monotonic() + SWEEP_SECONDS
             try:
-                for deployment, run_id, event in recovery.sweep(started):
+                lookback = recovery.RECENT if swept else recovery.LOOKBACK
+                for deployment, run_id, event in recovery.sweep(started, lookback=lookback):
                     log.info("run %s: no reaction to %s was taken; started %s", run_id, event, deployment)
             except Exception:  # the server restarting, say: the next sweep tries again
                 log.exception("recovery sweep")
+            else:
+                swept = True
         time.sleep(poll)
 
 

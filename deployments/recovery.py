@@ -38,8 +38,10 @@ _ENDED = {"prefect.flow-run.Cancelled", "prefect.flow-run.Crashed", "prefect.flo
 # The automations act within seconds; a reaction not taken this long after the run reached its
 # state was lost. Long enough for a queued notify/cleanup run to start on a busy service.
 SETTLE_SECONDS = 60.0
-# How far back the sweep looks for ended runs (a service down longer misses older ones).
+# How far back the sweep looks for ended runs: a day when the service starts (a service down
+# longer misses older ones), an hour on every later sweep (the runs of the last 15 s are in it).
 LOOKBACK = timedelta(hours=24)
+RECENT = timedelta(hours=1)
 _PAGE = 200  # Prefect's API returns at most this many runs a call
 
 
