@@ -14,7 +14,7 @@ from flows.errors import P4IntegError
 from flows.polling import poll_until
 from flows.prefect_compat import sync_call
 from flows.record import RECORD_KEY, JobRecord
-from flows.vocabulary import FINAL, PRODUCT_TAG, user_tag
+from flows.vocabulary import FINAL, job_tags
 from flows.settings import FLOW_NAME
 from flows.spec import FileChoice, JobSpec
 from flows.usernames import foreign_secret
@@ -84,8 +84,8 @@ def refuse_bad_spec(spec: JobSpec) -> None:
 
 
 def run_tags(spec: JobSpec) -> list[str]:
-    """Tags every job run carries: whose job it is, so lists can filter on the server."""
-    return [PRODUCT_TAG, user_tag(spec.p4user)]
+    """flows.vocabulary.job_tags for the spec."""
+    return job_tags(spec.p4user, spec.line, spec.changelist)
 
 
 def submit(spec: JobSpec, deployment: str | UUID | None = None, name: str | None = None) -> UUID:

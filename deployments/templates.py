@@ -121,7 +121,7 @@ def _owned(user: str, name: str) -> Template:
     return t
 
 
-def _refuse_ticket(spec: JobSpec) -> None:
+def refuse_ticket(spec: JobSpec) -> None:
     """A template's saved spec is what its schedules run, long after a sign-in's ticket
     has expired: it names the stored password, or none."""
     if spec.password_secret and spec.password_secret == ticket_secret_name(spec.p4user):
@@ -131,7 +131,7 @@ def _refuse_ticket(spec: JobSpec) -> None:
                             "password_secret empty")
 
 
-def _refuse(spec: JobSpec, author: str | None = None) -> None:
+def refuse_spec(spec: JobSpec, author: str | None = None) -> None:
     """The checks a job gets when it is submitted, made when its template is saved or run; a
     template's author gives a program or environment only as an administrator."""
     if author is not None and (problems := raw_command_problems(spec, author)):
@@ -142,7 +142,7 @@ def _refuse(spec: JobSpec, author: str | None = None) -> None:
         raise TemplateError(str(exc)) from None
 
 
-def _may_make_global(user: str, visibility: Visibility, operator: bool) -> None:
+def may_make_global(user: str, visibility: Visibility, operator: bool) -> None:
     if visibility == "global" and not operator and not roles.is_admin(user):
         raise TemplateError(f"visibility: only administrators make a template global, and '{user}' is not one; "
                             f"keep it private, or ask an administrator ({roles.WHO})")
@@ -155,11 +155,11 @@ def create(user: str, name: str, spec: JobSpec, *, visibility: Visibility = "pri
 
     if not _NAME.match(name):
         raise TemplateError(f"name: '{name}' is not usable; use lowercase letters, digits and '-'")
-    _may_make_global(user, visibility, operator)
+    may_make_global(user, visibility, operator)
     if name in {"local"} or any(d.name == name for d in _all()):
         raise TemplateError(f"name: a template or deployment named '{name}' exists; pick another name")
-    _refuse_ticket(spec)
-    _refuse(spec, None if operator else user)
+    refuse_ticket(spec)
+    refuse_spec(spec, None if operator else user)
     with _client() as client:
         try:
             base = client.read_deployment_by_name(f"{FLOW_NAME}/{spec.host}")
@@ -183,8 +183,8 @@ def edit(user: str, name: str, *, spec: JobSpec | None = None, description: str 
     if spec is not None:
         if spec.host != t.host:
             raise TemplateError("host: a template stays on its host; create a new template for another host")
-        _refuse_ticket(spec)
-        _refuse(spec, None if operator else user)
+        refuse_ticket(spec)
+        refuse_spec(spec, None if operator else user)
         update["parameters"] = {"spec": spec.model_dump(mode="json", exclude_defaults=True)}
     if description is not None:
         update["description"] = description
@@ -199,7 +199,7 @@ def switch(user: str, name: str, visibility: Visibility, *, operator: bool = Fal
 
     t = _owned(user, name)
     if t.visibility != visibility:
-        _may_make_global(user, visibility, operator)
+        may_make_global(user, visibility, operator)
     with _client() as client:
         client.update_deployment(t.deployment_id, DeploymentUpdate(tags=_tags(user, visibility)))
     return get(user, name)
@@ -221,7 +221,7 @@ def identity_for(user: str, t: Template, *, signed_in: bool = False) -> dict[str
     there) the ticket kept at their sign-in, like their New jobs; else (the command line)
     their stored password. The owner's run from the front page keeps the saved spec and,
     when it is the owner's own, signs in with the owner's ticket if one is kept.
-    Scheduled runs take the saved spec, which names the stored password (``_refuse_ticket``):
+    Scheduled runs take the saved spec, which names the stored password (``refuse_ticket``):
     they are the owner's schedule and must outlive tickets."""
     credential = signin_secret if signed_in else stored_secret
     if runs_as_caller(user, t):
@@ -257,7 +257,7 @@ def run(user: str, name: str, *, signed_in: bool = False, **overrides: Any) -> U
     t = get(user, name)
     spec = JobSpec.model_validate({**t.spec, **{k: v for k, v in overrides.items() if v is not None},
                                    **identity_for(user, t, signed_in=signed_in)})
-    _refuse(spec)
+    refuse_spec(spec)
     flow_run = sync_call(run_deployment, name=f"{FLOW_NAME}/{name}", timeout=0, as_subflow=False,
                          tags=run_tags(spec), parameters={"spec": spec.model_dump(mode="json", exclude_defaults=True)})
     return flow_run.id

@@ -111,3 +111,13 @@ def queue_again(run_id: str, at: datetime, message: str) -> Any:
     with get_client(sync_client=True) as client:
         result: Any = client.set_flow_run_state(UUID(run_id), Scheduled(scheduled_time=at, message=message))
     return result.state
+
+
+def runs_tagged(tag: str) -> list[Any]:
+    """Every flow run carrying ``tag``, oldest first (a line's jobs for one source change: a few)."""
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
+    from prefect.client.schemas.sorting import FlowRunSort
+
+    with get_client(sync_client=True) as client:
+        return list(reversed(client.read_flow_runs(flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[tag])),
+                                                   sort=FlowRunSort.ID_DESC, limit=50)))

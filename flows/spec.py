@@ -19,6 +19,7 @@ from .ports import check_p4port
 _NAME = re.compile(r"^[A-Za-z0-9_.][A-Za-z0-9_.+=-]*$")
 _ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SECRET_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+LINE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")  # also a deployment name and part of a tag
 _RESERVED_ENV = {"P4PASSWD", "P4TICKETS", "P4PORT", "P4USER", "P4CLIENT"}
 
 DEFAULT_PAUSE_TIMEOUT = 7 * 24 * 3600
@@ -120,6 +121,8 @@ class JobSpec(BaseModel):
                                 "(administrators only)")
     pause_timeout: int = Field(default=DEFAULT_PAUSE_TIMEOUT, ge=5,
                                description="Seconds to wait for a person at NEEDS_RESOLVE")
+    line: str | None = Field(default=None, description="The integration line that started this job for the "
+                             "source change in 'changelist' (flows/lines.py); set by the line")
 
     @field_validator("p4port")
     @classmethod
@@ -147,6 +150,13 @@ class JobSpec(BaseModel):
     @classmethod
     def _paths(cls, v: str | None, info) -> str | None:  # noqa: ANN001
         return _check_depot_path(v, info.field_name)
+
+    @field_validator("line")
+    @classmethod
+    def _line(cls, v: str | None) -> str | None:
+        if v is not None and not LINE_NAME.match(v):
+            raise ValueError(f"line: '{v}' is not a line name; use lowercase letters, digits and '-'")
+        return v
 
     @field_validator("password_secret")
     @classmethod

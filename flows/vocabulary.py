@@ -22,7 +22,8 @@ PAUSED_OR_FINAL = FINAL | {StateType.PAUSED}
 PRODUCT_TAG = "p4-integration"  # every job run and template; prefect.yaml's deployments too
 INTERNAL_TAG = "p4-integration-internal"  # the service's own runs about a job (cleanup, notify)
 TEMPLATE_TAG = "template"
-_USER, _OWNER, _VISIBILITY = "p4user:", "owner:", "visibility:"
+LINE_KIND_TAG = "line"  # on a line's deployment (deployments/lines.py)
+_USER, _OWNER, _VISIBILITY, _LINE = "p4user:", "owner:", "visibility:", "line:"
 
 
 def user_tag(user: str) -> str:
@@ -33,6 +34,22 @@ def user_tag(user: str) -> str:
 def owner_tag(user: str) -> str:
     """On a template (and the runs made from it): who owns it."""
     return f"{_OWNER}{user}"
+
+
+def line_tag(line: str) -> str:
+    """On every job run a line started: which line."""
+    return f"{_LINE}{line}"
+
+
+def line_change_tag(line: str, change: int) -> str:
+    """On the same runs: which source change of the line the job integrates (found by it, exactly)."""
+    return f"{_LINE}{line}@{change}"
+
+
+def job_tags(p4user: str, line: str | None = None, change: int | None = None) -> list[str]:
+    """Tags every job run carries: whose job it is, so lists can filter on the server; a line's
+    jobs also say which line and which source change (a retried job keeps them)."""
+    return [PRODUCT_TAG, user_tag(p4user), *([line_tag(line), line_change_tag(line, change)] if line and change else [])]
 
 
 def visibility_tag(visibility: str) -> str:

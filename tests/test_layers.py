@@ -60,6 +60,7 @@ PREFECT_CLIENT = {  # the modules that call Prefect's client, each named for the
     "deployments/templates.py": "templates (deployments) and their schedules",
     "deployments/notifications.py": "the automation that tells people",
     "deployments/recovery.py": "the automations that clean up after runs",
+    "deployments/lines.py": "integration lines (deployments of the line flow) and the automations that move them",
     "ui/backend.py": "the front page's one door",
 }
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 
-from . import commands, credentials, hosts, notify, sandbox, schedules, templates
+from . import commands, credentials, hosts, lines, notify, sandbox, schedules, templates
 from . import jobs, service  # noqa: F401 - importing them registers their commands on the app
 from .app import app
 from .errors import run
@@ -12,6 +12,7 @@ app.add_typer(sandbox.app, name="sandbox")
 app.add_typer(hosts.app, name="hosts")
 app.add_typer(commands.app, name="commands")
 app.add_typer(templates.app, name="templates")
+app.add_typer(lines.app, name="lines")
 app.add_typer(schedules.app, name="schedules")
 app.add_typer(credentials.app, name="credentials")
 app.add_typer(notify.app, name="notify")

@@ -419,6 +419,23 @@ class P4Session:
         out = self.run("submit", "-e", str(change))
         return _submit_result(change, out)
 
+    def interchanges(self, *, source: str | None = None, target: str | None = None, branch: str | None = None,
+                     reverse: bool = False) -> list[ChangeInfo]:
+        """Source changes the target has not got yet, oldest first (``p4 interchanges -l``: full
+        descriptions). Perforce's integration records decide, so a change integrated (or
+        integrated as ignored) is never listed again. Nothing pending is Helix's "all
+        revision(s) already integrated" warning; any other message stops, quoted."""
+        args = ["interchanges", "-l", *(["-b", branch, *(["-r"] if reverse else [])] if branch else [source, target])]
+        if not branch and not (source and target):
+            raise ValueError("interchanges needs a branch spec or both source and target paths")
+        out = self.run(*args)
+        for said in (identify_message(m) for m in (self._p4.messages or []) if int(getattr(m, "severity", 0)) == _p4.P4.E_WARN):
+            if said.message is None or said.message.kind != "already":
+                raise P4Error(args, [], [said.text])
+        rows = [ChangeInfo(change=int(r["change"]), user=r["user"], client=r["client"], status=r["status"],
+                           description=r["desc"], time=int(r["time"])) for r in out if isinstance(r, dict)]
+        return sorted(rows, key=lambda c: c.change)
+
     def changes(self, *args: str) -> list[ChangeInfo]:
         return [ChangeInfo(change=int(r["change"]), user=r["user"], client=r["client"], status=r["status"],
                            description=r["desc"], time=int(r["time"]))

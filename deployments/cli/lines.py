@@ -1,0 +1,76 @@
+"""``p4integ lines ...``: standing integrations that move change by change by themselves."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from .acting import ADMIN_NOTE, AS_USER, _me
+from .errors import fail
+
+app = typer.Typer(no_args_is_help=True, help=f"Integration lines: each source change integrated on its own, in "
+                  f"order, a person asked only on a conflict. {ADMIN_NOTE}")
+
+
+@app.command("list")
+def list_(user: str = AS_USER) -> None:
+    from deployments import lines
+
+    found = lines.list_lines(_me(user))
+    if not found:
+        typer.echo("no lines; create one with p4integ lines create")
+    for li in found:
+        state = "paused" if li.paused else "active"
+        typer.echo(f"{li.spec.name:24} {li.visibility:8} owner {li.owner or '-':12} {li.spec.mode:10} {state:7} "
+                   f"{li.spec.job.mode} in {li.spec.job.client} on {li.spec.job.host}")
+
+
+@app.command("create")
+def create(name: str, spec_file: Path = typer.Option(..., help="The line's job spec as JSON (no changelist)."),
+           mode: str = typer.Option("per-change", help="per-change or batched."),
+           global_: bool = typer.Option(False, "--global", help="Visible to everyone (default private)."),
+           user: str = AS_USER) -> None:
+    from deployments import lines
+    from flows.lines import LineSpec
+
+    try:
+        spec = LineSpec.model_validate({"name": name, "mode": mode, "job": json.loads(spec_file.read_text())})
+    except (OSError, json.JSONDecodeError) as exc:
+        fail(f"spec-file: cannot read {spec_file}: {exc}")
+    except ValueError as exc:
+        fail(str(exc))
+    li = lines.create(_me(user), spec, visibility="global" if global_ else "private", operator=True)
+    typer.echo(f"created {li.visibility} line {li.spec.name} ({li.spec.mode}); move it now: p4integ lines run {name}")
+
+
+@app.command("run")
+def run(name: str, user: str = AS_USER) -> None:
+    """One step now: start the job for the line's next source change (its jobs' ends take the next steps)."""
+    from deployments import lines
+
+    typer.echo(f"flow run {lines.run(_me(user), name)}")
+
+
+@app.command("pause")
+def pause(name: str, user: str = AS_USER) -> None:
+    from deployments import lines
+
+    lines.set_paused(_me(user), name, True)
+    typer.echo(f"paused line {name}: it starts no job until resumed")
+
+
+@app.command("resume")
+def resume(name: str, user: str = AS_USER) -> None:
+    from deployments import lines
+
+    lines.set_paused(_me(user), name, False)
+    typer.echo(f"resumed line {name}")
+
+
+@app.command("remove")
+def remove(name: str, user: str = AS_USER) -> None:
+    from deployments import lines
+
+    lines.remove(_me(user), name)
+    typer.echo(f"removed line {name}; its jobs and what they submitted stay")

@@ -1,0 +1,148 @@
+"""Lines are deployments of the ``line`` flow; each has an automation that moves it on.
+
+A line (flows/lines.py) is kept as a deployment named after it on the service's own
+pool, with its spec as the default parameters and the same tags as a template
+(``line``, ``visibility:...``, ``owner:...``): private lines are their owner's alone,
+global ones are made by administrators. Its automation starts the deployment whenever
+one of the line's jobs completes, so a line moves change by change by itself; starting
+it (``p4integ lines run``, a schedule, a submit) moves it one step.
+"""
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from pydantic import BaseModel
+
+from flows.errors import P4IntegError
+from flows.lines import LINE_FLOW, LineSpec
+from flows.vocabulary import (
+    LINE_KIND_TAG, PRODUCT_TAG, line_tag, owner_of, owner_tag, visibility_of, visibility_tag,
+)
+
+from .templates import Visibility, may_make_global, refuse_spec, refuse_ticket
+
+BASE = f"{LINE_FLOW}/local"  # prefect.yaml's deployment every line is copied from
+AUTOMATION_PREFIX = "p4-integration: move line "
+
+
+class LineError(P4IntegError, ValueError):
+    """Refused: the message names the field or the rule, and the fix."""
+
+
+class Line(BaseModel):
+    spec: LineSpec
+    owner: str | None
+    visibility: Visibility
+    paused: bool
+    deployment_id: UUID
+
+
+def _client() -> Any:
+    from prefect.client.orchestration import get_client
+
+    return get_client(sync_client=True)
+
+
+def _all() -> list[Line]:
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterTags, FlowFilter, FlowFilterName
+
+    with _client() as client:
+        found = client.read_deployments(
+            flow_filter=FlowFilter(name=FlowFilterName(any_=[LINE_FLOW])),
+            deployment_filter=DeploymentFilter(tags=DeploymentFilterTags(all_=[PRODUCT_TAG, LINE_KIND_TAG])),
+            limit=200)
+    return [Line(spec=LineSpec.model_validate((d.parameters or {})["line"]), owner=owner_of(d.tags or []),
+                 visibility="private" if visibility_of(d.tags or []) == "private" else "global",
+                 paused=bool(d.paused), deployment_id=d.id) for d in found]
+
+
+def list_lines(user: str) -> list[Line]:
+    """Global lines and the user's own private ones."""
+    return sorted((li for li in _all() if li.visibility == "global" or li.owner == user), key=lambda li: li.spec.name)
+
+
+def get(user: str, name: str) -> Line:
+    for li in list_lines(user):
+        if li.spec.name == name:
+            return li
+    raise LineError(f"line: no line named '{name}' (yours or global)")
+
+
+def _owned(user: str, name: str) -> Line:
+    li = get(user, name)
+    if li.owner != user:
+        raise LineError(f"line: '{name}' belongs to {li.owner}; only its owner can change it")
+    return li
+
+
+def create(user: str, spec: LineSpec, *, visibility: Visibility = "private", operator: bool = False) -> Line:
+    """A new line owned by ``user``; refused, before anything is made, with the field to fix."""
+    from prefect.exceptions import ObjectNotFound
+
+    may_make_global(user, visibility, operator)
+    if any(li.spec.name == spec.name for li in _all()):
+        raise LineError(f"name: a line named '{spec.name}' exists; pick another name")
+    refuse_ticket(spec.job)
+    refuse_spec(spec.job, None if operator else user)
+    with _client() as client:
+        try:
+            base = client.read_deployment_by_name(BASE)
+        except ObjectNotFound:
+            raise LineError(f"deployment {BASE} is missing; start the service (p4integ up)") from None
+        deployment_id = client.create_deployment(
+            flow_id=base.flow_id, name=spec.name, work_pool_name=base.work_pool_name, entrypoint=base.entrypoint,
+            path=base.path, pull_steps=base.pull_steps, parameter_openapi_schema=base.parameter_openapi_schema,
+            job_variables=base.job_variables, parameters={"line": spec.model_dump(mode="json", exclude_defaults=True)},
+            tags=[PRODUCT_TAG, LINE_KIND_TAG, visibility_tag(visibility), owner_tag(user)],
+            description=f"{spec.mode} line: {spec.job.mode} in {spec.job.client} on {spec.job.host}")
+    _ensure_automation(spec.name, deployment_id)
+    return get(user, spec.name)
+
+
+def _ensure_automation(name: str, deployment_id: UUID) -> None:
+    """When one of the line's jobs completes, the line takes its next step."""
+    from prefect.automations import Automation
+    from prefect.events.actions import RunDeployment
+    from prefect.events.schemas.automations import EventTrigger, Posture
+
+    _remove_automation(name)
+    Automation(name=AUTOMATION_PREFIX + name, trigger=EventTrigger(
+        expect={"prefect.flow-run.Completed"}, posture=Posture.Reactive, threshold=1,
+        match_related={"prefect.resource.role": "tag", "prefect.resource.id": f"prefect.tag.{line_tag(name)}"}),
+        actions=[RunDeployment(source="selected", deployment_id=deployment_id)]).create()
+
+
+def _remove_automation(name: str) -> None:
+    with _client() as client:
+        for old in client.read_automations_by_name(AUTOMATION_PREFIX + name):
+            client.delete_automation(old.id)
+
+
+def run(user: str, name: str) -> UUID:
+    """One step of the line now (what its automation and a submit do)."""
+    from prefect.deployments import run_deployment
+
+    from flows.prefect_compat import sync_call
+
+    li = get(user, name)
+    if li.paused:
+        raise LineError(f"line: '{name}' is paused; resume it first (p4integ lines resume {name})")
+    return sync_call(run_deployment, name=f"{LINE_FLOW}/{name}", timeout=0, as_subflow=False).id
+
+
+def set_paused(user: str, name: str, paused: bool) -> Line:
+    """A paused line starts no job: its deployment (and so any schedule) and its automation are paused."""
+    li = _owned(user, name)
+    with _client() as client:
+        (client.pause_deployment if paused else client.resume_deployment)(li.deployment_id)
+        for automation in client.read_automations_by_name(AUTOMATION_PREFIX + name):
+            (client.pause_automation if paused else client.resume_automation)(automation.id)
+    return get(user, name)
+
+
+def remove(user: str, name: str) -> None:
+    li = _owned(user, name)
+    _remove_automation(name)
+    with _client() as client:
+        client.delete_deployment(li.deployment_id)

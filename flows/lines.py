@@ -1,0 +1,124 @@
+"""Integration lines: a standing integration from a source to a target, one change at a time.
+
+A line's position is Perforce's own: ``p4 interchanges`` lists the source changes the
+target has not got yet, so a change once integrated is never listed again, whatever
+restarts, duplicate triggers or overlapping runs happen. The ``line`` flow looks at the
+oldest of them and starts one integration job for it (per change), or one for all of
+them (batched); the job's end starts the flow again (deployments/lines.py), so the line
+moves change by change, in order. A job waiting for a person holds the line at its
+change: later changes wait behind it.
+
+Exactly once: the job for a change is created with an idempotency key naming the line
+and the change, so two triggers at once make one job; a change already integrated is
+not listed; a job that ended without integrating its change holds the line there until
+a person retries it.
+"""
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from prefect import flow, get_run_logger
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from . import runs
+from .p4.records import ChangeInfo
+from .p4.session import P4Session
+from .settings import FLOW_NAME
+from .spec import LINE_NAME, JobSpec
+from .vocabulary import FINAL, job_tags, line_change_tag
+
+LINE_FLOW = "line"
+Mode = Literal["per-change", "batched"]
+
+
+class LineSpec(BaseModel):
+    """One line: where and how its jobs run (``job``: server, user, workspace, host, branch or
+    source and target, hooks), and how it moves."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(description="The line's name: lowercase letters, digits and '-'")
+    job: JobSpec
+    mode: Mode = Field(default="per-change", description="per-change: each source change integrated and "
+                       "submitted on its own, in order; batched: one job up to the latest change")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not LINE_NAME.match(v):
+            raise ValueError(f"name: '{v}' is not a line name; use lowercase letters, digits and '-'")
+        return v
+
+    @field_validator("job")
+    @classmethod
+    def _job(cls, v: JobSpec) -> JobSpec:
+        if v.changelist is not None:
+            raise ValueError("job.changelist: a line picks its changes itself; leave it empty")
+        if v.trial:
+            raise ValueError("job.trial: a line submits what it integrates; trial jobs would hold it forever")
+        return v
+
+
+def pending(session: P4Session, job: JobSpec) -> list[ChangeInfo]:
+    return session.interchanges(source=job.source, target=job.target, branch=job.branch, reverse=job.reverse)
+
+
+def description(line: LineSpec, change: ChangeInfo) -> str:
+    """The source change's own description, prefixed with its number and author."""
+    first, _, rest = change.description.strip().partition("\n")
+    return (f"[{line.name}] @{change.change} by {change.user}: {first}\n{rest}".rstrip()
+            + f"\n\nIntegrated from change {change.change} by p4-integration line {line.name}.")
+
+
+def job_for(line: LineSpec, changes: list[ChangeInfo]) -> tuple[int, JobSpec]:
+    """The next job: the oldest change alone (per change), or all up to the newest (batched)."""
+    if line.mode == "per-change":
+        change = changes[0]
+        return change.change, line.job.model_copy(update={"changelist": change.change, "line": line.name,
+                                                          "description": description(line, change)})
+    newest = changes[-1].change
+    return newest, line.job.model_copy(update={"changelist": newest, "line": line.name})
+
+
+def _state(run: Any) -> str:
+    return run.state.name if run.state and run.state.name else "?"
+
+
+@flow(name=LINE_FLOW, persist_result=False, log_prints=False)
+def line(line: LineSpec) -> str:
+    """Move the line one step: start the job for its next change, or say why not."""
+    from prefect.deployments import run_deployment
+
+    from .integration import _load_secret
+
+    logger = get_run_logger()
+    job = line.job
+    with P4Session(job.p4port, job.p4user, job.client, password=_load_secret(job)) as session:
+        waiting = pending(session, job)
+    if not waiting:
+        logger.info(f"line {line.name}: up to date")
+        return "up to date"
+    change, spec = job_for(line, waiting)
+    earlier = runs.runs_tagged(line_change_tag(line.name, change))
+    live = [r for r in earlier if r.state is None or r.state.type not in FINAL]
+    behind = f"{len(waiting)} change(s) not integrated yet"
+    if live:
+        said = (f"line {line.name}: at change {change} ({behind}): job {live[-1].name} ({live[-1].id}) is "
+                f"{_state(live[-1])}")
+        logger.info(said)
+        return said
+    if earlier:  # ended, yet Perforce still lists the change: it was not integrated
+        last = earlier[-1]
+        said = (f"line {line.name}: held at change {change} ({behind}): its job {last.name} ({last.id}) ended "
+                f"{_state(last)} without integrating it; start the job again, or skip the change")
+        logger.warning(said)
+        return said
+    run: Any = run_deployment(
+        name=f"{FLOW_NAME}/{job.host}", parameters={"spec": spec.model_dump(mode="json", exclude_defaults=True)},
+        timeout=0, as_subflow=False, flow_run_name=f"{line.name}-{change}",
+        tags=job_tags(job.p4user, line.name, change),
+        # Two triggers at once (a duplicate event, an overlapping run) make one job.
+        idempotency_key=f"{line_change_tag(line.name, change)}#1")
+    said = f"line {line.name}: started job {run.name} ({run.id}) for change {change} ({behind})"
+    logger.info(said)
+    return said

@@ -1,0 +1,93 @@
+"""Integration lines: each source change integrated and submitted on its own, in order; a
+conflict holds the line at its change until a person resolves; nothing is integrated twice."""
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+from prefect.client.schemas.objects import StateType
+
+from deployments import jobs, lines
+from flows.lines import LineSpec
+from flows.p4.example import AUTHOR_CLIENT, Example, make_example
+from flows.p4.sandbox import P4
+from flows.p4.session import P4Session
+from flows.runs import runs_tagged
+from flows.spec import FileChoice
+from flows.vocabulary import line_change_tag
+
+from .helpers import spec_for, until
+
+pytestmark = pytest.mark.usefixtures("local_worker")
+
+CONFIG = "//depot/rel/src/config.ini"
+
+
+def _edit(ex: Example, depot_path: str, old: str, new: str, description: str) -> int:
+    """One submitted change by the author: ``old`` replaced by ``new`` in one file."""
+    root = Path(ex.depot_dir).parent / "workspaces" / AUTHOR_CLIENT
+    p4 = P4(port=ex.port, user="alice", client=AUTHOR_CLIENT, cwd=str(root)).connect()
+    try:
+        p4.run_sync()
+        p4.run_edit(depot_path)
+        local = root / depot_path.removeprefix("//depot/")
+        local.write_text(local.read_text().replace(old, new))
+        out = p4.run_submit("-d", description)
+    finally:
+        p4.disconnect()
+    return int(next(r["submittedChange"] for r in out if isinstance(r, dict) and "submittedChange" in r))
+
+
+def _line_runs(name: str, change: int) -> list:
+    return runs_tagged(line_change_tag(name, change))
+
+
+def _ended(name: str, change: int, state: StateType) -> bool:
+    found = _line_runs(name, change)
+    return bool(found) and found[-1].state is not None and found[-1].state.type == state
+
+
+def _submitted_to_rel(ex: Example, after: int) -> list[tuple[int, str]]:
+    with P4Session(ex.port, ex.user, ex.client) as s:
+        return sorted((c.change, c.description) for c in s.changes("-l", "-s", "submitted", "//depot/rel/...")
+                      if c.change > after)
+
+
+def test_a_line_moves_change_by_change_and_a_conflict_holds_the_changes_behind_it(tmp_path: Path) -> None:
+    ex = make_example(tmp_path / "ex", conflict=False)  # rel lacks one change of main: "main: feature for 2.1"
+    rel_edit = _edit(ex, "//depot/rel/src/config.ini", "channel = stable", "channel = lts", "rel: LTS channel")
+    first = _edit(ex, "//depot/main/src/app.py", "return 3", "return 3  # faster", "app: faster step 3")
+    second = _edit(ex, "//depot/main/src/config.ini", "channel = stable", "channel = beta",
+                   "config: beta channel\n\nFor the plugin preview.")
+    third = _edit(ex, "//depot/main/README.md", "The widget", "The Widget", "README: capital W")
+    with P4Session(ex.port, ex.user, ex.client) as s:
+        feature = s.interchanges(branch=ex.branch)[0].change
+    name = f"line-{uuid.uuid4().hex[:8]}"
+    lines.create(ex.user, LineSpec(name=name, job=spec_for(ex)), operator=True)
+
+    lines.run(ex.user, name)
+    until(lambda: _ended(name, second, StateType.PAUSED), 240, "the job for the conflicting change to wait")
+    assert _ended(name, feature, StateType.COMPLETED) and _ended(name, first, StateType.COMPLETED)
+    # The line holds at the conflict, whatever starts it again: one job for that change, none after it.
+    for _ in range(2):
+        jobs.wait(lines.run(ex.user, name), timeout=120)
+    assert len(_line_runs(name, second)) == 1 and _line_runs(name, third) == []
+
+    waiting = _line_runs(name, second)[0]
+    jobs.resume(waiting.id, "apply", [FileChoice(path=CONFIG, choice="theirs")])
+    until(lambda: _ended(name, third, StateType.COMPLETED), 240, "the change behind the conflict to land")
+
+    landed = _submitted_to_rel(ex, rel_edit)
+    assert [d.splitlines()[0] for _, d in landed] == [
+        f"[{name}] @{feature} by release-bot: main: feature for 2.1",
+        f"[{name}] @{first} by alice: app: faster step 3",
+        f"[{name}] @{second} by alice: config: beta channel",
+        f"[{name}] @{third} by alice: README: capital W"]
+    assert "For the plugin preview." in landed[2][1]
+    assert all(len(_line_runs(name, c)) == 1 for c in (feature, first, second, third))
+    with P4Session(ex.port, ex.user, ex.client) as s:
+        assert s.interchanges(branch=ex.branch) == []
+        head = s.print_file(CONFIG)
+    assert "channel = beta" in (head if isinstance(head, str) else head.decode())
+    lines.remove(ex.user, name)
