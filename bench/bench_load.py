@@ -170,9 +170,10 @@ def plot(result: dict[str, Any], path: Path) -> None:
     day = result["day"]
     t = [s[0] for s in day.samples]
     fig, ax = plt.subplots(figsize=(9, 3.6), dpi=110)
-    ax.plot(t, [s[1] for s in day.samples], label="running", marker=".", markersize=3, color="#1f77b4")
-    ax.plot(t, [s[2] for s in day.samples], label="waiting for a person", marker=".", markersize=3, color="#ff7f0e")
-    ax.plot(t, [s[3] for s in day.samples], label="queued (pending, late, scheduled)", marker=".", markersize=3, color="#7f7f7f")
+    dots = {"marker": ".", "markersize": 3}  # every sample shown: a straight stretch without dots has none
+    ax.plot(t, [s[1] for s in day.samples], label="running", color="#1f77b4", **dots)
+    ax.plot(t, [s[2] for s in day.samples], label="waiting for a person", color="#ff7f0e", **dots)
+    ax.plot(t, [s[3] for s in day.samples], label="queued (pending, late, scheduled)", color="#7f7f7f", **dots)
     for f in day.faults:
         if f.done_at is not None:
             ax.axvline(f.done_at, color="#d62728", linestyle="--", linewidth=1)
@@ -263,7 +264,8 @@ def main() -> int:
         print(f"{n:>5} {len(r['day'].faults):>6} {r['elapsed'] / 60:8.1f} {rate:9.1f} {rate / base_rate:9.2f} "
               f"{loadday.pct(lat['first_stage'], 50):10.1f} {loadday.pct(lat['first_stage'], 95):10.1f} "
               f"{loadday.pct(lat['resume'], 50):11.1f} {loadday.pct(lat['resume'], 95):11.1f} "
-              f"{'n/a' if r['cpu'] is None else format(r['cpu'], '.0f'):>13} {r['rss'] / 2**20:10.0f} {r['rows_per_job']:9.0f} "
+              f"{'n/a' if r['cpu'] is None else format(r['cpu'], '.0f'):>13} "
+              f"{r['rss'] / 2**20:10.0f} {r['rows_per_job']:9.0f} "
               f"{r['bytes_per_job'] / 1024:7.0f} {len(r['wrong']):>6}")
     for n, r in results.items():
         for f in r["day"].faults:

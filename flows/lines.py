@@ -25,7 +25,7 @@ from .p4.records import ChangeInfo
 from .p4.session import P4Session
 from .settings import FLOW_NAME
 from .spec import LINE_NAME, JobSpec
-from .vocabulary import FINAL, job_tags, line_change_tag
+from .vocabulary import job_tags, line_change_tag, line_tag
 
 LINE_FLOW = "line"
 Mode = Literal["per-change", "batched"]
@@ -98,15 +98,17 @@ def line(line: LineSpec) -> str:
     if not waiting:
         logger.info(f"line {line.name}: up to date")
         return "up to date"
-    change, spec = job_for(line, waiting)
-    earlier = runs.runs_tagged(line_change_tag(line.name, change))
-    live = [r for r in earlier if r.state is None or r.state.type not in FINAL]
     behind = f"{len(waiting)} change(s) not integrated yet"
+    # One job at a time: while one is under way or waits for a person, the line is at its change
+    # (what Perforce lists meanwhile depends on the server: an integration opened in the
+    # workspace is not submitted, yet integrate already counts it).
+    live = runs.runs_tagged(line_tag(line.name), live=True)
     if live:
-        said = (f"line {line.name}: at change {change} ({behind}): job {live[-1].name} ({live[-1].id}) is "
-                f"{_state(live[-1])}")
+        said = f"line {line.name}: at job {live[-1].name} ({live[-1].id}), {_state(live[-1])} ({behind})"
         logger.info(said)
         return said
+    change, spec = job_for(line, waiting)
+    earlier = runs.runs_tagged(line_change_tag(line.name, change))
     if earlier:  # ended, yet Perforce still lists the change: it was not integrated
         last = earlier[-1]
         said = (f"line {line.name}: held at change {change} ({behind}): its job {last.name} ({last.id}) ended "

@@ -113,11 +113,15 @@ def queue_again(run_id: str, at: datetime, message: str) -> Any:
     return result.state
 
 
-def runs_tagged(tag: str) -> list[Any]:
-    """Every flow run carrying ``tag``, oldest first (a line's jobs for one source change: a few)."""
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
-    from prefect.client.schemas.sorting import FlowRunSort
+def runs_tagged(tag: str, *, live: bool = False) -> list[Any]:
+    """Flow runs carrying ``tag``, oldest first; ``live``: only those not in a final state (a
+    line's jobs for one source change, or its one job under way: a few)."""
+    from prefect.client.schemas.filters import (
+        FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType, FlowRunFilterTags,
+    )
 
+    state = FlowRunFilterState(type=FlowRunFilterStateType(not_any_=list(FINAL))) if live else None
     with get_client(sync_client=True) as client:
-        return list(reversed(client.read_flow_runs(flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[tag])),
-                                                   sort=FlowRunSort.ID_DESC, limit=50)))
+        found = client.read_flow_runs(flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[tag]), state=state),
+                                      limit=200)
+    return sorted(found, key=lambda r: r.created)

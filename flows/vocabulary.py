@@ -49,7 +49,8 @@ def line_change_tag(line: str, change: int) -> str:
 def job_tags(p4user: str, line: str | None = None, change: int | None = None) -> list[str]:
     """Tags every job run carries: whose job it is, so lists can filter on the server; a line's
     jobs also say which line and which source change (a retried job keeps them)."""
-    return [PRODUCT_TAG, user_tag(p4user), *([line_tag(line), line_change_tag(line, change)] if line and change else [])]
+    of_line = [line_tag(line), line_change_tag(line, change)] if line and change else []
+    return [PRODUCT_TAG, user_tag(p4user), *of_line]
 
 
 def visibility_tag(visibility: str) -> str:

@@ -429,7 +429,8 @@ class P4Session:
         if not branch and not (source and target):
             raise ValueError("interchanges needs a branch spec or both source and target paths")
         out = self.run(*args)
-        for said in (identify_message(m) for m in (self._p4.messages or []) if int(getattr(m, "severity", 0)) == _p4.P4.E_WARN):
+        warned = [m for m in (self._p4.messages or []) if int(getattr(m, "severity", 0)) == _p4.P4.E_WARN]
+        for said in map(identify_message, warned):
             if said.message is None or said.message.kind != "already":
                 raise P4Error(args, [], [said.text])
         rows = [ChangeInfo(change=int(r["change"]), user=r["user"], client=r["client"], status=r["status"],
