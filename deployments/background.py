@@ -4,6 +4,8 @@
   after hosts' workers (agent.dispatcher).
 - Every ``SWEEP_SECONDS``, the recovery sweep starts the notifications and cleanups whose
   automation's event was lost (deployments.recovery.sweep).
+- Every ``WATCH_SECONDS``, the watcher turns changes submitted to the lines' sources into
+  events that move the lines (deployments.watcher).
 
 Both read what they act on from Prefect's database; nothing here survives a restart, and
 nothing needs to.
@@ -15,7 +17,8 @@ import time
 
 from agent.dispatcher import Dispatcher
 
-from . import recovery
+from . import lines, recovery
+from .watcher import WATCH_SECONDS, Watcher
 
 log = logging.getLogger("p4integ.background")
 SWEEP_SECONDS = 15.0
@@ -26,6 +29,7 @@ def run_forever(poll: float = 1.0) -> None:
     dispatcher = Dispatcher()
     started: set[tuple[str, str, str]] = set()
     next_sweep, swept = 0.0, False
+    watcher, next_watch = Watcher(), 0.0
     while True:
         for host, what in dispatcher.once().items():
             if what not in ("idle", "worker running"):
@@ -40,6 +44,14 @@ def run_forever(poll: float = 1.0) -> None:
                 log.exception("recovery sweep")
             else:
                 swept = True
+        if time.monotonic() >= next_watch:
+            next_watch = time.monotonic() + WATCH_SECONDS
+            try:
+                for event in watcher.poll(lines.all_lines()):
+                    log.info("change %s by %s in %s: lines %s", event["change"], event["author"], event["path"],
+                             ", ".join(event["lines"]))
+            except Exception:  # the server restarting, say: the next poll tries again
+                log.exception("watching the lines' sources")
         time.sleep(poll)
 
 

@@ -24,6 +24,9 @@ from .templates import Visibility, may_make_global, refuse_spec, refuse_ticket
 
 BASE = f"{LINE_FLOW}/local"  # prefect.yaml's deployment every line is copied from
 AUTOMATION_PREFIX = "p4-integration: move line "
+# What moves a line: one of its jobs completed, or a change was submitted to its source
+# (deployments/watcher.py, or a Perforce trigger posting the same event).
+_MOVED_BY = {"job ended": "prefect.flow-run.Completed", "change submitted": "p4.change.submitted"}
 
 
 class LineError(P4IntegError, ValueError):
@@ -55,6 +58,16 @@ def _all() -> list[Line]:
     return [Line(spec=LineSpec.model_validate((d.parameters or {})["line"]), owner=owner_of(d.tags or []),
                  visibility="private" if visibility_of(d.tags or []) == "private" else "global",
                  paused=bool(d.paused), deployment_id=d.id) for d in found]
+
+
+def all_lines() -> list[Line]:
+    """Every line, whoever owns it: for the service's own watcher, never for people."""
+    return _all()
+
+
+def line_resource(name: str) -> dict[str, str]:
+    """How an event names a line among its related resources."""
+    return {"prefect.resource.id": f"p4integ.line.{name}", "prefect.resource.role": "line"}
 
 
 def list_lines(user: str) -> list[Line]:
@@ -101,21 +114,27 @@ def create(user: str, spec: LineSpec, *, visibility: Visibility = "private", ope
 
 
 def _ensure_automation(name: str, deployment_id: UUID) -> None:
-    """When one of the line's jobs completes, the line takes its next step."""
+    """The line takes its next step when one of its jobs completes or a change reaches its source."""
     from prefect.automations import Automation
     from prefect.events.actions import RunDeployment
     from prefect.events.schemas.automations import EventTrigger, Posture
 
     _remove_automation(name)
-    Automation(name=AUTOMATION_PREFIX + name, trigger=EventTrigger(
-        expect={"prefect.flow-run.Completed"}, posture=Posture.Reactive, threshold=1,
-        match_related={"prefect.resource.role": "tag", "prefect.resource.id": f"prefect.tag.{line_tag(name)}"}),
-        actions=[RunDeployment(source="selected", deployment_id=deployment_id)]).create()
+    related = {"job ended": {"prefect.resource.role": "tag", "prefect.resource.id": f"prefect.tag.{line_tag(name)}"},
+               "change submitted": line_resource(name)}
+    for why, event in _MOVED_BY.items():
+        Automation(name=f"{AUTOMATION_PREFIX}{name}: {why}", trigger=EventTrigger(
+            expect={event}, posture=Posture.Reactive, threshold=1, match_related=related[why]),
+            actions=[RunDeployment(source="selected", deployment_id=deployment_id)]).create()
+
+
+def _automations(client: Any, name: str) -> list[Any]:
+    return [a for why in _MOVED_BY for a in client.read_automations_by_name(f"{AUTOMATION_PREFIX}{name}: {why}")]
 
 
 def _remove_automation(name: str) -> None:
     with _client() as client:
-        for old in client.read_automations_by_name(AUTOMATION_PREFIX + name):
+        for old in _automations(client, name):
             client.delete_automation(old.id)
 
 
@@ -136,7 +155,7 @@ def set_paused(user: str, name: str, paused: bool) -> Line:
     li = _owned(user, name)
     with _client() as client:
         (client.pause_deployment if paused else client.resume_deployment)(li.deployment_id)
-        for automation in client.read_automations_by_name(AUTOMATION_PREFIX + name):
+        for automation in _automations(client, name):
             (client.pause_automation if paused else client.resume_automation)(automation.id)
     return get(user, name)
 

@@ -15,6 +15,7 @@ class ChangeInfo(_Record):
     status: str
     description: str
     time: int
+    path: str = ""  # the deepest path holding all its files ("path" of a submitted change)
 
 
 class SyncResult(_Record):

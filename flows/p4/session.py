@@ -439,7 +439,7 @@ class P4Session:
 
     def changes(self, *args: str) -> list[ChangeInfo]:
         return [ChangeInfo(change=int(r["change"]), user=r["user"], client=r["client"], status=r["status"],
-                           description=r["desc"], time=int(r["time"]))
+                           description=r["desc"], time=int(r["time"]), path=r.get("path", ""))
                 for r in self.run("changes", *args) if isinstance(r, dict)]
 
 
