@@ -15,6 +15,7 @@ a person retries it.
 """
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from prefect import flow, get_run_logger
@@ -28,6 +29,7 @@ from .spec import LINE_NAME, JobSpec
 from .vocabulary import job_tags, line_change_tag, line_tag
 
 LINE_FLOW = "line"
+_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,127}$")
 Mode = Literal["per-change", "batched"]
 
 
@@ -41,6 +43,9 @@ class LineSpec(BaseModel):
     job: JobSpec
     mode: Mode = Field(default="per-change", description="per-change: each source change integrated and "
                        "submitted on its own, in order; batched: one job up to the latest change")
+    gate: str | None = Field(default=None, description="A Perforce key holding the last source change a check "
+                             "marked good (e.g. set by CI with 'p4 key ci-good-main 12345'): the line integrates "
+                             "no change past it")
 
     @field_validator("name")
     @classmethod
@@ -48,6 +53,13 @@ class LineSpec(BaseModel):
         if not LINE_NAME.match(v):
             raise ValueError(f"name: '{v}' is not a line name; use lowercase letters, digits and '-'")
         return v
+
+    @field_validator("gate")
+    @classmethod
+    def _gate(cls, v: str | None) -> str | None:
+        if v is not None and not _KEY.match(v):
+            raise ValueError(f"gate: '{v}' is not a Perforce key name; use letters, digits, '-', '_' and '.'")
+        return v or None
 
     @field_validator("job")
     @classmethod
@@ -95,9 +107,18 @@ def line(line: LineSpec) -> str:
     job = line.job
     with P4Session(job.p4port, job.p4user, job.client, password=_load_secret(job)) as session:
         waiting = pending(session, job)
+        good = session.key(line.gate) if line.gate else None
     if not waiting:
         logger.info(f"line {line.name}: up to date")
         return "up to date"
+    if good is not None:
+        passed = [c for c in waiting if c.change <= good]
+        if not passed:
+            said = (f"line {line.name}: gated at change {good} (key {line.gate}): {len(waiting)} change(s) wait "
+                    f"for the check, the oldest {waiting[0].change}")
+            logger.info(said)
+            return said
+        waiting = passed
     behind = f"{len(waiting)} change(s) not integrated yet"
     # One job at a time: while one is under way or waits for a person, the line is at its change
     # (what Perforce lists meanwhile depends on the server: an integration opened in the

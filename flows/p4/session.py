@@ -437,6 +437,14 @@ class P4Session:
                            description=r["desc"], time=int(r["time"])) for r in out if isinstance(r, dict)]
         return sorted(rows, key=lambda c: c.change)
 
+    def key(self, name: str) -> int:
+        """A Perforce key holding a change number (``p4 key name``; one never set is 0, as Helix says)."""
+        out = [r for r in self.run("key", name) if isinstance(r, dict)]
+        value = str(out[0].get("value", "0")) if out else "0"
+        if not value.isdigit():
+            raise P4Error(["key", name], [f"key {name} holds '{value}', not a change number"])
+        return int(value)
+
     def changes(self, *args: str) -> list[ChangeInfo]:
         return [ChangeInfo(change=int(r["change"]), user=r["user"], client=r["client"], status=r["status"],
                            description=r["desc"], time=int(r["time"]), path=r.get("path", ""))

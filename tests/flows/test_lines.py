@@ -15,9 +15,9 @@ from flows.p4.sandbox import P4
 from flows.p4.session import P4Session
 from flows.runs import runs_tagged
 from flows.spec import FileChoice
-from flows.vocabulary import line_change_tag
+from flows.vocabulary import line_change_tag, line_tag
 
-from .helpers import spec_for, until
+from .helpers import spec_for, until, wait_for_log
 
 pytestmark = pytest.mark.usefixtures("local_worker")
 
@@ -92,4 +92,38 @@ def test_a_line_moves_change_by_change_and_a_conflict_holds_the_changes_behind_i
         assert s.interchanges(branch=ex.branch) == []
         head = s.print_file(README)
     assert "widget product, beta." in (head if isinstance(head, str) else head.decode())
+    lines.remove(ex.user, name)
+
+
+def _set_key(ex: Example, name: str, value: int) -> None:
+    """What a CI system does when a change passed its checks: ``p4 key ci-good-main 12345``."""
+    p4 = P4(port=ex.port, user="ci", client=AUTHOR_CLIENT).connect()
+    try:
+        p4.run_key(name, str(value))
+    finally:
+        p4.disconnect()
+
+
+def test_a_gate_holds_the_changes_past_the_last_good_one(tmp_path: Path) -> None:
+    ex = make_example(tmp_path / "ex", conflict=False)
+    first = _edit(ex, "//depot/main/src/app.py", "return 3", "return 3  # faster", "app: faster step 3")
+    second = _edit(ex, "//depot/main/src/app.py", "return 5", "return 5  # tuned", "app: tuned step 5")
+    with P4Session(ex.port, ex.user, ex.client) as s:
+        feature = s.interchanges(branch=ex.branch)[0].change
+    name = f"gated-{uuid.uuid4().hex[:8]}"
+    lines.create(ex.user, LineSpec(name=name, job=spec_for(ex), gate="ci-good-main"), operator=True)
+
+    step = lines.run(ex.user, name)  # nothing marked good yet: the key is 0
+    wait_for_log(step, "gated at change 0 (key ci-good-main): 3 change(s) wait for the check")
+    assert runs_tagged(line_tag(name)) == []
+
+    _set_key(ex, "ci-good-main", first)
+    lines.run(ex.user, name)
+    until(lambda: _ended(name, first, StateType.COMPLETED), 240, "the changes up to the good mark to land")
+    wait_for_log(lines.run(ex.user, name), f"gated at change {first} (key ci-good-main): 1 change(s) wait")
+    assert _ended(name, feature, StateType.COMPLETED) and _line_runs(name, second) == []
+
+    _set_key(ex, "ci-good-main", second)
+    lines.run(ex.user, name)
+    until(lambda: _ended(name, second, StateType.COMPLETED), 240, "the change marked good later to land")
     lines.remove(ex.user, name)

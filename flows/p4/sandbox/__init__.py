@@ -7,7 +7,7 @@ P4Python's own classes, re-exported so code can import them from either place.
 from P4 import Map, OutputHandler, P4Exception, Resolver, Spec
 
 # Importing the command modules registers their commands.
-from . import auth, cmd_files, cmd_groups, cmd_integ, cmd_move, cmd_open  # noqa: F401
+from . import auth, cmd_files, cmd_groups, cmd_integ, cmd_keys, cmd_move, cmd_open  # noqa: F401
 from . import cmd_resolve, cmd_shelve, cmd_specs, cmd_submit, cmd_sync  # noqa: F401
 from .admin import configure, init_depot, restart, set_group, set_max_results, set_password
 from .client import P4

@@ -21,6 +21,7 @@ from typing import Iterator
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS counters(name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS config(name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS keys(name TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS users(
     user TEXT PRIMARY KEY, email TEXT, fullname TEXT, password TEXT,
     update_time INTEGER, access INTEGER);
