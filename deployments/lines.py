@@ -24,9 +24,11 @@ from .templates import Visibility, may_make_global, refuse_spec, refuse_ticket
 
 BASE = f"{LINE_FLOW}/local"  # prefect.yaml's deployment every line is copied from
 AUTOMATION_PREFIX = "p4-integration: move line "
-# What moves a line: one of its jobs completed, or a change was submitted to its source
-# (deployments/watcher.py, or a Perforce trigger posting the same event).
-_MOVED_BY = {"job ended": "prefect.flow-run.Completed", "change submitted": "p4.change.submitted"}
+# What moves a line: one of its jobs completed (or was cancelled, as a skip does to a job that
+# waits), or a change was submitted to its source (deployments/watcher.py, or a Perforce trigger
+# posting the same event).
+_MOVED_BY = {"job ended": {"prefect.flow-run.Completed", "prefect.flow-run.Cancelled"},
+             "change submitted": {"p4.change.submitted"}}
 
 
 class LineError(P4IntegError, ValueError):
@@ -114,7 +116,8 @@ def create(user: str, spec: LineSpec, *, visibility: Visibility = "private", ope
 
 
 def _ensure_automation(name: str, deployment_id: UUID) -> None:
-    """The line takes its next step when one of its jobs completes or a change reaches its source."""
+    """The line takes its next step when one of its jobs ends (completed, cancelled) or a change
+    reaches its source."""
     from prefect.automations import Automation
     from prefect.events.actions import RunDeployment
     from prefect.events.schemas.automations import EventTrigger, Posture
@@ -122,9 +125,9 @@ def _ensure_automation(name: str, deployment_id: UUID) -> None:
     _remove_automation(name)
     related = {"job ended": {"prefect.resource.role": "tag", "prefect.resource.id": f"prefect.tag.{line_tag(name)}"},
                "change submitted": line_resource(name)}
-    for why, event in _MOVED_BY.items():
+    for why, events in _MOVED_BY.items():
         Automation(name=f"{AUTOMATION_PREFIX}{name}: {why}", trigger=EventTrigger(
-            expect={event}, posture=Posture.Reactive, threshold=1, match_related=related[why]),
+            expect=events, posture=Posture.Reactive, threshold=1, match_related=related[why]),
             actions=[RunDeployment(source="selected", deployment_id=deployment_id)]).create()
 
 
@@ -148,6 +151,33 @@ def run(user: str, name: str) -> UUID:
     if li.paused:
         raise LineError(f"line: '{name}' is paused; resume it first (p4integ lines resume {name})")
     return sync_call(run_deployment, name=f"{LINE_FLOW}/{name}", timeout=0, as_subflow=False).id
+
+
+def skip(user: str, name: str, change: int) -> None:
+    """Skip a source change for this line: the line never integrates it, and the record (a
+    Perforce key, ``p4integ-skip-<line>-<change>``, whose value names ``user``) says who skipped
+    it. A job of the line for that change still under way or waiting is cancelled first; a
+    person's resolves it held are kept shelved by its cleanup, as for any cancelled job."""
+    from flows import runs
+    from flows.integration import load_job_secret
+    from flows.lines import pending, skip_key
+    from flows.p4.session import P4Session
+    from flows.vocabulary import line_change_tag
+
+    from . import jobs
+
+    li = get(user, name)
+    job = li.spec.job
+    holding = runs.runs_tagged(line_change_tag(name, change), live=True)  # a job of the line at that change
+    with P4Session(job.p4port, job.p4user, job.client, password=load_job_secret(job)) as session:
+        if not holding and change not in [c.change for c in pending(session, li.spec)]:
+            raise LineError(f"change: {change} is not waiting on line {name} (integrated, skipped, or not "
+                            "in its source)")
+        session.set_key(skip_key(name, change), user)  # first: the cancelled job's end moves the line on
+    for held in holding:
+        jobs.cancel(held.id)
+    if not li.paused:
+        run(user, name)
 
 
 def set_paused(user: str, name: str, paused: bool) -> Line:

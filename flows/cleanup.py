@@ -19,7 +19,7 @@ from prefect.runtime import deployment as current_deployment
 
 from . import handled, leftovers, runs
 from . import stages as S
-from .integration import _load_secret
+from .integration import load_job_secret
 from .p4.session import P4Session
 from .reservation import job_changes
 from .spec import JobSpec
@@ -54,7 +54,7 @@ def cleanup(flow_run_id: str, event: str = "") -> str:
         logger.info(f"handed to {FLOW_NAME}/{spec.host}: flow run {handed.id}")
         handled.take("cleaned", run_id, state_name)
         return f"handed to host {spec.host}"
-    secret = _load_secret(spec)
+    secret = load_job_secret(spec)
     owner = {"flow_run_id": str(run.id), "flow_run_name": f"cleanup of {run.name}"}
     with workspace_lock(spec.p4port, spec.client, owner, on_wait=lambda h, w: None):
         with P4Session(spec.p4port, spec.p4user, spec.client, password=secret) as session:

@@ -88,7 +88,7 @@ def _stage(stage: Stage, fn: Callable[..., T], retries: int = 2) -> Any:
 
 
 
-def _load_secret(spec: JobSpec) -> str | None:
+def load_job_secret(spec: JobSpec) -> str | None:
     if not spec.password_secret:
         return None
     problem = foreign_secret(spec.p4user, spec.password_secret)
@@ -193,7 +193,7 @@ def integrate(spec: JobSpec) -> dict[str, Any]:
         logger.error(redact(f"ERROR at {exc.stage.value}: {exc.message}. CLEANUP: {_refusal_cleanup(spec, run_id)}"))
 
     try:
-        secret = _load_secret(spec)
+        secret = load_job_secret(spec)
         redact.add(secret)
         log(f"job on host {socket.gethostname()} ({spec.host}): {spec.mode} in workspace {spec.client}")
         session = _connect(spec, secret, log, on_ticket=redact.add)

@@ -71,8 +71,27 @@ class LineSpec(BaseModel):
         return v
 
 
-def pending(session: P4Session, job: JobSpec) -> list[ChangeInfo]:
-    return session.interchanges(source=job.source, target=job.target, branch=job.branch, reverse=job.reverse)
+SKIP_KEY = "p4integ-skip-{line}-{change}"  # a Perforce key per skipped change; its value: who skipped it
+
+
+def skip_key(line: str, change: int) -> str:
+    return SKIP_KEY.format(line=line, change=change)
+
+
+def skipped(session: P4Session, line: str) -> dict[int, str]:
+    """Source change -> who skipped it for this line (one query for all of them)."""
+    prefix = skip_key(line, 0).removesuffix("0")
+    return {int(k.removeprefix(prefix)): who for k, who in session.keys(prefix + "*").items()
+            if k.removeprefix(prefix).isdigit()}
+
+
+def pending(session: P4Session, line: LineSpec) -> list[ChangeInfo]:
+    """The source changes the line has still to integrate, oldest first: what Perforce lists as not
+    integrated into the target, less those a person skipped for this line."""
+    job = line.job
+    passed = skipped(session, line.name)
+    return [c for c in session.interchanges(source=job.source, target=job.target, branch=job.branch,
+                                            reverse=job.reverse) if c.change not in passed]
 
 
 def description(line: LineSpec, change: ChangeInfo) -> str:
@@ -86,7 +105,9 @@ def job_for(line: LineSpec, changes: list[ChangeInfo]) -> tuple[int, JobSpec]:
     """The next job: the oldest change alone (per change), or all up to the newest (batched)."""
     if line.mode == "per-change":
         change = changes[0]
+        # The change's own revisions only (@N,@N): changes skipped before it stay out.
         return change.change, line.job.model_copy(update={"changelist": change.change, "line": line.name,
+                                                          "only_changelist": True,
                                                           "description": description(line, change)})
     newest = changes[-1].change
     return newest, line.job.model_copy(update={"changelist": newest, "line": line.name})
@@ -101,12 +122,12 @@ def line(line: LineSpec) -> str:
     """Move the line one step: start the job for its next change, or say why not."""
     from prefect.deployments import run_deployment
 
-    from .integration import _load_secret
+    from .integration import load_job_secret
 
     logger = get_run_logger()
     job = line.job
-    with P4Session(job.p4port, job.p4user, job.client, password=_load_secret(job)) as session:
-        waiting = pending(session, job)
+    with P4Session(job.p4port, job.p4user, job.client, password=load_job_secret(job)) as session:
+        waiting = pending(session, line)
         good = session.key(line.gate) if line.gate else None
     if not waiting:
         logger.info(f"line {line.name}: up to date")

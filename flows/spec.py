@@ -123,6 +123,8 @@ class JobSpec(BaseModel):
                                description="Seconds to wait for a person at NEEDS_RESOLVE")
     line: str | None = Field(default=None, description="The integration line that started this job for the "
                              "source change in 'changelist' (flows/lines.py); set by the line")
+    only_changelist: bool = Field(default=False, description="Integrate the revisions of 'changelist' only "
+                                  "(@N,@N), not everything up to it: a line's per-change jobs")
 
     @field_validator("p4port")
     @classmethod
@@ -221,6 +223,8 @@ class JobSpec(BaseModel):
                 raise ValueError("target: equals source; integrate between two different branches")
             if self.target.startswith(self.source[:-3]) or self.source.startswith(self.target[:-3]):
                 raise ValueError("target: source and target overlap; one may not contain the other")
+        if self.only_changelist and not self.changelist:
+            raise ValueError("only_changelist: needs a changelist; give the source change to integrate alone")
         return self
 
     @property

@@ -237,6 +237,7 @@ def integrate(job: Job) -> IntegrateResult:
         job.log(f"created pending change {job.change}")
     result = job.session.integrate(change=job.change, source=spec.source, target=spec.target,
                                    branch=spec.branch, reverse=spec.reverse, at_change=job.cl,
+                                   from_change=job.cl if spec.only_changelist else None,
                                    extra=spec.integrate_options)
     if problems := integrate_problems(result, spec.integrate_options):
         # Before anything is resolved or submitted: CLEANUP reverts what this integrate opened.

@@ -52,6 +52,15 @@ def run(name: str, user: str = AS_USER) -> None:
     typer.echo(f"flow run {lines.run(_me(user), name)}")
 
 
+@app.command("skip")
+def skip(name: str, change: int, user: str = AS_USER) -> None:
+    """Never integrate this source change on the line (recorded in Perforce with who skipped it)."""
+    from deployments import lines
+
+    lines.skip(_me(user), name, change)
+    typer.echo(f"skipped change {change} on line {name}; the line goes on with the next")
+
+
 @app.command("pause")
 def pause(name: str, user: str = AS_USER) -> None:
     from deployments import lines

@@ -311,13 +311,14 @@ class P4Session:
 
     def integrate(self, *, change: int, source: str | None = None, target: str | None = None,
                   branch: str | None = None, at_change: int | None = None, reverse: bool = False,
-                  extra: Sequence[str] = ()) -> IntegrateResult:
-        """Integrate by branch spec or source->target, up to ``at_change``, into ``change``.
+                  from_change: int | None = None, extra: Sequence[str] = ()) -> IntegrateResult:
+        """Integrate by branch spec or source->target, up to ``at_change`` (from ``from_change``
+        on: ``@from,@at``, the revisions of those changes only), into ``change``.
 
         ``extra`` holds Perforce's own integrate options (-i, -Ds, ...). Every message of
         the reply is identified: files refused and messages not understood are returned,
         never dropped."""
-        rev = f"@{at_change}" if at_change else ""
+        rev = (f"@{from_change},@{at_change}" if from_change else f"@{at_change}") if at_change else ""
         args: list[str] = ["integrate", "-c", str(change), *extra]
         if branch:
             args += ["-b", branch] + (["-r"] if reverse else []) + ([f"//...{rev}"] if rev else [])
@@ -444,6 +445,13 @@ class P4Session:
         if not value.isdigit():
             raise P4Error(["key", name], [f"key {name} holds '{value}', not a change number"])
         return int(value)
+
+    def keys(self, pattern: str) -> dict[str, str]:
+        """The keys whose names match ``pattern`` (``p4 keys -e``: ``*`` matches anything)."""
+        return {str(r["key"]): str(r["value"]) for r in self.run("keys", "-e", pattern) if isinstance(r, dict)}
+
+    def set_key(self, name: str, value: str) -> None:
+        self.run("key", name, value)
 
     def changes(self, *args: str) -> list[ChangeInfo]:
         return [ChangeInfo(change=int(r["change"]), user=r["user"], client=r["client"], status=r["status"],

@@ -127,3 +127,37 @@ def test_a_gate_holds_the_changes_past_the_last_good_one(tmp_path: Path) -> None
     lines.run(ex.user, name)
     until(lambda: _ended(name, second, StateType.COMPLETED), 240, "the change marked good later to land")
     lines.remove(ex.user, name)
+
+
+def test_a_skipped_change_is_recorded_with_who_skipped_it_and_the_line_goes_on(tmp_path: Path) -> None:
+    ex = make_example(tmp_path / "ex", conflict=False)
+    _edit(ex, "//depot/rel/README.md", "widget product.", "widget product, LTS.", "rel: README for LTS")
+    second = _edit(ex, "//depot/main/README.md", "widget product.", "widget product, beta.", "README: beta")
+    third = _edit(ex, "//depot/main/src/app.py", "return 5", "return 5  # tuned", "app: tuned step 5")
+    name = f"skips-{uuid.uuid4().hex[:8]}"
+    lines.create(ex.user, LineSpec(name=name, job=spec_for(ex)), visibility="global", operator=True)
+    lines.run(ex.user, name)
+    until(lambda: _ended(name, second, StateType.PAUSED), 240, "the job for the conflicting change to wait")
+
+    lines.skip("rita", name, second)  # instead of resolving: the waiting job is cancelled, the line goes on
+    until(lambda: _ended(name, third, StateType.COMPLETED), 240, "the change after the skipped one to land")
+    assert _ended(name, second, StateType.CANCELLED)
+    with P4Session(ex.port, ex.user, ex.client) as s:
+        assert s.keys(f"p4integ-skip-{name}-*") == {f"p4integ-skip-{name}-{second}": "rita"}
+        # Perforce still lists the skipped change as not integrated; the line does not.
+        assert [c.change for c in s.interchanges(branch=ex.branch)] == [second]
+        head = s.print_file(README)
+        assert s.opened() == []
+    assert "beta" not in (head if isinstance(head, str) else head.decode())
+    assert "return 5  # tuned" in _head(ex, "//depot/rel/src/app.py")
+    step = lines.run(ex.user, name)
+    wait_for_log(step, "up to date")
+    with pytest.raises(lines.LineError, match=f"change: {second} is not waiting on line {name}"):
+        lines.skip("rita", name, second)
+    lines.remove(ex.user, name)
+
+
+def _head(ex: Example, path: str) -> str:
+    with P4Session(ex.port, ex.user, ex.client) as s:
+        data = s.print_file(path)
+    return data if isinstance(data, str) else data.decode()
