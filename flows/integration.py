@@ -177,6 +177,8 @@ def _run_name() -> str:
     if isinstance(spec, JobSpec):
         spec = spec.model_dump()
     what = spec.get("branch") or f"{spec.get('source')} -> {spec.get('target')}"
+    if spec.get("line"):  # one change of a line: which, where people look first
+        return f"line {spec['line']} @{spec.get('changelist')}: {spec.get('client', '?')}: {what}"
     return f"{spec.get('client', '?')}: {what}"
 
 

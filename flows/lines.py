@@ -15,10 +15,12 @@ a person retries it.
 """
 from __future__ import annotations
 
+import fnmatch
 import re
 from typing import Any, Literal
 
 from prefect import flow, get_run_logger
+from prefect.runtime import flow_run as current_run
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from . import runs
@@ -26,7 +28,7 @@ from .p4.records import ChangeInfo
 from .p4.session import P4Session
 from .settings import FLOW_NAME
 from .spec import LINE_NAME, JobSpec
-from .vocabulary import job_tags, line_change_tag, line_tag
+from .vocabulary import job_tags, line_change_tag, line_tag, owner_of
 
 LINE_FLOW = "line"
 _KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,127}$")
@@ -85,13 +87,31 @@ def skipped(session: P4Session, line: str) -> dict[int, str]:
             if k.removeprefix(prefix).isdigit()}
 
 
+# In a change's description: "#p4integ skip" keeps it out of every line, "#p4integ only rel-*"
+# out of every line whose name matches none of the patterns.
+_MARKER = re.compile(r"#p4integ[ \t]+(skip|only)\b([^\n]*)")
+
+
+def left_out_by_author(line: str, description: str) -> bool:
+    """What the change's author asked for in its description, for this line."""
+    for kind, rest in _MARKER.findall(description):
+        if kind == "skip":
+            return True
+        patterns = rest.split()
+        if patterns and not any(fnmatch.fnmatchcase(line, p) for p in patterns):
+            return True
+    return False
+
+
 def pending(session: P4Session, line: LineSpec) -> list[ChangeInfo]:
     """The source changes the line has still to integrate, oldest first: what Perforce lists as not
-    integrated into the target, less those a person skipped for this line."""
+    integrated into the target, less those a person skipped for this line and those whose
+    description leaves them out of it."""
     job = line.job
     passed = skipped(session, line.name)
     return [c for c in session.interchanges(source=job.source, target=job.target, branch=job.branch,
-                                            reverse=job.reverse) if c.change not in passed]
+                                            reverse=job.reverse)
+            if c.change not in passed and not left_out_by_author(line.name, c.description)]
 
 
 def description(line: LineSpec, change: ChangeInfo) -> str:
@@ -160,7 +180,8 @@ def line(line: LineSpec) -> str:
     run: Any = run_deployment(
         name=f"{FLOW_NAME}/{job.host}", parameters={"spec": spec.model_dump(mode="json", exclude_defaults=True)},
         timeout=0, as_subflow=False, flow_run_name=f"{line.name}-{change}",
-        tags=job_tags(job.p4user, line.name, change),
+        tags=job_tags(job.p4user, line.name, change, author=next(c.user for c in waiting if c.change == change),
+                      owner=owner_of(current_run.tags or [])),
         # Two triggers at once (a duplicate event, an overlapping run) make one job.
         idempotency_key=f"{line_change_tag(line.name, change)}#1")
     said = f"line {line.name}: started job {run.name} ({run.id}) for change {change} ({behind})"

@@ -17,7 +17,7 @@ from typing import Any
 from prefect import flow, get_run_logger
 
 from .usernames import encode_user
-from .vocabulary import owner_of, user_of
+from .vocabulary import author_of, owner_of, user_of
 
 KINDS = {
     # A job waiting for a person is Suspended (no process); Paused is kept for runs
@@ -30,6 +30,10 @@ KINDS = {
     "prefect.flow-run.Crashed": "crashed: its process, worker or host died; start it again",
     "prefect.flow-run.Completed": "finished",
 }
+
+
+# The events that ask a person for something (the others only tell the owner).
+_ASKS = {"prefect.flow-run.Suspended", "prefect.flow-run.Paused"}
 
 
 def settings_variable(user: str) -> str:
@@ -50,15 +54,15 @@ def notify(flow_run_id: str, event: str) -> str:
     if not handled.take("notified", run_id, event.rsplit(".", 1)[-1]):
         return "already told"
     run = runs.read_run(run_id)
-    # A template's owner, else the Perforce user who started the job (every job run carries both
-    # kinds of tag where they apply; see deployments.jobs.run_tags).
+    # A template's or line's owner, else the Perforce user who started the job (every job run
+    # carries the tags that apply; see flows.vocabulary.job_tags). A line's job that waits for a
+    # person also tells the author of the source change it stopped at.
     tags = run.tags or []
     owner = owner_of(tags) or user_of(tags)
-    if not owner:
+    author = author_of(tags) if event in _ASKS else None
+    people = [p for p in dict.fromkeys([owner, author]) if p]
+    if not people:
         return "no owner"
-    cfg: dict[str, Any] = Variable.get(settings_variable(owner), default={}) or {}
-    if not (cfg.get("email") or cfg.get("webhook")):
-        return f"{owner} has no notifications configured"
     api = os.environ.get("PREFECT_API_URL", "").removesuffix("/api")
     ui_link = f"{api}/runs/flow-run/{run_id}"
     app_link = f"{os.environ.get('P4INTEG_APP_URL', 'http://127.0.0.1:8501')}/job?run={run_id}"
@@ -67,6 +71,21 @@ def notify(flow_run_id: str, event: str) -> str:
     body = (f"{run.name} {what}.\nState: {run.state.name if run.state else '?'}"
             f"{' - ' + run.state.message if run.state and run.state.message else ''}\n\n"
             f"In the app:       {app_link}\nIn the Prefect UI: {ui_link}\n")
+    said = []
+    for person in people:
+        cfg: dict[str, Any] = Variable.get(settings_variable(person), default={}) or {}
+        if not (cfg.get("email") or cfg.get("webhook")):
+            said.append(f"{person} has no notifications configured")
+            continue
+        sent = _tell(cfg, subject, body, {"text": f"{subject}\n{app_link}", "run_id": run_id, "event": event,
+                                          "state": run.state.name if run.state else None,
+                                          "links": {"app": app_link, "prefect": ui_link}})
+        logger.info(f"told {person} ({', '.join(sent)}): {subject}")
+        said.append(f"{person}: {', '.join(sent)}")
+    return "; ".join(said)
+
+
+def _tell(cfg: dict[str, Any], subject: str, body: str, payload: dict[str, Any]) -> list[str]:
     sent = []
     if cfg.get("email"):
         msg = EmailMessage()
@@ -79,13 +98,9 @@ def notify(flow_run_id: str, event: str) -> str:
             smtp.send_message(msg)
         sent.append("email")
     if cfg.get("webhook"):
-        payload = json.dumps({"text": f"{subject}\n{app_link}", "run_id": run_id, "event": event,
-                              "state": run.state.name if run.state else None, "links": {"app": app_link,
-                                                                                        "prefect": ui_link}})
-        req = urllib.request.Request(cfg["webhook"], data=payload.encode(), method="POST",  # noqa: S310 - as below
-                                     headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 - the owner's configured URL
+        req = urllib.request.Request(cfg["webhook"], data=json.dumps(payload).encode(),  # noqa: S310 - as below
+                                     method="POST", headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 - the person's configured URL
             resp.read()
         sent.append("webhook")
-    logger.info(f"told {owner} ({', '.join(sent)}): {subject}")
-    return ", ".join(sent)
+    return sent

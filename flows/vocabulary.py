@@ -23,7 +23,7 @@ PRODUCT_TAG = "p4-integration"  # every job run and template; prefect.yaml's dep
 INTERNAL_TAG = "p4-integration-internal"  # the service's own runs about a job (cleanup, notify)
 TEMPLATE_TAG = "template"
 LINE_KIND_TAG = "line"  # on a line's deployment (deployments/lines.py)
-_USER, _OWNER, _VISIBILITY, _LINE = "p4user:", "owner:", "visibility:", "line:"
+_USER, _OWNER, _VISIBILITY, _LINE, _AUTHOR = "p4user:", "owner:", "visibility:", "line:", "author:"
 
 
 def user_tag(user: str) -> str:
@@ -46,11 +46,14 @@ def line_change_tag(line: str, change: int) -> str:
     return f"{_LINE}{line}@{change}"
 
 
-def job_tags(p4user: str, line: str | None = None, change: int | None = None) -> list[str]:
+def job_tags(p4user: str, line: str | None = None, change: int | None = None, author: str | None = None,
+             owner: str | None = None) -> list[str]:
     """Tags every job run carries: whose job it is, so lists can filter on the server; a line's
-    jobs also say which line and which source change (a retried job keeps them)."""
+    jobs also say which line and which source change (a retried job keeps those two), who wrote
+    that change and who owns the line (both told when the job waits for a person)."""
     of_line = [line_tag(line), line_change_tag(line, change)] if line and change else []
-    return [PRODUCT_TAG, user_tag(p4user), *of_line]
+    people = ([f"{_AUTHOR}{author}"] if author else []) + ([owner_tag(owner)] if owner else [])
+    return [PRODUCT_TAG, user_tag(p4user), *of_line, *people]
 
 
 def visibility_tag(visibility: str) -> str:
@@ -63,6 +66,10 @@ def _value(tags: Iterable[str], prefix: str) -> str | None:
 
 def user_of(tags: Iterable[str]) -> str | None:
     return _value(tags, _USER)
+
+
+def author_of(tags: Iterable[str]) -> str | None:
+    return _value(tags, _AUTHOR)
 
 
 def owner_of(tags: Iterable[str]) -> str | None:

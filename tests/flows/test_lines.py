@@ -2,6 +2,7 @@
 conflict holds the line at its change until a person resolves; nothing is integrated twice."""
 from __future__ import annotations
 
+import os
 import uuid
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pytest
 from prefect.client.schemas.objects import StateType
 
 from deployments import jobs, lines
+from deployments.notifications import set_notifications
 from flows.lines import LineSpec
 from flows.p4.example import AUTHOR_CLIENT, Example, make_example
 from flows.p4.sandbox import P4
@@ -16,6 +18,7 @@ from flows.p4.session import P4Session
 from flows.runs import runs_tagged
 from flows.spec import FileChoice
 from flows.vocabulary import line_change_tag, line_tag
+from tests import sinks
 
 from .helpers import spec_for, until, wait_for_log
 
@@ -67,9 +70,17 @@ def test_a_line_moves_change_by_change_and_a_conflict_holds_the_changes_behind_i
     name = f"line-{uuid.uuid4().hex[:8]}"
     lines.create(ex.user, LineSpec(name=name, job=spec_for(ex)), operator=True)
 
-    for _ in range(2):  # two triggers at once, as a duplicate event or a person's click beside the automation
-        lines.run(ex.user, name)
-    until(lambda: _ended(name, second, StateType.PAUSED), 240, "the job for the conflicting change to wait")
+    set_notifications("alice", email="alice@example.com")  # the author of the change that will conflict
+    try:
+        with sinks.smtp_sink(int(os.environ["P4INTEG_SMTP_PORT"])) as mails:
+            for _ in range(2):  # two triggers at once, as a duplicate event or a click beside the automation
+                lines.run(ex.user, name)
+            until(lambda: _ended(name, second, StateType.PAUSED), 240, "the job for the conflicting change to wait")
+            told = until(lambda: [m for m in mails.messages if "To: alice@example.com" in m], 240,
+                         "the conflicting change's author to be told")
+    finally:
+        set_notifications("alice")
+    assert len(told) == 1 and "needs you" in told[0] and f"line {name} @{second}:" in told[0]
     assert _ended(name, feature, StateType.COMPLETED) and _ended(name, first, StateType.COMPLETED)
     # The line holds at the conflict, whatever starts it again: one job for that change, none after it.
     for _ in range(2):
@@ -134,22 +145,30 @@ def test_a_skipped_change_is_recorded_with_who_skipped_it_and_the_line_goes_on(t
     _edit(ex, "//depot/rel/README.md", "widget product.", "widget product, LTS.", "rel: README for LTS")
     second = _edit(ex, "//depot/main/README.md", "widget product.", "widget product, beta.", "README: beta")
     third = _edit(ex, "//depot/main/src/app.py", "return 5", "return 5  # tuned", "app: tuned step 5")
+    # What authors can ask in a description: out of every line, or only into lines named so.
+    kept_out = _edit(ex, "//depot/main/src/app.py", "return 6", "return 6  # main only", "app: step 6\n\n#p4integ skip")
+    elsewhere = _edit(ex, "//depot/main/src/app.py", "return 7", "return 7  # dev", "app: step 7 #p4integ only dev-*")
+    ours = _edit(ex, "//depot/main/src/app.py", "return 2", "return 2  # ours", "app: step 2\n#p4integ only skips-*")
     name = f"skips-{uuid.uuid4().hex[:8]}"
     lines.create(ex.user, LineSpec(name=name, job=spec_for(ex)), visibility="global", operator=True)
     lines.run(ex.user, name)
     until(lambda: _ended(name, second, StateType.PAUSED), 240, "the job for the conflicting change to wait")
 
     lines.skip("rita", name, second)  # instead of resolving: the waiting job is cancelled, the line goes on
-    until(lambda: _ended(name, third, StateType.COMPLETED), 240, "the change after the skipped one to land")
+    until(lambda: _ended(name, ours, StateType.COMPLETED), 240, "the changes after the skipped one to land")
+    assert _ended(name, third, StateType.COMPLETED)
+    assert _line_runs(name, kept_out) == [] and _line_runs(name, elsewhere) == []
     assert _ended(name, second, StateType.CANCELLED)
     with P4Session(ex.port, ex.user, ex.client) as s:
         assert s.keys(f"p4integ-skip-{name}-*") == {f"p4integ-skip-{name}-{second}": "rita"}
         # Perforce still lists the skipped change as not integrated; the line does not.
-        assert [c.change for c in s.interchanges(branch=ex.branch)] == [second]
+        assert [c.change for c in s.interchanges(branch=ex.branch)] == [second, kept_out, elsewhere]
         head = s.print_file(README)
         assert s.opened() == []
     assert "beta" not in (head if isinstance(head, str) else head.decode())
-    assert "return 5  # tuned" in _head(ex, "//depot/rel/src/app.py")
+    app = _head(ex, "//depot/rel/src/app.py")
+    assert "return 5  # tuned" in app and "return 2  # ours" in app
+    assert "# main only" not in app and "# dev" not in app
     step = lines.run(ex.user, name)
     wait_for_log(step, "up to date")
     with pytest.raises(lines.LineError, match=f"change: {second} is not waiting on line {name}"):

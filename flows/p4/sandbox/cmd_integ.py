@@ -37,6 +37,7 @@ class Plan:
     start: int  # exclusive
     end: int
     moved_from: str | None = None  # the branch view's target, when a move remapped it
+    cherry_pick: bool = False  # a revision range left earlier revisions not integrated
 
 
 def _mapping(ctx: Context, opts: dict[str, Any], rest: list[str]) -> tuple[_p4.Map, list[FileArg], FileArg | None]:
@@ -155,7 +156,10 @@ def plan_integration(ctx: Context, mapping: _p4.Map, restrict: list[FileArg], re
                 continue
             if skip_cherry_picked:
                 src_row = _first_run_end(ctx, source, needed, src_row)
-            plans.append(Plan(source, target, src_row, min(needed) - 1, src_row["rev"], remap.moved_from))
+            # A range that leaves earlier revisions out is a cherry-pick: only its own edits are merged.
+            cherry = lo is not None and any(r["rev"] not in credited for r in source_revs(ctx, source, low)
+                                            if r["rev"] > last_delete_before(ctx, source, low + 1))
+            plans.append(Plan(source, target, src_row, min(needed) - 1, src_row["rev"], remap.moved_from, cherry))
     return plans, already, outside + refusals
 
 
@@ -268,8 +272,9 @@ def _integrate_one(ctx: Context, view: Any, plan: Plan, change: int, opts: dict[
         yield rec
         return
     base = find_base(ctx, source, target, t_head["rev"])
-    if opts.get("-Rs") and plan.start:
-        base = Base(source, plan.start)  # a run after a cherry-pick merges from the revision before it
+    if (opts.get("-Rs") or plan.cherry_pick) and plan.start:
+        # A run after a cherry-pick (-Rs), or a cherry-pick itself: merged from the revision before it.
+        base = Base(source, plan.start)
     if base.baseless and not opts.get("-i"):
         yield M.msg(M.BASELESS, depotFile=target, action="integrate", fromFile=source,
                     fromRev=range_label(plan.start, plan.end))
