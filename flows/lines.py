@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
+from datetime import datetime, timezone
 from typing import Any, Literal
 
 from prefect import flow, get_run_logger
@@ -28,7 +29,7 @@ from .p4.records import ChangeInfo
 from .p4.session import P4Session
 from .settings import FLOW_NAME
 from .spec import LINE_NAME, JobSpec
-from .vocabulary import job_tags, line_change_tag, line_tag, owner_of
+from .vocabulary import PAUSED, author_of, job_tags, line_change_tag, line_tag, owner_of
 
 LINE_FLOW = "line"
 _KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,127}$")
@@ -137,6 +138,68 @@ def _state(run: Any) -> str:
     return run.state.name if run.state and run.state.name else "?"
 
 
+State = Literal["up to date", "ready", "running", "waiting for a person", "held", "gated"]
+
+
+class LineStatus(BaseModel):
+    """Where a line is, read from Perforce (what waits) and Prefect (its jobs): what the line flow
+    acts on and what the Lines page shows."""
+
+    state: State
+    message: str
+    change: int | None = Field(default=None, description="The source change the line is at, or takes next")
+    author: str | None = Field(default=None, description="Who submitted that change")
+    behind: int = Field(default=0, description="Source changes not integrated yet (past a gate too)")
+    oldest: datetime | None = Field(default=None, description="When the oldest of them was submitted")
+    job_id: str | None = None
+    job_name: str | None = None
+    since: datetime | None = Field(default=None, description="Since when the job at the change is in its state")
+    next_job: JobSpec | None = Field(default=None, description="State 'ready': the job to start")
+
+
+def line_status(session: P4Session, line: LineSpec) -> LineStatus:
+    waiting = pending(session, line)
+    # One job at a time: while one is under way or waits for a person, the line is at its change.
+    # Looked at first: Perforce may no longer list that change (an integration opened in the
+    # workspace is not submitted, yet the sandbox's interchanges already counts it).
+    live = runs.runs_tagged(line_tag(line.name), live=True)
+    if live:
+        run = live[-1]
+        at = (run.parameters or {}).get("spec", {}).get("changelist")
+        count = len({c.change for c in waiting} | ({at} if at else set()))
+        return LineStatus(state="waiting for a person" if run.state and run.state.type.value == PAUSED else "running",
+                          change=at, author=author_of(run.tags or []), job_id=str(run.id), job_name=run.name,
+                          since=run.state.timestamp if run.state else None, behind=count,
+                          oldest=datetime.fromtimestamp(waiting[0].time, timezone.utc) if waiting else None,
+                          message=f"line {line.name}: at job {run.name} ({run.id}), {_state(run)} "
+                                  f"({count} change(s) not integrated yet)")
+    if not waiting:
+        return LineStatus(state="up to date", message=f"line {line.name}: up to date")
+    base: dict[str, Any] = {"behind": len(waiting),
+                            "oldest": datetime.fromtimestamp(waiting[0].time, timezone.utc)}
+    behind = f"{len(waiting)} change(s) not integrated yet"
+    if line.gate:
+        good = session.key(line.gate)
+        passed = [c for c in waiting if c.change <= good]
+        if not passed:
+            return LineStatus(state="gated", change=good, **base,
+                              message=f"line {line.name}: gated at change {good} (key {line.gate}): {len(waiting)} "
+                                      f"change(s) wait for the check, the oldest {waiting[0].change}")
+        waiting = passed
+    change, spec = job_for(line, waiting)
+    author = next(c.user for c in waiting if c.change == change)
+    earlier = runs.runs_tagged(line_change_tag(line.name, change))
+    if earlier:  # ended, yet Perforce still lists the change: it was not integrated
+        last = earlier[-1]
+        return LineStatus(state="held", change=change, author=author, job_id=str(last.id), job_name=last.name,
+                          since=last.state.timestamp if last.state else None, **base,
+                          message=f"line {line.name}: held at change {change} ({behind}): its job {last.name} "
+                                  f"({last.id}) ended {_state(last)} without integrating it; start the job again, "
+                                  "or skip the change")
+    return LineStatus(state="ready", change=change, author=author, next_job=spec, **base,
+                      message=f"line {line.name}: change {change} is next ({behind})")
+
+
 @flow(name=LINE_FLOW, persist_result=False, log_prints=False)
 def line(line: LineSpec) -> str:
     """Move the line one step: start the job for its next change, or say why not."""
@@ -147,43 +210,18 @@ def line(line: LineSpec) -> str:
     logger = get_run_logger()
     job = line.job
     with P4Session(job.p4port, job.p4user, job.client, password=load_job_secret(job)) as session:
-        waiting = pending(session, line)
-        good = session.key(line.gate) if line.gate else None
-    if not waiting:
-        logger.info(f"line {line.name}: up to date")
-        return "up to date"
-    if good is not None:
-        passed = [c for c in waiting if c.change <= good]
-        if not passed:
-            said = (f"line {line.name}: gated at change {good} (key {line.gate}): {len(waiting)} change(s) wait "
-                    f"for the check, the oldest {waiting[0].change}")
-            logger.info(said)
-            return said
-        waiting = passed
-    behind = f"{len(waiting)} change(s) not integrated yet"
-    # One job at a time: while one is under way or waits for a person, the line is at its change
-    # (what Perforce lists meanwhile depends on the server: an integration opened in the
-    # workspace is not submitted, yet integrate already counts it).
-    live = runs.runs_tagged(line_tag(line.name), live=True)
-    if live:
-        said = f"line {line.name}: at job {live[-1].name} ({live[-1].id}), {_state(live[-1])} ({behind})"
-        logger.info(said)
-        return said
-    change, spec = job_for(line, waiting)
-    earlier = runs.runs_tagged(line_change_tag(line.name, change))
-    if earlier:  # ended, yet Perforce still lists the change: it was not integrated
-        last = earlier[-1]
-        said = (f"line {line.name}: held at change {change} ({behind}): its job {last.name} ({last.id}) ended "
-                f"{_state(last)} without integrating it; start the job again, or skip the change")
-        logger.warning(said)
-        return said
+        status = line_status(session, line)
+    if status.state != "ready" or status.next_job is None or status.change is None:
+        (logger.warning if status.state == "held" else logger.info)(status.message)
+        return status.message
+    change = status.change
     run: Any = run_deployment(
-        name=f"{FLOW_NAME}/{job.host}", parameters={"spec": spec.model_dump(mode="json", exclude_defaults=True)},
+        name=f"{FLOW_NAME}/{job.host}",
+        parameters={"spec": status.next_job.model_dump(mode="json", exclude_defaults=True)},
         timeout=0, as_subflow=False, flow_run_name=f"{line.name}-{change}",
-        tags=job_tags(job.p4user, line.name, change, author=next(c.user for c in waiting if c.change == change),
-                      owner=owner_of(current_run.tags or [])),
+        tags=job_tags(job.p4user, line.name, change, author=status.author, owner=owner_of(current_run.tags or [])),
         # Two triggers at once (a duplicate event, an overlapping run) make one job.
         idempotency_key=f"{line_change_tag(line.name, change)}#1")
-    said = f"line {line.name}: started job {run.name} ({run.id}) for change {change} ({behind})"
+    said = f"line {line.name}: started job {run.name} ({run.id}) for change {change} ({status.behind} behind)"
     logger.info(said)
     return said

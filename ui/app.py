@@ -24,6 +24,7 @@ ROUTES = [
     ("job.py", "Job", ":material/work:", "job", False),
     ("templates.py", "Templates", ":material/bookmarks:", "templates", True),
     ("schedules.py", "Schedules", ":material/schedule:", "schedules", True),
+    ("lines.py", "Lines", ":material/timeline:", "lines", True),
     ("hosts.py", "Hosts", ":material/dns:", "hosts", True),
 ]
 

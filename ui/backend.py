@@ -384,3 +384,60 @@ def stop_host(viewer: str, name: str) -> bool:
     require_admin(viewer, f"stop {name}")
     with Connection(registry.get(name)) as c:
         return converge.stop_worker(c)
+
+
+# --- integration lines ----------------------------------------------------------------------
+
+class LineRow(BaseModel):
+    name: str
+    owner: str | None
+    mode: str
+    source: str  # what it reads: a branch spec's name, or the source path
+    target: str
+    state: str  # "flowing", "blocked", "held", "gated", "paused", "up to date", "unreadable"
+    detail: str  # the sentence the page shows
+    change: int | None = None
+    behind: int = 0
+    oldest: datetime | None = None
+    since: datetime | None = None
+    job_id: str | None = None
+
+
+def lines_overview(user: str) -> list[LineRow]:
+    """Every line the user may see, with where it is: one Perforce session per line (what waits,
+    its gate, its skips) and one Prefect query for its jobs."""
+    from deployments import lines
+    from flows.integration import load_job_secret
+    from flows.lines import line_status
+    from flows.p4.session import P4Session
+
+    out = []
+    for li in lines.list_lines(user):
+        job = li.spec.job
+        row: dict[str, Any] = {"name": li.spec.name, "owner": li.owner, "mode": li.spec.mode,
+                               "source": f"branch {job.branch}" if job.branch else str(job.source),
+                               "target": f"{job.client} on {job.host}" if job.branch else str(job.target)}
+        if li.paused:
+            out.append(LineRow(**row, state="paused", detail="paused: starts no job until resumed"))
+            continue
+        try:
+            with P4Session(job.p4port, job.p4user, job.client, password=load_job_secret(job)) as session:
+                status = line_status(session, li.spec)
+        except Exception as exc:  # noqa: BLE001 - one line's trouble is shown on its row, not the page's
+            out.append(LineRow(**row, state="unreadable", detail=f"cannot read its state: {exc}"))
+            continue
+        state = {"ready": "flowing", "running": "flowing", "waiting for a person": "blocked"}.get(status.state,
+                                                                                               status.state)
+        detail = {"blocked": f"blocked at change {status.change} by {status.author or '?'}: waits for a person",
+                  "held": f"held at change {status.change}: its job ended without integrating it; retry or skip",
+                  "gated": f"gated at change {status.change}: later changes wait for the check",
+                  "up to date": "up to date"}.get(state, f"flowing: change {status.change}")
+        out.append(LineRow(**row, state=state, detail=detail, change=status.change, behind=status.behind,
+                           oldest=status.oldest, since=status.since, job_id=status.job_id))
+    return out
+
+
+def skip_change(user: str, line: str, change: int) -> None:
+    from deployments import lines
+
+    lines.skip(user, line, change)
