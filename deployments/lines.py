@@ -115,6 +115,35 @@ def create(user: str, spec: LineSpec, *, visibility: Visibility = "private", ope
     return get(user, spec.name)
 
 
+def apply(user: str, wanted: list[tuple[LineSpec, Visibility]], *, operator: bool = False) -> dict[str, str]:
+    """Make the user's lines what a lines file says: each one created, updated or left as it is
+    (lines the file does not name are left alone). Returns name -> what was done."""
+    from prefect.client.schemas.actions import DeploymentUpdate
+
+    mine = {li.spec.name: li for li in _all()}
+    done = {}
+    for spec, visibility in wanted:
+        now = mine.get(spec.name)
+        if now is None:
+            create(user, spec, visibility=visibility, operator=operator)
+            done[spec.name] = "created"
+            continue
+        if now.owner != user:
+            raise LineError(f"line: '{spec.name}' belongs to {now.owner}; only its owner can change it")
+        if now.spec == spec and now.visibility == visibility:
+            done[spec.name] = "unchanged"
+            continue
+        may_make_global(user, visibility, operator)
+        refuse_ticket(spec.job)
+        refuse_spec(spec.job, None if operator else user)
+        with _client() as client:
+            client.update_deployment(now.deployment_id, DeploymentUpdate(
+                parameters={"line": spec.model_dump(mode="json", exclude_defaults=True)},
+                tags=[PRODUCT_TAG, LINE_KIND_TAG, visibility_tag(visibility), owner_tag(user)]))
+        done[spec.name] = "updated"
+    return done
+
+
 def _ensure_automation(name: str, deployment_id: UUID) -> None:
     """The line takes its next step when one of its jobs ends (completed, cancelled) or a change
     reaches its source."""

@@ -13,7 +13,9 @@
   a busy database refused) and then nobody is told and nothing is cleaned. ``sweep``
   reads the runs themselves, which Prefect's database keeps whatever happened to their
   events, and starts ``notify``/``cleanup`` for each run and state whose reaction was
-  not taken (flows/handled.py) a settling time after the run reached it.
+  not taken (flows/handled.py) a settling time after the run reached it; and it steps each
+  active integration line whose job completed or was cancelled with no step of the line
+  after it (the line's automation lost that event).
 """
 from __future__ import annotations
 
@@ -23,7 +25,8 @@ from typing import Any
 from flows import handled
 from flows.notify import KINDS
 from flows.settings import FLOW_NAME, HEARTBEAT_GRACE_SECONDS
-from flows.vocabulary import INTERNAL_TAG
+from flows.lines import LINE_FLOW
+from flows.vocabulary import INTERNAL_TAG, line_of
 
 CRASH_AUTOMATION = "p4-integration: crash runs that fell silent"
 CLEANUP_AUTOMATION = "p4-integration: clean up after ended runs"
@@ -95,10 +98,12 @@ def missed_reactions(now: datetime | None = None, settle: float = SETTLE_SECONDS
                      lookback: timedelta = LOOKBACK) -> list[tuple[str, str, str]]:
     """(deployment, run id, event) for each job run whose automation's reaction was not taken:
     the run is in its state for ``settle`` seconds (ended within ``lookback``), no reaction was
-    taken, and no notify/cleanup run for it waits or runs now."""
+    taken, and no notify/cleanup run for it waits or runs now; and for each line whose job ended
+    with no step of the line after it."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import (FlowFilter, FlowFilterName, FlowRunFilter, FlowRunFilterEndTime,
-                                                FlowRunFilterState, FlowRunFilterStateType)
+                                                FlowRunFilterExpectedStartTime, FlowRunFilterState,
+                                                FlowRunFilterStateType)
     from prefect.client.schemas.objects import StateType
 
     now = now or datetime.now(timezone.utc)
@@ -115,9 +120,12 @@ def missed_reactions(now: datetime | None = None, settle: float = SETTLE_SECONDS
         reacting = _read_all(client, flow_filter=FlowFilter(name=FlowFilterName(any_=["notify", "cleanup"])),
                              flow_run_filter=FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(
                                  any_=[StateType.SCHEDULED, StateType.PENDING, StateType.RUNNING]))))
+        stepped = _read_all(client, flow_filter=FlowFilter(name=FlowFilterName(any_=[LINE_FLOW])),
+                            flow_run_filter=FlowRunFilter(expected_start_time=FlowRunFilterExpectedStartTime(
+                                after_=now - lookback)))
     under_way = {(str((r.parameters or {}).get("flow_run_id", "")).rsplit(".", 1)[-1],
                   str((r.parameters or {}).get("event", ""))) for r in reacting}
-    due = []
+    due = _lines_not_moved(ended, stepped, now, settle) if any(line_of(r.tags or []) for r in ended) else []
     for run in ended + waiting:
         state = run.state
         if state is None or not state.name or (now - state.timestamp).total_seconds() < settle:
@@ -129,6 +137,29 @@ def missed_reactions(now: datetime | None = None, settle: float = SETTLE_SECONDS
     return due
 
 
+def _lines_not_moved(ended: list[Any], stepped: list[Any], now: datetime, settle: float) -> list[tuple[str, str, str]]:
+    """A line whose job completed or was cancelled takes a step after it (its automation); one
+    that has not, ``settle`` seconds on, lost that event: ("line/<name>", job run id, event)."""
+    from .lines import all_lines
+
+    last_step: dict[str, datetime] = {}
+    for r in stepped:
+        name = str(((r.parameters or {}).get("line") or {}).get("name", ""))
+        if r.expected_start_time and (name not in last_step or r.expected_start_time > last_step[name]):
+            last_step[name] = r.expected_start_time
+    active = {li.spec.name for li in all_lines() if not li.paused}
+    due = []
+    for run in ended:
+        line, state = line_of(run.tags or []), run.state
+        if (line not in active or state is None or state.name not in ("Completed", "Cancelled")
+                or (now - state.timestamp).total_seconds() < settle):
+            continue
+        if line not in last_step or last_step[line] < state.timestamp:
+            due.append((f"{LINE_FLOW}/{line}", str(run.id), f"prefect.flow-run.{state.name}"))
+    # One step a line is enough: it integrates whatever waits.
+    return list({d[0]: d for d in due}.values())
+
+
 def sweep(started: set[tuple[str, str, str]], **kwargs: Any) -> list[tuple[str, str, str]]:
     """Start each reaction ``missed_reactions`` finds that is not in ``started`` (the caller's
     memory: one that fails every time, say for a host removed since, is not started again and
@@ -138,6 +169,6 @@ def sweep(started: set[tuple[str, str, str]], **kwargs: Any) -> list[tuple[str, 
     due = [r for r in missed_reactions(**kwargs) if r not in started]
     for deployment, run_id, event in due:
         started.add((deployment, run_id, event))
-        run_deployment(name=deployment, parameters={"flow_run_id": run_id, "event": event}, timeout=0,
-                       as_subflow=False, tags=[INTERNAL_TAG])
+        about = None if deployment.startswith(f"{LINE_FLOW}/") else {"flow_run_id": run_id, "event": event}
+        run_deployment(name=deployment, parameters=about, timeout=0, as_subflow=False, tags=[INTERNAL_TAG])
     return due

@@ -68,6 +68,11 @@ def user_of(tags: Iterable[str]) -> str | None:
     return _value(tags, _USER)
 
 
+def line_of(tags: Iterable[str]) -> str | None:
+    """The line a job run belongs to (its ``line:<name>`` tag, not ``line:<name>@<change>``)."""
+    return next((t[len(_LINE):] for t in tags if t.startswith(_LINE) and "@" not in t), None)
+
+
 def author_of(tags: Iterable[str]) -> str | None:
     return _value(tags, _AUTHOR)
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -42,6 +43,50 @@ def create(name: str, spec_file: Path = typer.Option(..., help="The line's job s
         fail(str(exc))
     li = lines.create(_me(user), spec, visibility="global" if global_ else "private", operator=True)
     typer.echo(f"created {li.visibility} line {li.spec.name} ({li.spec.mode}); move it now: p4integ lines run {name}")
+
+
+@app.command("apply")
+def apply(path: Path, user: str = AS_USER) -> None:
+    """Create or update the lines a YAML file lists (e.g. lines.yaml beside prefect.yaml):
+    'lines:' then, per line, name, mode, gate, visibility and job (a job spec without changelist).
+    Every entry is checked before any line is touched."""
+    import yaml
+    from pydantic import ValidationError
+
+    from deployments import lines
+    from flows.lines import LineSpec
+
+    try:
+        doc = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        fail(f"{path}: cannot read it: {exc}")
+    entries = doc.get("lines") if isinstance(doc, dict) else None
+    if not isinstance(entries, list) or not entries:
+        fail(f"{path}: no 'lines:' list; see 'p4integ lines apply --help' for the format")
+    wanted = []
+    for i, entry in enumerate(entries):
+        where = f"{path}: lines[{i}]" + (f" ({entry.get('name')})" if isinstance(entry, dict) else "")
+        if not isinstance(entry, dict):
+            fail(f"{where}: each line is a mapping with name, mode, job")
+        visibility = entry.get("visibility", "private")
+        if visibility not in ("private", "global"):
+            fail(f"{where}: visibility: '{visibility}' is not private or global")
+        try:
+            wanted.append((LineSpec.model_validate({k: v for k, v in entry.items() if k != "visibility"}),
+                           visibility))
+        except ValidationError as exc:
+            fail(f"{where}: " + "; ".join(map(_problem, exc.errors())))
+    for name, what in lines.apply(_me(user), wanted, operator=True).items():
+        typer.echo(f"{name}: {what}")
+
+
+def _problem(error: Any) -> str:
+    """One pydantic error as 'job.client: what is wrong' (our validators name their field first)."""
+    loc = [str(part) for part in error["loc"]]
+    msg = str(error["msg"]).removeprefix("Value error, ")
+    if loc and msg.startswith(f"{loc[-1]}:"):
+        return ".".join(loc[:-1] + [msg])
+    return f"{'.'.join(loc)}: {msg}" if loc else msg
 
 
 @app.command("run")

@@ -206,3 +206,43 @@ def test_the_sweep_makes_up_for_reactions_whose_events_were_lost(tmp_path, deaf_
             assert len(told()) == 1
         finally:
             set_notifications(ex.user)
+
+
+def test_the_sweep_steps_a_line_whose_job_end_was_lost(tmp_path, local_worker: str) -> None:
+    """A line moves when one of its jobs ends (its automation); with that automation deaf, the
+    sweep takes the step, once."""
+    import uuid
+
+    from prefect.automations import Automation
+
+    from deployments import jobs, lines
+    from flows.lines import LineSpec
+    from flows.p4.example import make_example
+    from flows.runs import runs_tagged
+    from flows.vocabulary import line_change_tag
+
+    from ..flows.helpers import spec_for
+    from ..flows.test_lines import _edit
+
+    ex = make_example(tmp_path / "ex", conflict=False)
+    name = f"swept-{uuid.uuid4().hex[:8]}"
+    lines.create(ex.user, LineSpec(name=name, job=spec_for(ex)), operator=True)
+    deaf = Automation.read(name=f"{lines.AUTOMATION_PREFIX}{name}: job ended")
+    deaf.disable()
+    try:
+        second = _edit(ex, "//depot/main/src/app.py", "return 3", "return 3  # swept", "app: step 3")
+        lines.run(ex.user, name)
+        first = until(lambda: [r for r in runs_tagged(f"line:{name}") if r.state and r.state.is_final()], 240,
+                      "the line's first job to end")[0]
+        assert first.state.type == StateType.COMPLETED
+        assert runs_tagged(line_change_tag(name, second)) == []  # nothing moved the line on
+
+        made = [r for r in recovery.sweep(set(), settle=0) if r[0] == f"line/{name}"]
+        assert made == [(f"line/{name}", str(first.id), "prefect.flow-run.Completed")]
+        job = until(lambda: runs_tagged(line_change_tag(name, second)), 120, "the step to start the next job")[0]
+        assert jobs.wait(job.id, timeout=240).state.type == StateType.COMPLETED
+        # The step is on record (the line's run after the job's end): a sweep with no memory takes none.
+        assert [r for r in recovery.sweep(set(), settle=0) if r[0] == f"line/{name}" and r[1] == str(first.id)] == []
+    finally:
+        deaf.enable()
+        lines.remove(ex.user, name)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from prefect.client.schemas.objects import StateType
 
-from deployments import jobs, lines
+from deployments import jobs, lines, processes
 from deployments.notifications import set_notifications
 from flows.lines import LineSpec
 from flows.p4.example import AUTHOR_CLIENT, Example, make_example
@@ -180,3 +180,28 @@ def _head(ex: Example, path: str) -> str:
     with P4Session(ex.port, ex.user, ex.client) as s:
         data = s.print_file(path)
     return data if isinstance(data, str) else data.decode()
+
+
+def test_a_server_restart_while_a_line_flows_integrates_nothing_twice(tmp_path: Path) -> None:
+    ex = make_example(tmp_path / "ex", conflict=False)
+    with P4Session(ex.port, ex.user, ex.client) as s:
+        before = max(c.change for c in s.changes("-s", "submitted", "-m", "1"))
+        feature = s.interchanges(branch=ex.branch)[0].change
+    changes = [feature] + [_edit(ex, "//depot/main/src/app.py", f"return {k}", f"return {k}  # r", f"app: step {k}")
+                           for k in (2, 3, 4, 5)]
+    name = f"restart-{uuid.uuid4().hex[:8]}"
+    lines.create(ex.user, LineSpec(name=name, job=spec_for(ex)), operator=True)
+    processes.start_dispatcher()  # the background process: its sweep steps a line whose job's end was lost
+    try:
+        lines.run(ex.user, name)
+        until(lambda: _line_runs(name, changes[1]), 240, "the line to be under way")
+        processes.stop("server")  # events in flight are lost with it
+        processes.start_server()
+        until(lambda: _ended(name, changes[-1], StateType.COMPLETED), 480, "every change to land after the restart")
+    finally:
+        processes.stop("dispatcher")
+    assert [len(_line_runs(name, c)) for c in changes] == [1] * len(changes)
+    landed = _submitted_to_rel(ex, before)
+    assert [d.split(":")[0] for _, d in landed] == [f"[{name}] @{c} by {'release-bot' if c == feature else 'alice'}"
+                                                   for c in changes]
+    lines.remove(ex.user, name)

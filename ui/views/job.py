@@ -34,6 +34,9 @@ title.markdown(f"{state_badge(run.state)} &nbsp; host **{plain(run.host)}** · u
                f"started {age(run.started or run.created)} · {code(run.spec.get('branch') or '')}")
 if READ:
     links.link_button("Open in Prefect", backend.prefect_ui_url(run.id), icon=":material/open_in_new:")
+if run.spec.get("line"):  # one change of an integration line
+    st.page_link("views/lines.py", icon=":material/timeline:",
+                 label=f"Line {run.spec['line']}: source change {run.spec.get('changelist')}")
 if notice:
     st.success(plain(notice), icon=":material/check_circle:")
 

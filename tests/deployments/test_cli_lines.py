@@ -1,0 +1,42 @@
+"""``p4integ lines apply``: lines kept in a YAML file beside prefect.yaml, checked whole first."""
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+
+from deployments import lines
+from flows.p4.example import make_example
+from tests.cli import p4integ
+
+pytestmark = pytest.mark.usefixtures("local_worker")
+
+
+def _file(tmp_path: Path, body: str) -> Path:
+    path = tmp_path / "lines.yaml"
+    path.write_text(body)
+    return path
+
+
+def test_a_lines_file_creates_updates_and_is_refused_whole_with_the_field_named(tmp_path: Path) -> None:
+    ex = make_example(tmp_path / "ex", conflict=False)
+    name, other = f"file-{uuid.uuid4().hex[:6]}", f"file-{uuid.uuid4().hex[:6]}"
+    job = f"    job:\n      p4port: {ex.port}\n      p4user: {ex.user}\n      client: {ex.client}\n      branch: {ex.branch}\n"
+    first = _file(tmp_path, f"lines:\n  - name: {name}\n    mode: per-change\n{job}")
+    made = p4integ("lines", "apply", str(first), "--as", "gina")
+    assert made.returncode == 0 and f"{name}: created" in made.stdout, made.stderr
+    again = p4integ("lines", "apply", str(first), "--as", "gina")
+    assert again.returncode == 0 and f"{name}: unchanged" in again.stdout, again.stderr
+    gated = _file(tmp_path, f"lines:\n  - name: {name}\n    gate: ci-good-rel\n{job}")
+    assert f"{name}: updated" in p4integ("lines", "apply", str(gated), "--as", "gina").stdout
+    assert lines.get("gina", name).spec.gate == "ci-good-rel"
+
+    # A second entry with a bad workspace name: refused before anything is made or changed.
+    bad = _file(tmp_path, f"lines:\n  - name: {other}\n{job}  - name: {name}\n    gate: 'not a key'\n{job}")
+    refused = p4integ("lines", "apply", str(bad), "--as", "gina")
+    assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+    assert f"lines[1] ({name}): gate: 'not a key' is not a Perforce key name" in refused.stderr
+    assert other not in p4integ("lines", "list", "--as", "gina").stdout
+    assert lines.get("gina", name).spec.gate == "ci-good-rel"
+    assert p4integ("lines", "remove", name, "--as", "gina").returncode == 0
