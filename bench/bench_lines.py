@@ -157,9 +157,9 @@ def main() -> int:
     each = " ".join(f"{x:.1f}" for x in lat)
     print(f"  median {statistics.median(lat):.1f} s, max {max(lat):.1f} s   (each: {each})")
     print()
-    print(f"{'lines on the server':>20} {'queries a poll':>15} {'seconds a poll':>15}")
+    print(f"{'lines on the server':>20} {'queries a poll':>15} {'ms a poll':>10}")
     for n, (queries, seconds) in cost.items():
-        print(f"{n:>20} {queries:>15} {seconds:>15.3f}")
+        print(f"{n:>20} {queries:>15} {seconds * 1000:>10.2f}")
     print(f"ratio of poll seconds, 100 lines / 1 line: {cost[100][1] / cost[1][1]:.2f}")
     return 0
 
