@@ -133,3 +133,10 @@ def second_user(ex: Any, user: str, directory: Path, password: str | None = None
     if password:
         set_password(ex.depot_dir, user, password)
     return client
+
+
+def head_text(ex: Any, path: str) -> str:
+    """The head revision's text of a depot file of the example depot."""
+    with P4Session(ex.port, ex.user, ex.client) as s:
+        data = s.print_file(path)
+    return data if isinstance(data, str) else data.decode()

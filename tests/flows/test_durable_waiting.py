@@ -18,7 +18,9 @@ from flows.p4.example import AUTHOR_CLIENT, Example, make_example
 from flows.p4.session import P4Session
 from flows.spec import FileChoice
 
-from .helpers import PAUSED_OR_FINAL, logs, opened_and_pending, processes_with, spec_for, until, wait_for_log
+from .helpers import (
+    PAUSED_OR_FINAL, head_text, logs, opened_and_pending, processes_with, spec_for, until, wait_for_log,
+)
 from tests.cli import p4integ
 
 pytestmark = pytest.mark.usefixtures("local_worker")
@@ -30,12 +32,6 @@ MARKED = "[product]\n>>>> ORIGINAL\nversion = 2.0\n==== THEIRS\nversion = 2.1\n=
 def suspended(run_id: UUID, timeout: float = 120) -> None:
     run = jobs.wait(run_id, until=PAUSED_OR_FINAL, timeout=timeout)
     assert run.state.name == "Suspended", logs(run_id)
-
-
-def head_text(ex: Example, path: str) -> str:
-    with P4Session(ex.port, ex.user, ex.client) as s:
-        data = s.print_file(path)
-    return data if isinstance(data, str) else data.decode()
 
 
 def flow_processes(run_ids: list[UUID]) -> list[int]:

@@ -13,18 +13,12 @@ from flows.p4.session import P4Session
 from flows.spec import FileChoice
 
 from .helpers import (
-    PAUSED_OR_FINAL, logs, opened_and_pending, processes_with, spec_for, task_runs, until, wait_for_log,
+    PAUSED_OR_FINAL, head_text, logs, opened_and_pending, processes_with, spec_for, task_runs, until, wait_for_log,
 )
 
 pytestmark = pytest.mark.usefixtures("local_worker")
 
 STAGES = {"GET_LATEST_CL", "SYNC", "INTEGRATE", "RESOLVE_PASS_1", "RESOLVE_CHECK", "PRE_SUBMIT", "SHELVE", "P4PUSH"}
-
-
-def head_text(ex: Example, path: str) -> str:
-    with P4Session(ex.port, ex.user, ex.client) as s:
-        data = s.print_file(path)
-    return data if isinstance(data, str) else data.decode()
 
 
 def test_clean_integration_is_done_with_each_stage_as_a_task(tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ from flows.spec import FileChoice
 from flows.vocabulary import line_change_tag, line_tag
 from tests import sinks
 
-from .helpers import spec_for, until, wait_for_log
+from .helpers import head_text, spec_for, until, wait_for_log
 
 pytestmark = pytest.mark.usefixtures("local_worker")
 
@@ -101,8 +101,7 @@ def test_a_line_moves_change_by_change_and_a_conflict_holds_the_changes_behind_i
     assert all(len(_line_runs(name, c)) == 1 for c in (feature, first, second, third))
     with P4Session(ex.port, ex.user, ex.client) as s:
         assert s.interchanges(branch=ex.branch) == []
-        head = s.print_file(README)
-    assert "widget product, beta." in (head if isinstance(head, str) else head.decode())
+    assert "widget product, beta." in head_text(ex, README)
     lines.remove(ex.user, name)
 
 
@@ -163,10 +162,9 @@ def test_a_skipped_change_is_recorded_with_who_skipped_it_and_the_line_goes_on(t
         assert s.keys(f"p4integ-skip-{name}-*") == {f"p4integ-skip-{name}-{second}": "rita"}
         # Perforce still lists the skipped change as not integrated; the line does not.
         assert [c.change for c in s.interchanges(branch=ex.branch)] == [second, kept_out, elsewhere]
-        head = s.print_file(README)
         assert s.opened() == []
-    assert "beta" not in (head if isinstance(head, str) else head.decode())
-    app = _head(ex, "//depot/rel/src/app.py")
+    assert "beta" not in head_text(ex, README)
+    app = head_text(ex, "//depot/rel/src/app.py")
     assert "return 5  # tuned" in app and "return 2  # ours" in app
     assert "# main only" not in app and "# dev" not in app
     step = lines.run(ex.user, name)
@@ -174,12 +172,6 @@ def test_a_skipped_change_is_recorded_with_who_skipped_it_and_the_line_goes_on(t
     with pytest.raises(lines.LineError, match=f"change: {second} is not waiting on line {name}"):
         lines.skip("rita", name, second)
     lines.remove(ex.user, name)
-
-
-def _head(ex: Example, path: str) -> str:
-    with P4Session(ex.port, ex.user, ex.client) as s:
-        data = s.print_file(path)
-    return data if isinstance(data, str) else data.decode()
 
 
 def test_a_server_restart_while_a_line_flows_integrates_nothing_twice(tmp_path: Path) -> None:
