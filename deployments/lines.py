@@ -3,9 +3,10 @@
 A line (flows/lines.py) is kept as a deployment named after it on the service's own
 pool, with its spec as the default parameters and the same tags as a template
 (``line``, ``visibility:...``, ``owner:...``): private lines are their owner's alone,
-global ones are made by administrators. Its automation starts the deployment whenever
-one of the line's jobs completes, so a line moves change by change by itself; starting
-it (``p4integ lines run``, a schedule, a submit) moves it one step.
+global ones are made by administrators. Its two automations start the deployment whenever
+one of the line's jobs ends (completed, cancelled) and whenever a change is submitted to its
+source (``p4.change.submitted``, deployments/watcher.py), so a line moves change by change
+by itself; ``p4integ lines run`` moves it one step by hand.
 """
 from __future__ import annotations
 
@@ -52,11 +53,16 @@ def _client() -> Any:
 def _all() -> list[Line]:
     from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterTags, FlowFilter, FlowFilterName
 
+    found: list[Any] = []
     with _client() as client:
-        found = client.read_deployments(
-            flow_filter=FlowFilter(name=FlowFilterName(any_=[LINE_FLOW])),
-            deployment_filter=DeploymentFilter(tags=DeploymentFilterTags(all_=[PRODUCT_TAG, LINE_KIND_TAG])),
-            limit=200)
+        while True:  # the API returns at most 200 a call
+            page = client.read_deployments(
+                flow_filter=FlowFilter(name=FlowFilterName(any_=[LINE_FLOW])),
+                deployment_filter=DeploymentFilter(tags=DeploymentFilterTags(all_=[PRODUCT_TAG, LINE_KIND_TAG])),
+                limit=200, offset=len(found))
+            found += page
+            if len(page) < 200:
+                break
     return [Line(spec=LineSpec.model_validate((d.parameters or {})["line"]), owner=owner_of(d.tags or []),
                  visibility="private" if visibility_of(d.tags or []) == "private" else "global",
                  paused=bool(d.paused), deployment_id=d.id) for d in found]
@@ -120,22 +126,24 @@ def apply(user: str, wanted: list[tuple[LineSpec, Visibility]], *, operator: boo
     (lines the file does not name are left alone). Returns name -> what was done."""
     from prefect.client.schemas.actions import DeploymentUpdate
 
-    mine = {li.spec.name: li for li in _all()}
+    existing = {li.spec.name: li for li in _all()}
+    for spec, visibility in wanted:  # every entry checked before any line is touched
+        now = existing.get(spec.name)
+        if now is not None and now.owner != user:
+            raise LineError(f"line: '{spec.name}' belongs to {now.owner}; only its owner can change it")
+        may_make_global(user, visibility, operator)
+        refuse_ticket(spec.job)
+        refuse_spec(spec.job, None if operator else user)
     done = {}
     for spec, visibility in wanted:
-        now = mine.get(spec.name)
+        now = existing.get(spec.name)
         if now is None:
             create(user, spec, visibility=visibility, operator=operator)
             done[spec.name] = "created"
             continue
-        if now.owner != user:
-            raise LineError(f"line: '{spec.name}' belongs to {now.owner}; only its owner can change it")
         if now.spec == spec and now.visibility == visibility:
             done[spec.name] = "unchanged"
             continue
-        may_make_global(user, visibility, operator)
-        refuse_ticket(spec.job)
-        refuse_spec(spec.job, None if operator else user)
         with _client() as client:
             client.update_deployment(now.deployment_id, DeploymentUpdate(
                 parameters={"line": spec.model_dump(mode="json", exclude_defaults=True)},

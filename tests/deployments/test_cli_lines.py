@@ -39,4 +39,9 @@ def test_a_lines_file_creates_updates_and_is_refused_whole_with_the_field_named(
     assert f"lines[1] ({name}): gate: 'not a key' is not a Perforce key name" in refused.stderr
     assert other not in p4integ("lines", "list", "--as", "gina").stdout
     assert lines.get("gina", name).spec.gate == "ci-good-rel"
+    # Valid in form, refused by the service (no such host): still nothing made.
+    ghost = _file(tmp_path, f"lines:\n  - name: {other}\n{job}  - name: {other}-2\n{job}      host: ghost-host\n")
+    refused = p4integ("lines", "apply", str(ghost), "--as", "gina")
+    assert refused.returncode == 2 and "ghost-host" in refused.stderr, refused.stderr
+    assert other not in p4integ("lines", "list", "--as", "gina").stdout
     assert p4integ("lines", "remove", name, "--as", "gina").returncode == 0
