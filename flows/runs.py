@@ -125,3 +125,17 @@ def runs_tagged(tag: str, *, live: bool = False) -> list[Any]:
         found = client.read_flow_runs(flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[tag]), state=state),
                                       limit=200)
     return sorted(found, key=lambda r: r.created)
+
+
+def last_completed(tag: str) -> Any | None:
+    """The most recently ended run carrying ``tag`` that completed (a line's last integration), or None."""
+    from prefect.client.schemas.filters import (
+        FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType, FlowRunFilterTags,
+    )
+    from prefect.client.schemas.sorting import FlowRunSort
+
+    done = FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.COMPLETED]))
+    with get_client(sync_client=True) as client:
+        found = client.read_flow_runs(flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[tag]), state=done),
+                                      sort=FlowRunSort.END_TIME_DESC, limit=1)
+    return found[0] if found else None

@@ -401,6 +401,8 @@ class LineRow(BaseModel):
     oldest: datetime | None = None
     since: datetime | None = None
     job_id: str | None = None
+    last: str | None = None  # the last source change integrated, and the target change it became
+    last_at: datetime | None = None
 
 
 def lines_overview(user: str) -> list[LineRow]:
@@ -417,6 +419,7 @@ def lines_overview(user: str) -> list[LineRow]:
         row: dict[str, Any] = {"name": li.spec.name, "owner": li.owner, "mode": li.spec.mode,
                                "source": f"branch {job.branch}" if job.branch else str(job.source),
                                "target": f"{job.client} on {job.host}" if job.branch else str(job.target)}
+        row.update(_last_integrated(li.spec.name))
         if li.paused:
             out.append(LineRow(**row, state="paused", detail="paused: starts no job until resumed"))
             continue
@@ -437,7 +440,74 @@ def lines_overview(user: str) -> list[LineRow]:
     return out
 
 
+def _last_integrated(name: str) -> dict[str, Any]:
+    """Which source change the line's last completed job integrated, and as which target change."""
+    from flows.runs import last_completed
+    from flows.vocabulary import line_tag
+
+    run = last_completed(line_tag(name))
+    if run is None:
+        return {}
+    done = jobs.record(run.id)
+    source = ((run.parameters or {}).get("spec") or {}).get("changelist")
+    target = done.submitted_text() if done else None
+    return {"last": f"change {source} integrated" + (f" as change {target}" if target else ""),
+            "last_at": run.end_time}
+
+
 def skip_change(user: str, line: str, change: int) -> None:
     from deployments import lines
 
     lines.skip(user, line, change)
+
+
+def create_line(user: str, name: str, template: str, mode: str, gate: str, visibility: str) -> dict[str, str]:
+    """A line that runs the template's job change by change, as ``user`` with their stored password
+    (its jobs start long after any sign-in's ticket expired), and its first step. Returns the
+    problems by form field (name, template, mode, gate, visibility); when there are any, nothing
+    was made."""
+    from pydantic import ValidationError
+
+    from deployments import lines, templates
+    from flows.lines import LineSpec
+
+    try:
+        t = templates.get(user, template)
+    except TemplateError as exc:
+        return {"template": str(exc)}
+    # A template's changelist is a fixed point; a line picks each change itself.
+    job = {k: v for k, v in t.spec.items() if k != "changelist"}
+    job |= {"p4user": user, "password_secret": templates.stored_secret(user)}
+    try:
+        spec = LineSpec.model_validate({"name": name, "mode": mode, "gate": gate.strip() or None, "job": job})
+    except ValidationError as exc:
+        return dict(_line_field(e) for e in exc.errors())
+    try:
+        lines.create(user, spec, visibility=visibility)  # type: ignore[arg-type]
+    except (TemplateError, lines.LineError) as exc:
+        return dict([_line_field({"loc": (), "msg": str(exc)})])
+    lines.run(user, name)  # its first step now: the watcher wakes lines only for changes submitted from here on
+    return {}
+
+
+def _line_field(error: Any) -> tuple[str, str]:
+    """A LineSpec problem as (form field, message): the job's own fields are the template's."""
+    msg = str(error["msg"]).removeprefix("Value error, ")
+    loc = [str(part) for part in error.get("loc", ())]
+    head = loc[0] if loc else msg.partition(":")[0]
+    if head in ("name", "mode", "gate", "visibility"):
+        return head, msg if msg.startswith(f"{head}:") else f"{head}: {msg}"
+    inner = ".".join(loc[1:]) if loc and loc[0] == "job" else ""
+    return "template", f"template: its job {inner + ': ' if inner and not msg.startswith(inner) else ''}{msg}"
+
+
+def set_line_paused(user: str, name: str, paused: bool) -> None:
+    from deployments import lines
+
+    lines.set_paused(user, name, paused)
+
+
+def remove_line(user: str, name: str) -> None:
+    from deployments import lines
+
+    lines.remove(user, name)

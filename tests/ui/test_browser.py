@@ -327,3 +327,43 @@ def test_a_tab_signed_out_elsewhere_is_signed_out_on_its_next_action_and_after_a
     settle(pg)
     assert pg.locator("#p4i-password").count() == 1
     fresh.close()
+
+
+def test_a_line_made_in_the_browser_brings_a_change_submitted_to_its_source_to_its_target(
+        signed_page, browser_depot) -> None:
+    """The watcher (in the service's background process) sees the submit; the line's job integrates
+    it; the Lines page shows it arrived, by itself."""
+    from deployments import lines, processes, templates
+    from flows.prefect_compat import save_secret
+    from flows.spec import JobSpec
+    from flows.usernames import secret_name
+    from tests.flows.test_lines import _edit
+
+    user = browser_depot.user
+    save_secret(secret_name(user), PASSWORD)  # what 'p4integ credentials set' stores: a line's jobs outlive tickets
+    templates.create(user, "browser-docs", JobSpec(p4port=browser_depot.port, p4user=user, client=browser_depot.client,
+                                                   source="//depot/main/docs/...", target="//depot/rel/docs/..."))
+    processes.start_dispatcher()
+    try:
+        pg = signed_page
+        pg.get_by_role("link", name="Lines").first.click()
+        pg.get_by_role("heading", name="Lines", exact=True).wait_for()
+        settle(pg)
+        pg.get_by_text("New line").first.click()
+        type_into(pg, "Line name", "browser-docs")
+        pick(pg, "Jobs like template", "browser-docs")
+        pg.get_by_role("button", name="Create line").click()
+        settle(pg)
+        _shown(pg, "created line browser-docs")
+        row = pg.locator(".st-key-line_browser-docs")
+        row.get_by_text("up to date", exact=True).first.wait_for(timeout=120000)  # its first step integrated what waited, if anything
+
+        change = _edit(browser_depot, "//depot/main/docs/notes.txt", "2.1.", "2.1.1.", "docs: notes for 2.1.1")
+        row.get_by_text(re.compile(rf"last: change {change} integrated as change \d+")).wait_for(timeout=180000)
+        with P4Session(browser_depot.port, user, browser_depot.client, password=PASSWORD) as s:
+            [arrived] = s.changes("-l", "-s", "submitted", "-m", "1", "//depot/rel/docs/...")
+        assert row.get_by_text(f"last: change {change} integrated as change {arrived.change}").is_visible()
+        assert arrived.description.startswith(f"[browser-docs] @{change} by alice: docs: notes for 2.1.1")
+    finally:
+        processes.stop("dispatcher")
+        lines.remove(user, "browser-docs")

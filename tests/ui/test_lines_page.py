@@ -42,3 +42,52 @@ def test_a_blocked_line_is_shown_and_its_change_skipped_from_the_page(signed_in,
     until(lambda: _last_state(name, change) == StateType.CANCELLED, 120, "the waiting job to be cancelled")
     until(lambda: "up to date" in texts(page(signed_in, "views/lines.py")), 120, "the line to show up to date")
     lines.remove(signed_in, name)
+
+
+def test_a_line_is_created_from_a_template_paused_resumed_and_removed_on_the_page(signed_in, ui_depot) -> None:
+    from deployments import templates
+    from flows.spec import JobSpec
+
+    save_secret(secret_name(signed_in), PASSWORD)
+    docs = JobSpec(p4port=ui_depot.port, p4user=ui_depot.user, client=ui_depot.client,
+                   source="//depot/main/docs/...", target="//depot/rel/docs/...")  # one clean change waits
+    tpl = f"docs-{uuid.uuid4().hex[:8]}"
+    templates.create(signed_in, tpl, docs)
+    name = f"page-line-{uuid.uuid4().hex[:8]}"
+
+    at = page(signed_in, "views/lines.py")
+    at.text_input(key="nl_name").set_value("Docs Line")
+    at.selectbox(key="nl_template").set_value(tpl)
+    at.text_input(key="nl_gate").set_value("ci good")
+    at.button(key="nl_create").click().run()
+    shown = texts(at)
+    assert "name: 'Docs Line' is not a line name; use lowercase letters, digits and '-'" in shown, shown
+    assert "gate: 'ci good' is not a Perforce key name" in shown, shown
+    assert all(li.spec.name != "docs-line" for li in lines.list_lines(signed_in))  # nothing made
+
+    at.text_input(key="nl_name").set_value(name)
+    at.text_input(key="nl_gate").set_value("")
+    at.button(key="nl_create").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert f"created line {name}; it takes its first change now" in texts(at)
+    made = lines.get(signed_in, name)
+    # The template's job, run as its creator with the stored password: a ticket would expire under it.
+    assert (made.spec.job.source, made.spec.job.p4user, made.spec.job.password_secret, made.owner) == (
+        docs.source, signed_in, secret_name(signed_in), signed_in)
+    with P4Session(ui_depot.port, ui_depot.user, ui_depot.client, password=PASSWORD) as s:
+        [change] = s.interchanges(source=docs.source, target=docs.target)
+    until(lambda: _last_state(name, change.change) == StateType.COMPLETED, 240, "the first step's job")
+    with P4Session(ui_depot.port, ui_depot.user, ui_depot.client, password=PASSWORD) as s:
+        submitted = s.changes("-s", "submitted", "-m", "1", docs.target)[0].change
+    until(lambda: f"last: change {change.change} integrated as change {submitted}" in texts(
+        page(signed_in, "views/lines.py")), 60, "the page to show the change arrived")
+
+    at = page(signed_in, "views/lines.py")
+    at.button(key=f"pause_{name}").click().run()
+    assert lines.get(signed_in, name).paused and f"paused line {name}" in texts(at)
+    at.button(key=f"pause_{name}").click().run()  # now Resume
+    assert not lines.get(signed_in, name).paused
+    at.button(key=f"remove_{name}").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert all(li.spec.name != name for li in lines.list_lines(signed_in))
+    assert f"removed line {name}" in texts(at)
