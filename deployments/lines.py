@@ -6,7 +6,8 @@ pool, with its spec as the default parameters and the same tags as a template
 global ones are made by administrators. Its two automations start the deployment whenever
 one of the line's jobs ends (completed, cancelled) and whenever a change is submitted to its
 source (``p4.change.submitted``, deployments/watcher.py), so a line moves change by change
-by itself; ``p4integ lines run`` moves it one step by hand.
+by itself; ``p4integ lines run`` moves it one step by hand. A batched line with a ``cron``
+has that schedule on its deployment instead of the automations: it moves only when it fires.
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from flows.vocabulary import (
     LINE_KIND_TAG, PRODUCT_TAG, line_tag, owner_of, owner_tag, visibility_of, visibility_tag,
 )
 
-from .templates import Visibility, may_make_global, refuse_spec, refuse_ticket
+from .templates import Visibility, cron_schedule, may_make_global, refuse_spec, refuse_ticket
 
 BASE = f"{LINE_FLOW}/local"  # prefect.yaml's deployment every line is copied from
 AUTOMATION_PREFIX = "p4-integration: move line "
@@ -104,8 +105,7 @@ def create(user: str, spec: LineSpec, *, visibility: Visibility = "private", ope
     may_make_global(user, visibility, operator)
     if any(li.spec.name == spec.name for li in _all()):
         raise LineError(f"name: a line named '{spec.name}' exists; pick another name")
-    refuse_ticket(spec.job)
-    refuse_spec(spec.job, None if operator else user)
+    _refuse(user, spec, operator)
     with _client() as client:
         try:
             base = client.read_deployment_by_name(BASE)
@@ -117,8 +117,26 @@ def create(user: str, spec: LineSpec, *, visibility: Visibility = "private", ope
             job_variables=base.job_variables, parameters={"line": spec.model_dump(mode="json", exclude_defaults=True)},
             tags=[PRODUCT_TAG, LINE_KIND_TAG, visibility_tag(visibility), owner_tag(user)],
             description=f"{spec.mode} line: {spec.job.mode} in {spec.job.client} on {spec.job.host}")
-    _ensure_automation(spec.name, deployment_id)
+    _set_schedule(deployment_id, spec.cron)
+    _ensure_automation(spec, deployment_id)
     return get(user, spec.name)
+
+
+def _refuse(user: str, spec: LineSpec, operator: bool) -> None:
+    """What a line's jobs and schedule get checked for before the line is made or changed."""
+    if spec.cron:
+        cron_schedule(spec.cron)  # TemplateError names the cron field and the fix
+    refuse_ticket(spec.job)
+    refuse_spec(spec.job, None if operator else user)
+
+
+def _set_schedule(deployment_id: UUID, cron: str | None) -> None:
+    """The deployment's one schedule is the line's cron, or none."""
+    with _client() as client:
+        for old in client.read_deployment_schedules(deployment_id):
+            client.delete_deployment_schedule(deployment_id, old.id)
+        if cron:
+            client.create_deployment_schedules(deployment_id, [(cron_schedule(cron), True)])
 
 
 def apply(user: str, wanted: list[tuple[LineSpec, Visibility]], *, operator: bool = False) -> dict[str, str]:
@@ -132,8 +150,7 @@ def apply(user: str, wanted: list[tuple[LineSpec, Visibility]], *, operator: boo
         if now is not None and now.owner != user:
             raise LineError(f"line: '{spec.name}' belongs to {now.owner}; only its owner can change it")
         may_make_global(user, visibility, operator)
-        refuse_ticket(spec.job)
-        refuse_spec(spec.job, None if operator else user)
+        _refuse(user, spec, operator)
     done = {}
     for spec, visibility in wanted:
         now = existing.get(spec.name)
@@ -148,18 +165,26 @@ def apply(user: str, wanted: list[tuple[LineSpec, Visibility]], *, operator: boo
             client.update_deployment(now.deployment_id, DeploymentUpdate(
                 parameters={"line": spec.model_dump(mode="json", exclude_defaults=True)},
                 tags=[PRODUCT_TAG, LINE_KIND_TAG, visibility_tag(visibility), owner_tag(user)]))
+        if now.spec.cron != spec.cron:
+            _set_schedule(now.deployment_id, spec.cron)
+            _ensure_automation(spec, now.deployment_id)
+            if now.paused:  # new automations start active
+                set_paused(user, spec.name, True)
         done[spec.name] = "updated"
     return done
 
 
-def _ensure_automation(name: str, deployment_id: UUID) -> None:
+def _ensure_automation(spec: LineSpec, deployment_id: UUID) -> None:
     """The line takes its next step when one of its jobs ends (completed, cancelled) or a change
-    reaches its source."""
+    reaches its source; a scheduled line only when its schedule fires."""
     from prefect.automations import Automation
     from prefect.events.actions import RunDeployment
     from prefect.events.schemas.automations import EventTrigger, Posture
 
+    name = spec.name
     _remove_automation(name)
+    if spec.cron:
+        return
     related = {"job ended": {"prefect.resource.role": "tag", "prefect.resource.id": f"prefect.tag.{line_tag(name)}"},
                "change submitted": line_resource(name)}
     for why, events in _MOVED_BY.items():

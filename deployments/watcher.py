@@ -57,7 +57,7 @@ class Watcher:
         """One poll of every server with an active line; returns the events emitted."""
         servers: dict[str, list[Line]] = {}
         for li in lines:
-            if not li.paused:
+            if not li.paused and not li.spec.cron:  # a scheduled line moves when its schedule fires
                 servers.setdefault(li.spec.job.p4port, []).append(li)
         emitted = []
         for port, on_server in servers.items():

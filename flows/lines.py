@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run as current_run
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from . import runs
 from .p4.records import ChangeInfo
@@ -49,6 +49,8 @@ class LineSpec(BaseModel):
     gate: str | None = Field(default=None, description="A Perforce key holding the last source change a check "
                              "marked good (e.g. set by CI with 'p4 key ci-good-main 12345'): the line integrates "
                              "no change past it")
+    cron: str | None = Field(default=None, description="Batched lines only: move on this cron schedule (UTC, "
+                             "e.g. '0 2 * * *' nightly) instead of on each submit")
 
     @field_validator("name")
     @classmethod
@@ -63,6 +65,18 @@ class LineSpec(BaseModel):
         if v is not None and not _KEY.match(v):
             raise ValueError(f"gate: '{v}' is not a Perforce key name; use letters, digits, '-', '_' and '.'")
         return v or None
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, v: str | None) -> str | None:
+        return (v or "").strip() or None
+
+    @model_validator(mode="after")
+    def _scheduled_lines_are_batched(self) -> LineSpec:
+        if self.cron and self.mode != "batched":
+            raise ValueError("cron: a per-change line moves on each submit; only a batched line runs on a "
+                             "schedule. Set mode to batched, or leave cron empty")
+        return self
 
     @field_validator("job")
     @classmethod

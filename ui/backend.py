@@ -394,7 +394,7 @@ class LineRow(BaseModel):
     mode: str
     source: str  # what it reads: a branch spec's name, or the source path
     target: str
-    state: str  # "flowing", "blocked", "held", "gated", "paused", "up to date", "unreadable"
+    state: str  # "flowing", "scheduled", "blocked", "held", "gated", "paused", "up to date", "unreadable"
     detail: str  # the sentence the page shows
     change: int | None = None
     behind: int = 0
@@ -416,7 +416,8 @@ def lines_overview(user: str) -> list[LineRow]:
     out = []
     for li in lines.list_lines(user):
         job = li.spec.job
-        row: dict[str, Any] = {"name": li.spec.name, "owner": li.owner, "mode": li.spec.mode,
+        mode = f"{li.spec.mode}, on '{li.spec.cron}'" if li.spec.cron else li.spec.mode
+        row: dict[str, Any] = {"name": li.spec.name, "owner": li.owner, "mode": mode,
                                "source": f"branch {job.branch}" if job.branch else str(job.source),
                                "target": f"{job.client} on {job.host}" if job.branch else str(job.target)}
         row.update(_last_integrated(li.spec.name))
@@ -429,11 +430,12 @@ def lines_overview(user: str) -> list[LineRow]:
         except Exception as exc:  # noqa: BLE001 - one line's trouble is shown on its row, not the page's
             out.append(LineRow(**row, state="unreadable", detail=f"cannot read its state: {exc}"))
             continue
-        state = {"ready": "flowing", "running": "flowing", "waiting for a person": "blocked"}.get(status.state,
-                                                                                               status.state)
+        state = {"ready": "scheduled" if li.spec.cron else "flowing", "running": "flowing",
+                 "waiting for a person": "blocked"}.get(status.state, status.state)
         detail = {"blocked": f"blocked at change {status.change} by {status.author or '?'}: waits for a person",
                   "held": f"held at change {status.change}: its job ended without integrating it; retry or skip",
                   "gated": f"gated at change {status.change}: later changes wait for the check",
+                  "scheduled": f"changes up to {status.change} wait for its schedule ({li.spec.cron}, UTC)",
                   "up to date": "up to date"}.get(state, f"flowing: change {status.change}")
         out.append(LineRow(**row, state=state, detail=detail, change=status.change, behind=status.behind,
                            oldest=status.oldest, since=status.since, job_id=status.job_id))
@@ -461,11 +463,12 @@ def skip_change(user: str, line: str, change: int) -> None:
     lines.skip(user, line, change)
 
 
-def create_line(user: str, name: str, template: str, mode: str, gate: str, visibility: str) -> dict[str, str]:
+def create_line(user: str, name: str, template: str, mode: str, gate: str, cron: str,
+                visibility: str) -> dict[str, str]:
     """A line that runs the template's job change by change, as ``user`` with their stored password
     (its jobs start long after any sign-in's ticket expired), and its first step. Returns the
-    problems by form field (name, template, mode, gate, visibility); when there are any, nothing
-    was made."""
+    problems by form field (name, template, mode, gate, cron, visibility); when there are any,
+    nothing was made."""
     from pydantic import ValidationError
 
     from deployments import lines, templates
@@ -479,14 +482,16 @@ def create_line(user: str, name: str, template: str, mode: str, gate: str, visib
     job = {k: v for k, v in t.spec.items() if k != "changelist"}
     job |= {"p4user": user, "password_secret": templates.stored_secret(user)}
     try:
-        spec = LineSpec.model_validate({"name": name, "mode": mode, "gate": gate.strip() or None, "job": job})
+        spec = LineSpec.model_validate({"name": name, "mode": mode, "gate": gate.strip() or None, "cron": cron,
+                                        "job": job})
     except ValidationError as exc:
         return dict(_line_field(e) for e in exc.errors())
     try:
         lines.create(user, spec, visibility=visibility)  # type: ignore[arg-type]
     except (TemplateError, lines.LineError) as exc:
         return dict([_line_field({"loc": (), "msg": str(exc)})])
-    lines.run(user, name)  # its first step now: the watcher wakes lines only for changes submitted from here on
+    if not spec.cron:  # its first step now: the watcher wakes lines only for changes submitted from here on
+        lines.run(user, name)
     return {}
 
 
@@ -495,7 +500,7 @@ def _line_field(error: Any) -> tuple[str, str]:
     msg = str(error["msg"]).removeprefix("Value error, ")
     loc = [str(part) for part in error.get("loc", ())]
     head = loc[0] if loc else msg.partition(":")[0]
-    if head in ("name", "mode", "gate", "visibility"):
+    if head in ("name", "mode", "gate", "cron", "visibility"):
         return head, msg if msg.startswith(f"{head}:") else f"{head}: {msg}"
     inner = ".".join(loc[1:]) if loc and loc[0] == "job" else ""
     return "template", f"template: its job {inner + ': ' if inner and not msg.startswith(inner) else ''}{msg}"

@@ -30,25 +30,32 @@ def list_(user: str = AS_USER) -> None:
 @app.command("create")
 def create(name: str, spec_file: Path = typer.Option(..., help="The line's job spec as JSON (no changelist)."),
            mode: str = typer.Option("per-change", help="per-change or batched."),
+           gate: str = typer.Option("", help="A Perforce key: integrate no change past its value."),
+           cron: str = typer.Option("", help="Batched lines: move on this cron schedule (UTC) instead of on "
+                                    "each submit, e.g. '0 2 * * *'."),
            global_: bool = typer.Option(False, "--global", help="Visible to everyone (default private)."),
            user: str = AS_USER) -> None:
     from deployments import lines
     from flows.lines import LineSpec
 
     try:
-        spec = LineSpec.model_validate({"name": name, "mode": mode, "job": json.loads(spec_file.read_text())})
+        spec = LineSpec.model_validate({"name": name, "mode": mode, "gate": gate or None, "cron": cron or None,
+                                        "job": json.loads(spec_file.read_text())})
     except (OSError, json.JSONDecodeError) as exc:
         fail(f"spec-file: cannot read {spec_file}: {exc}")
     except ValueError as exc:
         fail(str(exc))
     li = lines.create(_me(user), spec, visibility="global" if global_ else "private", operator=True)
-    typer.echo(f"created {li.visibility} line {li.spec.name} ({li.spec.mode}); move it now: p4integ lines run {name}")
+    when = f"on '{li.spec.cron}' (UTC)" if li.spec.cron else "on each submit"
+    typer.echo(f"created {li.visibility} line {li.spec.name} ({li.spec.mode}, moves {when}); move it now: "
+               f"p4integ lines run {name}")
 
 
 @app.command("apply")
 def apply(path: Path, user: str = AS_USER) -> None:
     """Create or update the lines a YAML file lists (e.g. lines.yaml beside prefect.yaml):
-    'lines:' then, per line, name, mode, gate, visibility and job (a job spec without changelist).
+    'lines:' then, per line, name, mode, gate, cron (batched lines), visibility and job (a job spec
+    without changelist).
     Every entry is checked before any line is touched."""
     import yaml
     from pydantic import ValidationError

@@ -9,10 +9,10 @@ from ui.widgets import age, empty, field_error, plain
 USER = st.session_state["_p4integ_user"]
 ADMIN = backend.is_admin(USER)  # only administrators make a line global (deployments.lines refuses others)
 ERRORS_KEY = "new_line_errors"
-COLOURS = {"flowing": "#2e7d32", "up to date": "#2e7d32", "blocked": "#e65100", "held": "#c62828",
-           "gated": "#6a1b9a", "paused": "#757575", "unreadable": "#c62828"}
-BADGES = {"flowing": "green", "up to date": "green", "blocked": "orange", "held": "red", "gated": "violet",
-          "paused": "gray", "unreadable": "red"}
+COLOURS = {"flowing": "#2e7d32", "up to date": "#2e7d32", "scheduled": "#1565c0", "blocked": "#e65100",
+           "held": "#c62828", "gated": "#6a1b9a", "paused": "#757575", "unreadable": "#c62828"}
+BADGES = {"flowing": "green", "up to date": "green", "scheduled": "blue", "blocked": "orange", "held": "red",
+          "gated": "violet", "paused": "gray", "unreadable": "red"}
 
 st.title("Lines")
 notice = st.session_state.pop("lines_notice", None)
@@ -27,11 +27,14 @@ def _create() -> None:
     g = st.session_state.get
     name = str(g("nl_name", "") or "").strip()
     errors = backend.create_line(USER, name, str(g("nl_template") or ""), str(g("nl_mode", "per-change")),
-                                 str(g("nl_gate", "") or ""), str(g("nl_visibility", "private")))
+                                 str(g("nl_gate", "") or ""), str(g("nl_cron", "") or ""),
+                                 str(g("nl_visibility", "private")))
     st.session_state[ERRORS_KEY] = errors
     if not errors:
-        st.session_state["lines_notice"] = f"created line {name}; it takes its first change now"
-        for key in ("nl_name", "nl_gate"):
+        cron = str(g("nl_cron", "") or "").strip()
+        st.session_state["lines_notice"] = f"created line {name}; " + (
+            f"it runs on its schedule ({cron}, UTC)" if cron else "it takes its first change now")
+        for key in ("nl_name", "nl_gate", "nl_cron"):
             st.session_state[key] = ""
 
 
@@ -64,6 +67,10 @@ def new_line() -> None:
             field_error(errors, "gate")
         e.selectbox("Visibility", ["private", "global"] if ADMIN else ["private"], key="nl_visibility",
                     help=None if ADMIN else "Administrators make lines global.")
+        st.text_input("Schedule (batched lines)", key="nl_cron", placeholder="none: on each submit",
+                      help="A cron line in UTC, e.g. '0 2 * * *' for 02:00 daily: the batched line moves only "
+                           "then, up to the latest change.")
+        field_error(errors, "cron")
         field_error(errors, "visibility")
         field_error(errors, "mode")
         st.button("Create line", type="primary", icon=":material/add:", key="nl_create", on_click=_create)
