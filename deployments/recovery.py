@@ -22,11 +22,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from flows import handled
+from flows import handled, runs
 from flows.notify import KINDS
 from flows.settings import FLOW_NAME, HEARTBEAT_GRACE_SECONDS
 from flows.lines import LINE_FLOW
-from flows.vocabulary import INTERNAL_TAG, line_of
+from flows.vocabulary import INTERNAL_TAG, SUSPENDED, line_of
 
 CRASH_AUTOMATION = "p4-integration: crash runs that fell silent"
 CLEANUP_AUTOMATION = "p4-integration: clean up after ended runs"
@@ -130,10 +130,16 @@ def missed_reactions(now: datetime | None = None, settle: float = SETTLE_SECONDS
         state = run.state
         if state is None or not state.name or (now - state.timestamp).total_seconds() < settle:
             continue
-        event, run_id = f"prefect.flow-run.{state.name}", str(run.id)
-        for deployment, reaction, events in (("notify/local", "notified", KINDS), ("cleanup/local", "cleaned", _ENDED)):
-            if event in events and (run_id, event) not in under_way and not handled.taken(reaction, run_id, state.name):
-                due.append((deployment, run_id, event))
+        run_id = str(run.id)
+        # The state it is in now; and a run that waited for a person and has ended since (a
+        # cancel seconds after it paused) was still due the one "needs you" of its wait.
+        states = [state.name] + ([SUSPENDED] if state.name != SUSPENDED and runs.pauses_of(run) else [])
+        for name in states:
+            event = f"prefect.flow-run.{name}"
+            for deployment, reaction, events in (("notify/local", "notified", KINDS),
+                                                 ("cleanup/local", "cleaned", _ENDED)):
+                if event in events and (run_id, event) not in under_way and not handled.taken(reaction, run_id, name):
+                    due.append((deployment, run_id, event))
     return due
 
 

@@ -50,6 +50,7 @@ from .reservation import JobChange, job_changes, own_change
 from .runner import Redactor, SiteCommandError
 from .spec import FileChoice, JobSpec, Stage
 from .workspace_lock import workspace_lock
+from .vocabulary import SUSPENDED
 
 T = TypeVar("T")
 # How often a job waiting for another job's workspace looks again, and tells.
@@ -248,7 +249,7 @@ def _lock_waiter(spec: JobSpec, log: Callable[[str], None]) -> Callable[[dict[st
 
 def _holder_sentence(spec: JobSpec, holder: JobChange, waited: float) -> str:
     _, state = runs.read_state(holder.run_id)
-    what = "waiting for a person" if state == "Suspended" else state.lower()
+    what = "waiting for a person" if state == SUSPENDED else state.lower()
     return (f"waiting for workspace {spec.client}: flow run {holder.run_id} holds it with pending change "
             f"{holder.change} ({what}) for {int(waited)} s; this job starts when that run ends")
 

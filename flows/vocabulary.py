@@ -16,6 +16,8 @@ FINAL_NAMES = frozenset(s.value for s in FINAL)  # the same, as the front page r
 RUNNING, PENDING, SCHEDULED, CANCELLING = "RUNNING", "PENDING", "SCHEDULED", "CANCELLING"
 PAUSED, COMPLETED, FAILED, CRASHED, CANCELLED = "PAUSED", "COMPLETED", "FAILED", "CRASHED", "CANCELLED"
 assert {RUNNING, PENDING, SCHEDULED, CANCELLING, PAUSED} | FINAL_NAMES <= {s.value for s in StateType}
+# The state name of a run waiting for a person with no process (Prefect's Paused type, suspended).
+SUSPENDED = "Suspended"
 # What a caller waiting on a job waits for: it needs a person (Paused, or Suspended) or it is over.
 PAUSED_OR_FINAL = FINAL | {StateType.PAUSED}
 

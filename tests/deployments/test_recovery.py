@@ -169,6 +169,8 @@ def deaf_automations(local_worker: str):
 
 
 def test_the_sweep_makes_up_for_reactions_whose_events_were_lost(tmp_path, deaf_automations) -> None:
+    """Two jobs at once on depots of their own: one left waiting, then cancelled; one cancelled
+    seconds after it paused, before any sweep, whose "needs you" is still due once."""
     import email
     import email.policy
     import os
@@ -180,32 +182,44 @@ def test_the_sweep_makes_up_for_reactions_whose_events_were_lost(tmp_path, deaf_
 
     from ..flows.helpers import PAUSED_OR_FINAL, opened_and_pending, spec_for, wait_for_log
 
-    def swept() -> list[tuple[str, str, str]]:
-        return [r for r in recovery.sweep(set(), settle=0) if r[1] == str(run_id)]
+    def swept(*run_ids: object) -> list[tuple[str, str, str]]:
+        """One sweep (it starts what is due for every run): what it started for these runs."""
+        return sorted(r for r in recovery.sweep(set(), settle=0) if r[1] in {str(i) for i in run_ids})
 
-    def told() -> list[str]:  # decoded: the body is quoted-printable, which splits long lines
+    def told(run_id: object) -> list[str]:  # decoded: the body is quoted-printable, which splits long lines
         parsed = [email.message_from_string(m, policy=email.policy.default) for m in mails.messages]
         return [m["Subject"] for m in parsed if str(run_id) in m.get_content()]
 
-    ex = make_example(tmp_path / "ex")
+    def cleaned(ex: object, run_id: object) -> None:
+        lines = wait_for_log(run_id, "CLEANUP after the run ended Cancelled", timeout=240)
+        assert any("reverted 4 file(s)" in line for line in lines), lines
+        assert opened_and_pending(ex.port, ex.user, ex.client) == ([], [])
+
+    waiting, brief = make_example(tmp_path / "waiting"), make_example(tmp_path / "brief")
     with sinks.smtp_sink(int(os.environ["P4INTEG_SMTP_PORT"])) as mails:
-        set_notifications(ex.user, email="owner@example.com")
+        set_notifications(waiting.user, email="owner@example.com")
         try:
-            run_id = jobs.submit(spec_for(ex))
-            assert jobs.wait(run_id, until=PAUSED_OR_FINAL, timeout=120).state.name == "Suspended"
-            assert swept() == [("notify/local", str(run_id), "prefect.flow-run.Suspended")]
-            assert "needs you" in until(told, 120, "the made-up notification")[0]
-            jobs.cancel(run_id)
-            assert jobs.wait(run_id, timeout=240).state.type == StateType.CANCELLED
-            assert swept() == [("cleanup/local", str(run_id), "prefect.flow-run.Cancelled")]
-            lines = wait_for_log(run_id, "CLEANUP after the run ended Cancelled", timeout=240)
-            assert any("reverted 4 file(s)" in line for line in lines), lines
-            assert opened_and_pending(ex.port, ex.user, ex.client) == ([], [])
+            first, second = jobs.submit(spec_for(waiting)), jobs.submit(spec_for(brief))
+            assert jobs.wait(first, until=PAUSED_OR_FINAL, timeout=120).state.name == "Suspended"
+            assert jobs.wait(second, until=PAUSED_OR_FINAL, timeout=120).state.name == "Suspended"
+            jobs.cancel(second)
+            assert jobs.wait(second, timeout=240).state.type == StateType.CANCELLED
+
+            assert swept(first, second) == sorted([("notify/local", str(first), "prefect.flow-run.Suspended"),
+                                                   ("cleanup/local", str(second), "prefect.flow-run.Cancelled"),
+                                                   ("notify/local", str(second), "prefect.flow-run.Suspended")])
+            assert "needs you" in until(lambda: told(first), 120, "the made-up notification")[0]
+            assert "needs you" in until(lambda: told(second), 120, "the one for the wait that ended")[0]
+            cleaned(brief, second)
+            jobs.cancel(first)
+            assert jobs.wait(first, timeout=240).state.type == StateType.CANCELLED
+            assert swept(first) == [("cleanup/local", str(first), "prefect.flow-run.Cancelled")]
+            cleaned(waiting, first)
             # Each reaction was taken once: a later sweep (a new process's, with no memory) starts none.
-            assert swept() == []
-            assert len(told()) == 1
+            assert swept(first, second) == []
+            assert len(told(first)) == len(told(second)) == 1
         finally:
-            set_notifications(ex.user)
+            set_notifications(waiting.user)
 
 
 def test_the_sweep_steps_a_line_whose_job_end_was_lost(tmp_path, local_worker: str) -> None:
