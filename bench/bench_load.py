@@ -144,8 +144,7 @@ def one_day(plan: loadday.Plan, hosts: dict[str, Any], work: Path, dbname: str |
         t0 = time.monotonic()
         day = loadday.run_day(plan, hosts, base, say=say, on_tick=sample)
         elapsed = time.monotonic() - t0
-        want = loadday.expected_notices(day)
-        poll_until(lambda: len(mails.messages) >= want and len(hooks) >= want, 180, 0.5)
+        poll_until(lambda: not loadday.notices_missing(day, loadday.notices_received(mails.messages, hooks)), 180, 2.0)
         loadday.settle(day)
         wrong = loadday.check_day(day, loadday.notices_received(mails.messages, hooks))
         loadday.remove_schedules(day)
