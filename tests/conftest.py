@@ -78,6 +78,27 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["PREFECT_API_AUTH_STRING"] = api_auth_string()
 
 
+# The longest modules first (their summed test times in a full run, largest first): with
+# "--dist loadfile" xdist hands out whole modules in collection order, so starting the long ones
+# first leaves short ones for the end, and the two workers finish together instead of one
+# waiting for the other's last long module.
+LONGEST_FIRST = [
+    "agent/test_load_day.py", "flows/test_durable_waiting.py", "agent/test_remote_hosts.py",
+    "flows/test_integration_flow.py", "flows/test_lines.py", "flows/test_flow_guards.py", "ui/test_pages.py",
+    "ui/test_pages_admin.py", "ui/test_browser.py", "deployments/test_templates.py",
+]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    tests_dir = Path(__file__).parent
+
+    def rank(item: pytest.Item) -> int:
+        where = Path(str(item.fspath)).relative_to(tests_dir).as_posix()
+        return LONGEST_FIRST.index(where) if where in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    items.sort(key=rank)  # stable: each module's own order is kept
+
+
 @pytest.fixture(scope="session")
 def prefect_server() -> Iterator[str]:
     """A Prefect server on SQLite for the whole session."""

@@ -90,7 +90,7 @@ def test_unknown_host_is_refused_before_a_run_exists(tmp_path: Path) -> None:
     assert not _runs_on(ex.port)
 
 
-@pytest.mark.parametrize("case,expected,at_submit", [
+WRONG_FOR_THE_SERVER = [  # (case, what the job says, refused already where the job is made)
     ("changelist", "changelist: 999 does not exist", True),
     ("pending changelist", "is pending, not submitted on", True),
     ("outside view", "target: //depot/other/... is outside the view of workspace 'rel-integ'", False),
@@ -101,11 +101,11 @@ def test_unknown_host_is_refused_before_a_run_exists(tmp_path: Path) -> None:
     ("missing branch", "branch: branch spec 'main-to-nowhere' does not exist", True),
     ("unknown user", "p4user: 'ghost' is not a user on", True),
     ("unknown site command", "pre_submit[0]: no site command named 'lint-all' for host local", True),
-])
-def test_specs_wrong_for_the_server_fail_early_and_touch_nothing(tmp_path: Path, case: str, expected: str,
-                                                                 at_submit: bool) -> None:
-    ex = make_example(tmp_path / "ex")
-    spec = {
+]
+
+
+def _wrong_spec(ex: Example, case: str) -> JobSpec:
+    return {
         "changelist": lambda: spec_for(ex, changelist=999),
         "pending changelist": lambda: spec_for(ex, changelist=_pending_change(ex)),
         "outside view": lambda: JobSpec(p4port=ex.port, p4user=ex.user, client=ex.client,
@@ -121,16 +121,25 @@ def test_specs_wrong_for_the_server_fail_early_and_touch_nothing(tmp_path: Path,
                                         trial=True),
         "unknown site command": lambda: spec_for(ex, pre_submit=["lint-all"]),
     }[case]()
-    if at_submit:  # refused where the job is made: no run exists
-        with pytest.raises(jobs.SpecRefused, match=re.escape(expected)):
-            jobs.submit(spec)
-        assert not _runs_on(ex.port)
-    # Made as a schedule or `prefect deployment run` makes it: the first stage refuses it.
-    run_id = start_unchecked(spec)
-    assert jobs.wait(run_id, timeout=120).state.type == StateType.FAILED
-    until(lambda: any(expected in l for l in logs(run_id)), 240, f"log naming {expected!r}")
-    assert opened_and_pending(ex.port, ex.user, ex.client) == ([], [])
-    assert not list(Path(ex.workspace).rglob("*"))  # not even synced
+
+
+def test_specs_wrong_for_the_server_fail_early_and_touch_nothing(tmp_path: Path) -> None:
+    """Each case on a depot of its own, all cases' runs under way at once (the checks are per run)."""
+    started = {}
+    for i, (case, expected, at_submit) in enumerate(WRONG_FOR_THE_SERVER):
+        ex = make_example(tmp_path / f"ex{i}")
+        spec = _wrong_spec(ex, case)
+        if at_submit:  # refused where the job is made: no run exists
+            with pytest.raises(jobs.SpecRefused, match=re.escape(expected)):
+                jobs.submit(spec)
+            assert not _runs_on(ex.port), case
+        # Made as a schedule or `prefect deployment run` makes it: the first stage refuses it.
+        started[case] = (ex, expected, start_unchecked(spec))
+    for case, (ex, expected, run_id) in started.items():
+        assert jobs.wait(run_id, timeout=240).state.type == StateType.FAILED, case
+        until(lambda: any(expected in line for line in logs(run_id)), 240, f"{case}: a log naming {expected!r}")
+        assert opened_and_pending(ex.port, ex.user, ex.client) == ([], []), case
+        assert not list(Path(ex.workspace).rglob("*")), case  # not even synced
 
 
 def _runs_on(port: str) -> list:
