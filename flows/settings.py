@@ -18,6 +18,7 @@ DEFAULT_PORT = 4200
 # run silent for HEARTBEAT_GRACE_SECONDS is marked Crashed by an automation (recovery.py).
 HEARTBEAT_SECONDS = 30
 HEARTBEAT_GRACE_SECONDS = 90
+CLIENT_MAX_RETRIES = "7"  # process_env: how often the service's Prefect processes retry a refused call
 # The Prefect API's credential, a 0600 file in $P4INTEG_HOME (see docs/security.md).
 API_AUTH_FILE = "prefect-api-auth"
 # The key Prefect encrypts Secret block values with, kept out of the database it protects.
@@ -167,8 +168,8 @@ def host_of_pool(pool: str) -> str:
 def process_env(base: str, api: str, python: str) -> dict[str, str]:
     """What every process of the service (server, worker, flow run, here or on a host whose
     state lives in ``base``) is told: the API and its credential, its own Prefect home,
-    telemetry off, a quick worker poll, the heartbeat the recovery automation expects, and
-    the Python that runs its jobs (flows.engine_start.ENGINE_COMMAND)."""
+    telemetry off, a quick worker poll, the heartbeat the recovery automation expects, patient
+    retries, and the Python that runs its jobs (flows.engine_start.ENGINE_COMMAND)."""
     return {
         "PREFECT_API_URL": api,
         "PREFECT_API_AUTH_STRING": api_auth_string(),
@@ -177,6 +178,10 @@ def process_env(base: str, api: str, python: str) -> dict[str, str]:
         "DO_NOT_TRACK": "1",
         "PREFECT_WORKER_QUERY_SECONDS": os.environ.get("PREFECT_WORKER_QUERY_SECONDS", "1"),
         "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": str(HEARTBEAT_SECONDS),
+        # Prefect's client retries a 503 (a busy SQLite database answers so, and a restarting
+        # server) 5 times, 62 s in all; a worker's submission that still meets one crashes the
+        # run. 7 retries wait up to 254 s, longer than a server restart or a lock pile-up lasts.
+        "PREFECT_CLIENT_MAX_RETRIES": CLIENT_MAX_RETRIES,
         "P4INTEG_HOME": base,
         "P4INTEG_PYTHON": python,
     }

@@ -49,27 +49,33 @@ def test_already_integrated_ends_done_saying_so(tmp_path: Path) -> None:
     assert opened_and_pending(ex.port, ex.user, ex.client) == ([], [])
 
 
-@pytest.mark.parametrize("choice,text,expected", [
+CHOICES = [  # (choice, the text of an edited resolve, the line the depot then holds)
     ("theirs", None, "version = 2.1"),
     ("yours", None, "version = 2.0.1"),
     ("edited", "[product]\nname = widget\nversion = 2.1.1\nchannel = stable\n", "version = 2.1.1"),
-])
-def test_conflict_pauses_and_the_choice_is_submitted(tmp_path: Path, choice: str, text: str | None,
-                                                     expected: str) -> None:
-    ex = make_example(tmp_path / "ex")
-    run_id = jobs.submit(spec_for(ex))
-    run = jobs.wait(run_id, until=PAUSED_OR_FINAL, timeout=120)
-    assert run.state.type == StateType.PAUSED, logs(run_id)
-    conflicts = jobs.conflicts(run_id)
-    assert [c["depot_file"] for c in conflicts] == ["//depot/rel/src/config.ini"]
-    c = conflicts[0]
-    assert ">>>> ORIGINAL" in c["merged"] and "version = 2.0" in c["base"]
-    assert "version = 2.1" in c["theirs"] and "version = 2.0.1" in c["yours"] and not c["binary"]
-    jobs.resume(run_id, "apply", [FileChoice(path=c["depot_file"], choice=choice, text=text)])  # type: ignore[arg-type]
-    run = jobs.wait(run_id, timeout=120)
-    assert run.state.type == StateType.COMPLETED, logs(run_id)
-    assert expected in head_text(ex, "//depot/rel/src/config.ini").splitlines()
-    assert opened_and_pending(ex.port, ex.user, ex.client) == ([], [])
+]
+
+
+def test_conflict_pauses_and_the_choice_is_submitted(tmp_path: Path) -> None:
+    """Each choice on a depot of its own, the three jobs under way at once."""
+    started = {}
+    for choice, text, expected in CHOICES:
+        ex = make_example(tmp_path / choice)
+        started[choice] = (ex, text, expected, jobs.submit(spec_for(ex)))
+    for choice, (_, text, _, run_id) in started.items():
+        run = jobs.wait(run_id, until=PAUSED_OR_FINAL, timeout=120)
+        assert run.state.type == StateType.PAUSED, logs(run_id)
+        conflicts = jobs.conflicts(run_id)
+        assert [c["depot_file"] for c in conflicts] == ["//depot/rel/src/config.ini"]
+        c = conflicts[0]
+        assert ">>>> ORIGINAL" in c["merged"] and "version = 2.0" in c["base"]
+        assert "version = 2.1" in c["theirs"] and "version = 2.0.1" in c["yours"] and not c["binary"]
+        jobs.resume(run_id, "apply", [FileChoice(path=c["depot_file"], choice=choice, text=text)])  # type: ignore[arg-type]
+    for choice, (ex, _, expected, run_id) in started.items():
+        run = jobs.wait(run_id, timeout=120)
+        assert run.state.type == StateType.COMPLETED, (choice, logs(run_id))
+        assert expected in head_text(ex, "//depot/rel/src/config.ini").splitlines(), choice
+        assert opened_and_pending(ex.port, ex.user, ex.client) == ([], []), choice
 
 
 def test_recheck_without_resolving_pauses_again_then_abort_cleans(tmp_path: Path) -> None:
