@@ -502,8 +502,10 @@ def _line_field(error: Any) -> tuple[str, str]:
     head = loc[0] if loc else msg.partition(":")[0]
     if head in ("name", "mode", "gate", "cron", "visibility"):
         return head, msg if msg.startswith(f"{head}:") else f"{head}: {msg}"
-    inner = ".".join(loc[1:]) if loc and loc[0] == "job" else ""
-    return "template", f"template: its job {inner + ': ' if inner and not msg.startswith(inner) else ''}{msg}"
+    if loc[:1] == ["job"] and not msg.startswith("job."):  # named as in a lines file: job.<field>
+        named = len(loc) == 1 or msg.startswith(f"{loc[-1]}:")
+        msg = f"job.{msg}" if named else f"job.{'.'.join(loc[1:])}: {msg}"
+    return "template", f"template: {msg}; change the template or pick another"
 
 
 def set_line_paused(user: str, name: str, paused: bool) -> None:

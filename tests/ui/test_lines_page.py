@@ -64,6 +64,15 @@ def test_a_line_is_created_from_a_template_paused_resumed_and_removed_on_the_pag
     assert "name: 'Docs Line' is not a line name; use lowercase letters, digits and '-'" in shown, shown
     assert "gate: 'ci good' is not a Perforce key name" in shown, shown
     assert all(li.spec.name != "docs-line" for li in lines.list_lines(signed_in))  # nothing made
+    trial = f"{tpl}-trial"
+    templates.create(signed_in, trial, docs.model_copy(update={"trial": True}))
+    at = page(signed_in, "views/lines.py")
+    at.text_input(key="nl_name").set_value(name)
+    at.selectbox(key="nl_template").set_value(trial)
+    at.button(key="nl_create").click().run()
+    assert "template: job.trial: a line submits what it integrates" in texts(at), texts(at)
+    assert all(li.spec.name != name for li in lines.list_lines(signed_in))
+    at.selectbox(key="nl_template").set_value(tpl)
 
     at.text_input(key="nl_name").set_value(name)
     at.text_input(key="nl_gate").set_value("")
