@@ -1,5 +1,7 @@
-"""The watcher: a change submitted to a line's source moves the line by itself, and watching
-a server costs one query a poll however many lines read from it."""
+"""The watcher: watching a server costs one query a poll however many lines read from it. That
+a change submitted to a line's source then arrives on its target by itself, through the
+watcher in the service's background process, is the browser journey's
+(tests/ui/test_browser.py)."""
 from __future__ import annotations
 
 import uuid
@@ -7,19 +9,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from prefect.client.schemas.objects import StateType
 
-from deployments import lines, processes
 from deployments.lines import Line
 from deployments.watcher import Watcher
 from flows.lines import LineSpec
 from flows.p4.example import make_example
 from flows.p4.session import P4Session
-from flows.runs import runs_tagged
 from flows.spec import JobSpec
-from flows.vocabulary import line_change_tag
 
-from ..flows.helpers import spec_for, until
+from ..flows.helpers import spec_for
 from ..flows.test_lines import _edit
 
 pytestmark = pytest.mark.usefixtures("local_worker")
@@ -66,29 +64,3 @@ def _queries_per_poll(ex: Any, n: int) -> int:
 def test_one_query_a_poll_whatever_the_number_of_lines(tmp_path: Path) -> None:
     ex = make_example(tmp_path / "ex", conflict=False)
     assert _queries_per_poll(ex, 1) == _queries_per_poll(ex, 20) == 1
-
-
-def test_a_change_submitted_to_the_source_arrives_on_the_target_by_itself(tmp_path: Path) -> None:
-    ex = make_example(tmp_path / "ex", conflict=False)
-    name = f"watched-{uuid.uuid4().hex[:8]}"
-    lines.create(ex.user, LineSpec(name=name, job=spec_for(ex)), operator=True)
-    processes.start_dispatcher()  # the service's background process, which runs the watcher
-    try:
-        with P4Session(ex.port, ex.user, ex.client) as s:  # what the line starts from: one change pending
-            assert len(s.interchanges(branch=ex.branch)) == 1
-        until(lambda: not _pending(ex), 240, "the pending change to land (the watcher wakes each line on start)")
-        change = _edit(ex, "//depot/main/src/app.py", "return 4", "return 4  # watched", "app: watched step 4")
-
-        def landed() -> bool:
-            runs = runs_tagged(line_change_tag(name, change))
-            return bool(runs) and runs[-1].state is not None and runs[-1].state.type == StateType.COMPLETED
-        until(landed, 240, f"the job for change {change}, started by the watcher's event")
-        assert _pending(ex) == []
-    finally:
-        processes.stop("dispatcher")
-        lines.remove(ex.user, name)
-
-
-def _pending(ex: Any) -> list[Any]:
-    with P4Session(ex.port, ex.user, ex.client) as s:
-        return s.interchanges(branch=ex.branch)

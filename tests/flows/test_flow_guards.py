@@ -156,31 +156,26 @@ def _pending_change(ex: Example) -> int:
         return s.create_change("work in progress")
 
 
-MISSING_ON_THE_HOST = [  # (field, command, what the first stage says)
+@pytest.mark.parametrize("field,command,expected", [
     ("pre_submit", ["no-such-hook-7f3"], "pre_submit[0]: 'no-such-hook-7f3' is not on the PATH of host local"),
     ("push_command", ["/nonexistent/push-tool"], "push_command: '/nonexistent/push-tool' does not exist on host"),
     ("build_command", ["./tools/build.sh"], "build_command: './tools/build.sh' does not exist on host local "
                                             "(under the workspace root"),
     ("name_check", ["{root}/not-executable"], "/not-executable' on host local is not executable; chmod +x it"),
-]
-
-
-def test_a_site_command_missing_on_the_host_fails_the_first_stage(tmp_path: Path) -> None:
-    """Each field on a depot of its own, the four jobs under way at once."""
-    started = {}
-    for field, command, expected in MISSING_ON_THE_HOST:
-        ex = make_example(tmp_path / field)
-        if field == "name_check":  # a file that is there, but cannot be run
-            (Path(ex.workspace) / "not-executable").write_text("#!/bin/sh\n")
-        value = [command] if field == "pre_submit" else command
-        started[field] = (ex, expected, jobs.submit(spec_for(ex, **{field: value})))
-    for field, (ex, expected, run_id) in started.items():
-        assert jobs.wait(run_id, timeout=120).state.type == StateType.FAILED, field
-        lines = until(lambda: (lambda ls: ls if any("ERROR at GET_LATEST_CL" in l for l in ls) else None)(
-            logs(run_id)), 30, f"{field}: the first stage's error")
-        assert any(expected in l for l in lines), lines
-        assert opened_and_pending(ex.port, ex.user, ex.client) == ([], []), field
-        assert not [t for t in task_runs(run_id) if t.name.startswith("SYNC")], field  # nothing after the first stage
+])
+def test_a_site_command_missing_on_the_host_fails_the_first_stage(tmp_path: Path, field: str, command: list[str],
+                                                                  expected: str) -> None:
+    ex = make_example(tmp_path / "ex")
+    if field == "name_check":  # a file that is there, but cannot be run
+        (Path(ex.workspace) / "not-executable").write_text("#!/bin/sh\n")
+    value = [command] if field == "pre_submit" else command
+    run_id = jobs.submit(spec_for(ex, **{field: value}))
+    assert jobs.wait(run_id, timeout=120).state.type == StateType.FAILED
+    lines = until(lambda: (lambda ls: ls if any("ERROR at GET_LATEST_CL" in l for l in ls) else None)(logs(run_id)),
+                  30, "the first stage's error")
+    assert any(expected in l for l in lines), lines
+    assert opened_and_pending(ex.port, ex.user, ex.client) == ([], [])
+    assert not [t for t in task_runs(run_id) if t.name.startswith("SYNC")]  # nothing after the first stage
 
 
 def _boss_secret(name: Callable[[str], str] = secret_name) -> str:
