@@ -88,6 +88,21 @@ class LineSpec(BaseModel):
         return v
 
 
+_NAMED = re.compile(r"^[a-z_][a-z0-9_.\[\]]*: ")  # a message our validators begin with its field
+
+
+def spec_problem(error: Any) -> str:
+    """One pydantic error of a LineSpec as 'job.client: what is wrong', named from the top as in
+    a lines file (the command line and the New line form both say it so)."""
+    loc = [str(part) for part in error.get("loc", ())]
+    msg = str(error["msg"]).removeprefix("Value error, ")
+    if not loc or msg.startswith(".".join(loc) + "."):
+        return msg
+    if msg.startswith(f"{loc[-1]}:"):
+        return ".".join(loc[:-1] + [msg])
+    return ".".join(loc + [msg]) if _NAMED.match(msg) else f"{'.'.join(loc)}: {msg}"
+
+
 SKIP_KEY = "p4integ-skip-{line}-{change}"  # a Perforce key per skipped change; its value: who skipped it
 
 

@@ -113,29 +113,27 @@ def queue_again(run_id: str, at: datetime, message: str) -> Any:
     return result.state
 
 
-def runs_tagged(tag: str, *, live: bool = False) -> list[Any]:
-    """Flow runs carrying ``tag``, oldest first; ``live``: only those not in a final state (a
-    line's jobs for one source change, or its one job under way: a few)."""
+def _tagged(tag: str, states: dict[str, list[StateType]] | None, **query: Any) -> list[Any]:
     from prefect.client.schemas.filters import (
         FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType, FlowRunFilterTags,
     )
 
-    state = FlowRunFilterState(type=FlowRunFilterStateType(not_any_=list(FINAL))) if live else None
+    state = FlowRunFilterState(type=FlowRunFilterStateType(**states)) if states else None
     with get_client(sync_client=True) as client:
-        found = client.read_flow_runs(flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[tag]), state=state),
-                                      limit=200)
+        return client.read_flow_runs(flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[tag]), state=state),
+                                     **query)
+
+
+def runs_tagged(tag: str, *, live: bool = False) -> list[Any]:
+    """Flow runs carrying ``tag``, oldest first; ``live``: only those not in a final state (a
+    line's jobs for one source change, or its one job under way: a few)."""
+    found = _tagged(tag, {"not_any_": list(FINAL)} if live else None, limit=200)
     return sorted(found, key=lambda r: r.created)
 
 
 def last_completed(tag: str) -> Any | None:
     """The most recently ended run carrying ``tag`` that completed (a line's last integration), or None."""
-    from prefect.client.schemas.filters import (
-        FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType, FlowRunFilterTags,
-    )
     from prefect.client.schemas.sorting import FlowRunSort
 
-    done = FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.COMPLETED]))
-    with get_client(sync_client=True) as client:
-        found = client.read_flow_runs(flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[tag]), state=done),
-                                      sort=FlowRunSort.END_TIME_DESC, limit=1)
+    found = _tagged(tag, {"any_": [StateType.COMPLETED]}, sort=FlowRunSort.END_TIME_DESC, limit=1)
     return found[0] if found else None

@@ -7,6 +7,7 @@ a fixed number of calls whatever the number of runs (bench/bench_dashboard.py).
 """
 from __future__ import annotations
 
+import re
 import threading
 from datetime import datetime, timezone
 from typing import Any
@@ -406,8 +407,9 @@ class LineRow(BaseModel):
 
 
 def lines_overview(user: str) -> list[LineRow]:
-    """Every line the user may see, with where it is: one Perforce session per line (what waits,
-    its gate, its skips) and one Prefect query for its jobs."""
+    """Every line the user may see, with where it is: per line one Perforce session (what waits,
+    its gate, its skips), a Prefect query for its jobs and one for its last completed job (with
+    that job's record). A page of a few lines, refreshed every 10 s."""
     from deployments import lines
     from flows.integration import load_job_secret
     from flows.lines import line_status
@@ -452,7 +454,7 @@ def _last_integrated(name: str) -> dict[str, Any]:
         return {}
     done = jobs.record(run.id)
     source = ((run.parameters or {}).get("spec") or {}).get("changelist")
-    target = done.submitted_text() if done else None
+    target = done.submitted_change if done else None  # a site push tool submits later, under its own number
     return {"last": f"change {source} integrated" + (f" as change {target}" if target else ""),
             "last_at": run.end_time}
 
@@ -472,7 +474,7 @@ def create_line(user: str, name: str, template: str, mode: str, gate: str, cron:
     from pydantic import ValidationError
 
     from deployments import lines, templates
-    from flows.lines import LineSpec
+    from flows.lines import LineSpec, spec_problem
 
     try:
         t = templates.get(user, template)
@@ -485,27 +487,23 @@ def create_line(user: str, name: str, template: str, mode: str, gate: str, cron:
         spec = LineSpec.model_validate({"name": name, "mode": mode, "gate": gate.strip() or None, "cron": cron,
                                         "job": job})
     except ValidationError as exc:
-        return dict(_line_field(e) for e in exc.errors())
+        return dict(_line_field(spec_problem(e)) for e in exc.errors())
     try:
         lines.create(user, spec, visibility=visibility)  # type: ignore[arg-type]
     except (TemplateError, lines.LineError) as exc:
-        return dict([_line_field({"loc": (), "msg": str(exc)})])
+        return dict([_line_field(str(exc))])
     if not spec.cron:  # its first step now: the watcher wakes lines only for changes submitted from here on
         lines.run(user, name)
     return {}
 
 
-def _line_field(error: Any) -> tuple[str, str]:
-    """A LineSpec problem as (form field, message): the job's own fields are the template's."""
-    msg = str(error["msg"]).removeprefix("Value error, ")
-    loc = [str(part) for part in error.get("loc", ())]
-    head = loc[0] if loc else msg.partition(":")[0]
+def _line_field(text: str) -> tuple[str, str]:
+    """A line's problem (flows.lines.spec_problem, or the service's refusal) as (form field,
+    message): what is not the form's own field is the template's job's."""
+    head = re.split(r"[.:\[]", text, maxsplit=1)[0]
     if head in ("name", "mode", "gate", "cron", "visibility"):
-        return head, msg if msg.startswith(f"{head}:") else f"{head}: {msg}"
-    if loc[:1] == ["job"] and not msg.startswith("job."):  # named as in a lines file: job.<field>
-        named = len(loc) == 1 or msg.startswith(f"{loc[-1]}:")
-        msg = f"job.{msg}" if named else f"job.{'.'.join(loc[1:])}: {msg}"
-    return "template", f"template: {msg}; change the template or pick another"
+        return head, text
+    return "template", f"template: {text}; change the template or pick another"
 
 
 def set_line_paused(user: str, name: str, paused: bool) -> None:

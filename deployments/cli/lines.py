@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import typer
 
@@ -61,7 +60,7 @@ def apply(path: Path, user: str = AS_USER) -> None:
     from pydantic import ValidationError
 
     from deployments import lines
-    from flows.lines import LineSpec
+    from flows.lines import LineSpec, spec_problem
 
     try:
         doc = yaml.safe_load(path.read_text()) or {}
@@ -82,18 +81,9 @@ def apply(path: Path, user: str = AS_USER) -> None:
             wanted.append((LineSpec.model_validate({k: v for k, v in entry.items() if k != "visibility"}),
                            visibility))
         except ValidationError as exc:
-            fail(f"{where}: " + "; ".join(map(_problem, exc.errors())))
+            fail(f"{where}: " + "; ".join(map(spec_problem, exc.errors())))
     for name, what in lines.apply(_me(user), wanted, operator=True).items():
         typer.echo(f"{name}: {what}")
-
-
-def _problem(error: Any) -> str:
-    """One pydantic error as 'job.client: what is wrong' (our validators name their field first)."""
-    loc = [str(part) for part in error["loc"]]
-    msg = str(error["msg"]).removeprefix("Value error, ")
-    if loc and msg.startswith(f"{loc[-1]}:"):
-        return ".".join(loc[:-1] + [msg])
-    return f"{'.'.join(loc)}: {msg}" if loc else msg
 
 
 @app.command("run")

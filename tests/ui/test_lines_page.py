@@ -83,7 +83,7 @@ def test_a_line_is_created_from_a_template_paused_resumed_and_removed_on_the_pag
     # The template's job, run as its creator with the stored password: a ticket would expire under it.
     assert (made.spec.job.source, made.spec.job.p4user, made.spec.job.password_secret, made.owner,
             made.spec.gate) == (docs.source, signed_in, secret_name(signed_in), signed_in, "ci-good-docs")
-    # The one waiting change is past the gate (a key never set holds 0): no job, now or after its first step.
+    # The one waiting change is past the gate (a key never set holds 0): shown gated, no job started.
     assert "gated at change 0: later changes wait for the check" in texts(page(signed_in, "views/lines.py"))
     assert not runs_tagged(line_tag(name))
 
