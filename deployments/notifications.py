@@ -1,11 +1,20 @@
-"""Per-user notification settings and the automation that starts ``notify``."""
+"""Per-user notification settings and the automation that starts ``notify``.
+
+The automation reacts only to runs that name someone who has settings (as the job's
+user, owner or the author of a line's source change): a run nobody would hear about starts
+no ``notify`` run at all, which on a busy service is most of them. The automation is
+re-made whenever someone's settings change, so a change applies to runs already under way.
+"""
 from __future__ import annotations
 
 from typing import Any
 
-from flows.notify import KINDS, settings_variable
+from flows.notify import KINDS, SETTINGS_PREFIX, settings_variable
+from flows.usernames import decode_user
+from flows.vocabulary import author_tag, owner_tag, user_tag
 
 AUTOMATION_NAME = "p4-integration: tell the owner"
+_PAGE = 200  # Prefect's API returns at most this many variables a call
 
 
 def set_notifications(user: str, *, email: str | None = None, webhook: str | None = None) -> None:
@@ -17,21 +26,60 @@ def set_notifications(user: str, *, email: str | None = None, webhook: str | Non
     if webhook is not None and not webhook.startswith(("http://", "https://")):
         raise ValueError(f"webhook: '{webhook}' must be an http(s) URL")
     Variable.set(settings_variable(user), {"email": email, "webhook": webhook}, overwrite=True)
+    ensure_automation()
+
+
+def people_with_settings() -> set[str]:
+    """The users whose settings name an e-mail address or a webhook (read from Prefect's
+    variables, where ``set_notifications`` keeps them)."""
+    from prefect.client.orchestration import get_client
+
+    found: list[Any] = []
+    with get_client(sync_client=True) as client:
+        while True:
+            page = client.request("POST", "/variables/filter", json={
+                "variables": {"name": {"like_": SETTINGS_PREFIX}}, "offset": len(found), "limit": _PAGE}).json()
+            found += page
+            if len(page) < _PAGE:
+                break
+    return {decode_user(v["name"][len(SETTINGS_PREFIX):]) for v in found
+            if v["name"].startswith(SETTINGS_PREFIX) and isinstance(v.get("value"), dict)
+            and (v["value"].get("email") or v["value"].get("webhook"))}
+
+
+def names_someone_to_tell(tags: list[str], people: set[str]) -> bool:
+    """Whether a run's tags name one of ``people`` in a role ``notify`` tells."""
+    return any(tag in tags for person in people for tag in _tags_of(person))
+
+
+def _tags_of(person: str) -> list[str]:
+    return [user_tag(person), owner_tag(person), author_tag(person)]
 
 
 def ensure_automation() -> Any:
-    """One automation: integrate runs' Paused/Failed/Completed events run notify/local."""
+    """One automation: the Suspended/Failed/Crashed/Completed events of integrate runs that
+    name someone with settings run notify/local; with nobody to tell it is off."""
     from prefect.automations import Automation
     from prefect.client.orchestration import get_client
     from prefect.events.actions import RunDeployment
     from prefect.events.schemas.automations import EventTrigger, Posture
 
+    from prefect.exceptions import ObjectNotFound
+
+    people = sorted(people_with_settings())
     with get_client(sync_client=True) as client:
-        dep = client.read_deployment_by_name("notify/local")
+        try:
+            dep = client.read_deployment_by_name("notify/local")
+        except ObjectNotFound:  # settings made before the service was set up: `p4integ up` makes it
+            return None
         for old in client.read_automations_by_name(AUTOMATION_NAME):
             client.delete_automation(old.id)
-    trigger = EventTrigger(expect=set(KINDS), posture=Posture.Reactive, threshold=1,
-                           match_related={"prefect.resource.role": "flow", "prefect.resource.name": "integrate"})
+    tags = [f"prefect.tag.{tag}" for person in people for tag in _tags_of(person)]
+    trigger = EventTrigger(expect=set(KINDS), posture=Posture.Reactive, threshold=1, match_related=[
+        {"prefect.resource.role": "flow", "prefect.resource.name": "integrate"},
+        # A run's tags are related resources of its events; a value ending in '*' would be a
+        # wildcard, and Perforce user names cannot hold '*'.
+        {"prefect.resource.role": "tag", "prefect.resource.id": tags or ["prefect.tag.nobody"]}])
     action = RunDeployment(source="selected", deployment_id=dep.id,
                            parameters={"flow_run_id": "{{ event.resource.id }}", "event": "{{ event.event }}"})
-    return Automation(name=AUTOMATION_NAME, trigger=trigger, actions=[action]).create()
+    return Automation(name=AUTOMATION_NAME, trigger=trigger, actions=[action], enabled=bool(people)).create()

@@ -28,6 +28,8 @@ from flows.settings import FLOW_NAME, HEARTBEAT_GRACE_SECONDS
 from flows.lines import LINE_FLOW
 from flows.vocabulary import INTERNAL_TAG, SUSPENDED, line_of
 
+from .notifications import names_someone_to_tell, people_with_settings
+
 CRASH_AUTOMATION = "p4-integration: crash runs that fell silent"
 CLEANUP_AUTOMATION = "p4-integration: clean up after ended runs"
 # Events after which a run is not expected to beat any more.
@@ -123,6 +125,8 @@ def missed_reactions(now: datetime | None = None, settle: float = SETTLE_SECONDS
         stepped = _read_all(client, flow_filter=FlowFilter(name=FlowFilterName(any_=[LINE_FLOW])),
                             flow_run_filter=FlowRunFilter(expected_start_time=FlowRunFilterExpectedStartTime(
                                 after_=now - lookback)))
+    # As the automation does: a run that names nobody with settings has nobody to tell.
+    people = people_with_settings()
     under_way = {(str((r.parameters or {}).get("flow_run_id", "")).rsplit(".", 1)[-1],
                   str((r.parameters or {}).get("event", ""))) for r in reacting}
     due = _lines_not_moved(ended, stepped, now, settle) if any(line_of(r.tags or []) for r in ended) else []
@@ -138,6 +142,8 @@ def missed_reactions(now: datetime | None = None, settle: float = SETTLE_SECONDS
             event = f"prefect.flow-run.{name}"
             for deployment, reaction, events in (("notify/local", "notified", KINDS),
                                                  ("cleanup/local", "cleaned", _ENDED)):
+                if deployment == "notify/local" and not names_someone_to_tell(run.tags or [], people):
+                    continue
                 if event in events and (run_id, event) not in under_way and not handled.taken(reaction, run_id, name):
                     due.append((deployment, run_id, event))
     return due

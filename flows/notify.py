@@ -36,9 +36,12 @@ KINDS = {
 _ASKS = {"prefect.flow-run.Suspended", "prefect.flow-run.Paused"}
 
 
+SETTINGS_PREFIX = "p4_notify_"
+
+
 def settings_variable(user: str) -> str:
     """The Prefect variable holding a user's settings; distinct for every user name."""
-    return "p4_notify_" + encode_user(user)
+    return SETTINGS_PREFIX + encode_user(user)
 
 
 @flow(name="notify", persist_result=False, log_prints=False)

@@ -38,6 +38,11 @@ def owner_tag(user: str) -> str:
     return f"{_OWNER}{user}"
 
 
+def author_tag(user: str) -> str:
+    """On a line's job: who wrote the source change it integrates."""
+    return f"{_AUTHOR}{user}"
+
+
 def line_tag(line: str) -> str:
     """On every job run a line started: which line."""
     return f"{_LINE}{line}"
@@ -54,7 +59,7 @@ def job_tags(p4user: str, line: str | None = None, change: int | None = None, au
     jobs also say which line and which source change (a retried job keeps those two), who wrote
     that change and who owns the line (both told when the job waits for a person)."""
     of_line = [line_tag(line), line_change_tag(line, change)] if line and change else []
-    people = ([f"{_AUTHOR}{author}"] if author else []) + ([owner_tag(owner)] if owner else [])
+    people = ([author_tag(author)] if author else []) + ([owner_tag(owner)] if owner else [])
     return [PRODUCT_TAG, user_tag(p4user), *of_line, *people]
 
 

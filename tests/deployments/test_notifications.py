@@ -32,6 +32,12 @@ def webhook():
         yield hook
 
 
+def _mails_about(sink: sinks.SmtpSink, run_id: object) -> list:
+    """The mails naming a run, decoded: the body is quoted-printable, which splits long lines."""
+    parsed = [email.message_from_string(m, policy=email.policy.default) for m in sink.messages]
+    return [m for m in parsed if str(run_id) in m.get_content()]
+
+
 def test_one_message_each_for_a_paused_and_a_failed_run(tmp_path: Path, smtp_sink, webhook) -> None:
     url, received = webhook
     set_notifications("jill", email="jill@example.com", webhook=url)
@@ -56,22 +62,36 @@ def test_one_message_each_for_a_paused_and_a_failed_run(tmp_path: Path, smtp_sin
     templates.delete("jill", "jill-notify")
 
 
-def test_nothing_is_sent_when_nothing_is_configured(tmp_path: Path, smtp_sink) -> None:
-    ex = make_example(tmp_path / "ex", conflict=False)
-    templates.create("kim", "kim-quiet", JobSpec(p4port=ex.port, p4user=ex.user, client=ex.client, branch=ex.branch))
-    run_id = templates.run("kim", "kim-quiet")
-    assert jobs.wait(run_id, timeout=120).state.type == StateType.COMPLETED
+def test_a_job_naming_nobody_with_settings_starts_no_notify_run(tmp_path: Path, smtp_sink) -> None:
+    """Kim has no settings: her job's end starts no notify run at all. Lee's job, started after
+    hers ended, does and mails Lee: the automation reacts to events in order, so Kim's would have
+    been acted on first."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowFilter, FlowFilterName
 
-    def notify_run_done():
+    def notify_runs(run_id: object) -> list:
         with get_client(sync_client=True) as client:
             runs = client.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(any_=["notify"])), limit=200)
-        return [r for r in runs if r.parameters.get("flow_run_id", "").endswith(str(run_id))
-                and r.state and r.state.is_final()]
-    done = until(notify_run_done, 240, "the notify run for the quiet job")
-    assert done[0].state.type == StateType.COMPLETED and smtp_sink.messages == []
-    templates.delete("kim", "kim-quiet")
+        return [r for r in runs if r.parameters.get("flow_run_id", "").endswith(str(run_id))]
+
+    quiet_ex, told_ex = make_example(tmp_path / "quiet", conflict=False), make_example(tmp_path / "told", conflict=False)
+    templates.create("kim", "kim-quiet", JobSpec(p4port=quiet_ex.port, p4user=quiet_ex.user, client=quiet_ex.client,
+                                                 branch=quiet_ex.branch))
+    templates.create("lee", "lee-told", JobSpec(p4port=told_ex.port, p4user=told_ex.user, client=told_ex.client,
+                                                branch=told_ex.branch))
+    try:
+        quiet = templates.run("kim", "kim-quiet")
+        assert jobs.wait(quiet, timeout=120).state.type == StateType.COMPLETED
+        set_notifications("lee", email="lee@example.com")
+        told = templates.run("lee", "lee-told")
+        assert jobs.wait(told, timeout=120).state.type == StateType.COMPLETED
+        until(lambda: _mails_about(smtp_sink, told), 240, "Lee's notification")
+        assert notify_runs(quiet) == [] and len(notify_runs(told)) == 1
+        assert len(smtp_sink.messages) == 1 and "To: lee@example.com" in smtp_sink.messages[0]
+    finally:
+        set_notifications("lee")
+        templates.delete("kim", "kim-quiet")
+        templates.delete("lee", "lee-told")
 
 
 def test_a_job_started_directly_tells_the_user_who_started_it(tmp_path: Path, smtp_sink) -> None:
@@ -80,9 +100,8 @@ def test_a_job_started_directly_tells_the_user_who_started_it(tmp_path: Path, sm
     try:
         run_id = jobs.submit(JobSpec(p4port=ex.port, p4user=ex.user, client=ex.client, branch=ex.branch))
         assert jobs.wait(run_id, until=PAUSED_OR_FINAL, timeout=120).state.type == StateType.PAUSED
-        def mine() -> list:  # decoded: the body is quoted-printable, which splits long lines
-            parsed = [email.message_from_string(m, policy=email.policy.default) for m in smtp_sink.messages]
-            return [m for m in parsed if str(run_id) in m.get_content()]
+        def mine() -> list:
+            return _mails_about(smtp_sink, run_id)
         until(mine, 240, "the pause notification of the directly started job")
         assert "needs you" in mine()[0]["Subject"] and mine()[0]["To"] == "bot@example.com"
         jobs.resume(run_id, "abort")

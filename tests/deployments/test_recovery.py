@@ -153,19 +153,22 @@ def test_automations_act_on_runs_a_schedule_made(local_worker: str) -> None:
 @pytest.fixture()
 def deaf_automations(local_worker: str):
     """The notify and cleanup automations disabled: every event of a job's run is as good as lost
-    (what a restarting single server or a refused action does to some of them)."""
+    (what a restarting single server or a refused action does to some of them). Yields the call
+    that disables them again: changing someone's notification settings re-makes notify's."""
     from prefect.automations import Automation
 
-    from deployments.notifications import AUTOMATION_NAME
+    from deployments import notifications
 
-    deaf = [Automation.read(name=name) for name in (AUTOMATION_NAME, recovery.CLEANUP_AUTOMATION)]
-    for automation in deaf:
-        automation.disable()
+    def deafen() -> None:
+        for name in (notifications.AUTOMATION_NAME, recovery.CLEANUP_AUTOMATION):
+            Automation.read(name=name).disable()
+
+    deafen()
     try:
-        yield
+        yield deafen
     finally:
-        for automation in deaf:
-            automation.enable()
+        notifications.ensure_automation()  # as the settings now say
+        Automation.read(name=recovery.CLEANUP_AUTOMATION).enable()
 
 
 def test_the_sweep_makes_up_for_reactions_whose_events_were_lost(tmp_path, deaf_automations) -> None:
@@ -198,6 +201,7 @@ def test_the_sweep_makes_up_for_reactions_whose_events_were_lost(tmp_path, deaf_
     waiting, brief = make_example(tmp_path / "waiting"), make_example(tmp_path / "brief")
     with sinks.smtp_sink(int(os.environ["P4INTEG_SMTP_PORT"])) as mails:
         set_notifications(waiting.user, email="owner@example.com")
+        deaf_automations()
         try:
             first, second = jobs.submit(spec_for(waiting)), jobs.submit(spec_for(brief))
             assert jobs.wait(first, until=PAUSED_OR_FINAL, timeout=120).state.name == "Suspended"
