@@ -48,7 +48,7 @@ def task_runs(run_id: UUID) -> list[Any]:
         return client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run_id])))
 
 
-def until(check: Callable[[], Any], timeout: float, what: str, poll: float = 0.2) -> Any:
+def until(check: Callable[[], Any], timeout: float, what: str, poll: float = 0.5) -> Any:
     """The first truthy value of ``check()``; TimeoutError naming ``what`` after ``timeout`` s."""
     value = poll_until(check, timeout, poll)
     if not value:
