@@ -7,6 +7,7 @@ re-made whenever someone's settings change, so a change applies to runs already 
 """
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Any
 
 from flows.notify import KINDS, SETTINGS_PREFIX, settings_variable
@@ -25,13 +26,22 @@ def set_notifications(user: str, *, email: str | None = None, webhook: str | Non
         raise ValueError(f"email: '{email}' is not an e-mail address")
     if webhook is not None and not webhook.startswith(("http://", "https://")):
         raise ValueError(f"webhook: '{webhook}' must be an http(s) URL")
-    Variable.set(settings_variable(user), {"email": email, "webhook": webhook}, overwrite=True)
+    before: dict[str, Any] = Variable.get(settings_variable(user), default={}) or {}
+    # Since when the user hears: the recovery sweep makes up only the notices of states reached
+    # since then (else turning notifications on would bring a day of old news).
+    since = (before.get("since") if _is_on(before) else None) or datetime.now(timezone.utc).isoformat()
+    Variable.set(settings_variable(user), {"email": email, "webhook": webhook,
+                                           "since": since if (email or webhook) else None}, overwrite=True)
     ensure_automation()
 
 
-def people_with_settings() -> set[str]:
+def _is_on(settings: Any) -> bool:
+    return isinstance(settings, dict) and bool(settings.get("email") or settings.get("webhook"))
+
+
+def people_with_settings() -> dict[str, datetime]:
     """The users whose settings name an e-mail address or a webhook (read from Prefect's
-    variables, where ``set_notifications`` keeps them)."""
+    variables, where ``set_notifications`` keeps them), each with the time since when."""
     from prefect.client.orchestration import get_client
 
     found: list[Any] = []
@@ -42,14 +52,21 @@ def people_with_settings() -> set[str]:
             found += page
             if len(page) < _PAGE:
                 break
-    return {decode_user(v["name"][len(SETTINGS_PREFIX):]) for v in found
-            if v["name"].startswith(SETTINGS_PREFIX) and isinstance(v.get("value"), dict)
-            and (v["value"].get("email") or v["value"].get("webhook"))}
+    return {decode_user(v["name"][len(SETTINGS_PREFIX):]): _since(v["value"]) for v in found
+            if v["name"].startswith(SETTINGS_PREFIX) and _is_on(v.get("value"))}
 
 
-def names_someone_to_tell(tags: list[str], people: set[str]) -> bool:
-    """Whether a run's tags name one of ``people`` in a role ``notify`` tells."""
-    return any(tag in tags for person in people for tag in _tags_of(person))
+def _since(settings: dict[str, Any]) -> datetime:
+    try:
+        return datetime.fromisoformat(settings["since"])
+    except (KeyError, TypeError, ValueError):  # settings made before the time was kept
+        return datetime.min.replace(tzinfo=timezone.utc)
+
+
+def names_someone_to_tell(tags: list[str], people: dict[str, datetime], at: datetime) -> bool:
+    """Whether a run's tags name one of ``people``, in a role ``notify`` tells, who had
+    settings at ``at`` (when the run reached the state to tell of)."""
+    return any(since <= at and tag in tags for person, since in people.items() for tag in _tags_of(person))
 
 
 def _tags_of(person: str) -> list[str]:

@@ -142,7 +142,7 @@ def missed_reactions(now: datetime | None = None, settle: float = SETTLE_SECONDS
             event = f"prefect.flow-run.{name}"
             for deployment, reaction, events in (("notify/local", "notified", KINDS),
                                                  ("cleanup/local", "cleaned", _ENDED)):
-                if deployment == "notify/local" and not names_someone_to_tell(run.tags or [], people):
+                if deployment == "notify/local" and not names_someone_to_tell(run.tags or [], people, state.timestamp):
                     continue
                 if event in events and (run_id, event) not in under_way and not handled.taken(reaction, run_id, name):
                     due.append((deployment, run_id, event))

@@ -88,8 +88,12 @@ def test_look_alike_users_keep_their_own_notification_settings() -> None:
 
     set_notifications("rel.bot", email="dot@example.com")
     set_notifications("rel_bot", email="underscore@example.com")
-    assert Variable.get(settings_variable("rel.bot"))["email"] == "dot@example.com"
-    assert Variable.get(settings_variable("rel_bot"))["email"] == "underscore@example.com"
+    try:
+        assert Variable.get(settings_variable("rel.bot"))["email"] == "dot@example.com"
+        assert Variable.get(settings_variable("rel_bot"))["email"] == "underscore@example.com"
+    finally:
+        set_notifications("rel.bot")
+        set_notifications("rel_bot")
 
 
 def test_the_cli_says_it_acts_as_anyone() -> None:
