@@ -72,6 +72,10 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["P4INTEG_PREFECT_HOST"] = bind
     os.environ["PREFECT_API_URL"] = f"http://{bind}:{os.environ['P4INTEG_PREFECT_PORT']}/api"
     os.environ["PREFECT_HOME"] = str(_HOME / "prefect")
+    # Patient with a busy SQLite server's 503s, as the service's own processes are.
+    from flows.settings import CLIENT_MAX_RETRIES
+
+    os.environ["PREFECT_CLIENT_MAX_RETRIES"] = CLIENT_MAX_RETRIES
     # The server refuses anonymous calls: this process (get_client in tests) sends the credential.
     from flows.settings import api_auth_string
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from deployments import replicas
+from flows.p4.example import USER
 from flows.polling import poll_until
 from flows.settings import free_port
 from tests import cli
@@ -72,6 +73,9 @@ def test_a_job_outlives_the_api_replica_it_started_on(tmp_path: Path, database, 
         up = p4integ("up", "--replicas", "2")
         assert up.returncode == 0, up.stderr
         assert "2 API replicas" in up.stdout, up.stdout
+        # The demo's user hears of its jobs: their events then start the notification flow.
+        told = p4integ("notify", "set", USER, "--email", "release@example.com")
+        assert told.returncode == 0, told.stderr
         demo = p4integ("demo", "--dir", str(tmp_path / "demo"))
         assert demo.returncode == 0, demo.stderr
         assert "state           Suspended (waiting for a person" in demo.stdout, demo.stdout
