@@ -52,8 +52,15 @@ def people_with_settings() -> dict[str, datetime]:
             found += page
             if len(page) < _PAGE:
                 break
-    return {decode_user(v["name"][len(SETTINGS_PREFIX):]): _since(v["value"]) for v in found
-            if v["name"].startswith(SETTINGS_PREFIX) and _is_on(v.get("value"))}
+    people = {}
+    for v in found:
+        if not (v["name"].startswith(SETTINGS_PREFIX) and _is_on(v.get("value"))):
+            continue
+        try:
+            people[decode_user(v["name"][len(SETTINGS_PREFIX):])] = _since(v["value"])
+        except ValueError:  # a variable someone else named so: no user's settings
+            continue
+    return people
 
 
 def _since(settings: dict[str, Any]) -> datetime:
