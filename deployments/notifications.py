@@ -12,7 +12,7 @@ from typing import Any
 
 from flows.notify import KINDS, SETTINGS_PREFIX, settings_variable
 from flows.usernames import decode_user
-from flows.vocabulary import author_tag, owner_tag, user_tag
+from flows.vocabulary import author_of, author_tag, owner_of, owner_tag, user_of, user_tag
 
 AUTOMATION_NAME = "p4-integration: tell the owner"
 _PAGE = 200  # Prefect's API returns at most this many variables a call
@@ -73,7 +73,8 @@ def _since(settings: dict[str, Any]) -> datetime:
 def names_someone_to_tell(tags: list[str], people: dict[str, datetime], at: datetime) -> bool:
     """Whether a run's tags name one of ``people``, in a role ``notify`` tells, who had
     settings at ``at`` (when the run reached the state to tell of)."""
-    return any(since <= at and tag in tags for person, since in people.items() for tag in _tags_of(person))
+    named = (user_of(tags), owner_of(tags), author_of(tags))
+    return any(person in people and people[person] <= at for person in named if person)
 
 
 def _tags_of(person: str) -> list[str]:
@@ -87,7 +88,6 @@ def ensure_automation() -> Any:
     from prefect.client.orchestration import get_client
     from prefect.events.actions import RunDeployment
     from prefect.events.schemas.automations import EventTrigger, Posture
-
     from prefect.exceptions import ObjectNotFound
 
     people = sorted(people_with_settings())

@@ -126,7 +126,7 @@ def missed_reactions(now: datetime | None = None, settle: float = SETTLE_SECONDS
                             flow_run_filter=FlowRunFilter(expected_start_time=FlowRunFilterExpectedStartTime(
                                 after_=now - lookback)))
     # As the automation does: a run that names nobody with settings has nobody to tell.
-    people = people_with_settings()
+    people = people_with_settings() if ended or waiting else {}
     under_way = {(str((r.parameters or {}).get("flow_run_id", "")).rsplit(".", 1)[-1],
                   str((r.parameters or {}).get("event", ""))) for r in reacting}
     due = _lines_not_moved(ended, stepped, now, settle) if any(line_of(r.tags or []) for r in ended) else []
