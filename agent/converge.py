@@ -171,8 +171,11 @@ def stop_worker(c: Connection, lay: Layout | None = None) -> bool:
 
 
 def _start_worker(c: Connection, lay: Layout, host: HostRecord) -> None:
-    argv = [f"{lay.venv}/bin/prefect", "worker", "start", "--pool", pool_name(host.name), "--type", "process",
-            "--limit", str(host.limit), "--name", worker_name(host.name, lay.version)]
+    # Through the engine server (flows/engine_server.py): its runs start from a process that
+    # imported Prefect already. It execs the worker, so the pid written here is the worker's.
+    argv = [f"{lay.venv}/bin/python", "-m", "flows.engine_server", "--", f"{lay.venv}/bin/prefect", "worker", "start",
+            "--pool", pool_name(host.name), "--type", "process", "--limit", str(host.limit),
+            "--name", worker_name(host.name, lay.version)]
     inner = (f"echo $$ > {shlex.quote(lay.pid_file)}; set -a; . {shlex.quote(lay.env_file)}; set +a; "
              f"cd {shlex.quote(lay.base)}; exec {shlex.join(argv)}")
     script = f"setsid -f sh -c {shlex.quote(inner)} > {shlex.quote(lay.log_file)} 2>&1 < /dev/null"

@@ -9,8 +9,9 @@ this script starts and stops. Prints, side by side:
 - overhead ratio and seconds of overhead per run,
 - request -> first stage latency (flow run requested -> GET_LATEST_CL starts),
 - resume -> continue latency (resume sent -> NEEDS_RESOLVE task starts);
-- request -> first stage of small jobs started through flows/engine_start.py (the
-  deployments' command) and as Prefect's worker starts them by default, alternately.
+- request -> first stage, and the machine's CPU, of small jobs started through the worker's
+  engine server (flows/engine_server.py), through flows/engine_start.py alone, and as
+  Prefect's worker starts them by default, in turn.
 
 Figures only: nothing is asserted on time. Exits non-zero only if a result is wrong.
 
@@ -142,10 +143,27 @@ def through_worker(port: str, client: str, conflicts: int) -> dict[str, float]:
     }
 
 
-def start_latencies(base: Path, n: int) -> dict[str, list[float]]:
-    """Request -> first stage of ``n`` small jobs started each way, alternately: through
-    flows/engine_start.py (the deployments' command) and the way Prefect's worker starts a
-    run when no command is set (a supervisor process, then the engine)."""
+def _busy_cpu() -> float:
+    """Seconds of CPU the whole machine has spent busy (every process: server, worker, runs)."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq = (int(x) for x in fields[:7])
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
+
+
+# How a run's process starts, each way a deployment run can be told (its job variables).
+START_WAYS = {
+    # The worker's engine server forks the run from a process that imported Prefect already.
+    "engine server": None,
+    # flows/engine_start.py runs the engine itself (as without a server).
+    "engine_start": {"env": {"P4INTEG_ENGINE_SOCKET": ""}},
+    # Prefect's worker default: a supervisor process, then the engine.
+    "Prefect default": {"command": None},
+}
+
+
+def start_latencies(base: Path, n: int) -> dict[str, dict[str, list[float]]]:
+    """Request -> first stage, and the machine's busy CPU seconds, of ``n`` small jobs started
+    each way of START_WAYS, in turn."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
     from prefect.deployments import run_deployment
@@ -157,18 +175,19 @@ def start_latencies(base: Path, n: int) -> dict[str, list[float]]:
 
     ex = make_example(base / "starts", conflict=False)
     spec = {"p4port": ex.port, "p4user": ex.user, "client": ex.client, "source": ex.source, "target": ex.target}
-    out: dict[str, list[float]] = {"engine_start": [], "prefect_default": []}
+    out: dict[str, dict[str, list[float]]] = {way: {"start": [], "cpu": []} for way in START_WAYS}
     for _ in range(n):
-        for way in out:
-            requested = time.time()
+        for way, job_variables in START_WAYS.items():
+            requested, cpu = time.time(), _busy_cpu()
             run = sync_call(run_deployment, name=f"{FLOW_NAME}/local", parameters={"spec": spec}, timeout=0,
-                            as_subflow=False, job_variables={"command": None} if way == "prefect_default" else None)
+                            as_subflow=False, job_variables=job_variables)
             ended = jobs.wait(run.id, timeout=300, poll=0.1)
             if ended.state is None or ended.state.name != "Completed":
                 raise SystemExit(f"start ({way}): the job ended {ended.state.name if ended.state else '?'}")
             with get_client(sync_client=True) as c:
                 tasks = c.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run.id])))
-            out[way].append(min(t.start_time.timestamp() for t in tasks if t.start_time) - requested)
+            out[way]["start"].append(min(t.start_time.timestamp() for t in tasks if t.start_time) - requested)
+            out[way]["cpu"].append(_busy_cpu() - cpu)
     return out
 
 
@@ -225,13 +244,15 @@ def main() -> int:
     if starts:
         import statistics
 
-        ours, theirs = (statistics.median(starts[k]) for k in ("engine_start", "prefect_default"))
+        base_way = "Prefect default"
         print()
-        print(f"request -> first stage of a small job, median of {args.starts} each, started alternately:")
-        print(f"{'':34}{'engine_start':>14}{'Prefect default':>18}{'ratio':>8}")
-        print(f"{'seconds':34}{ours:>14.2f}{theirs:>18.2f}{ours / theirs:>8.2f}")
-        print(f"{'min .. max':34}{min(starts['engine_start']):>6.2f} .. {max(starts['engine_start']):<4.2f}"
-              f"{min(starts['prefect_default']):>10.2f} .. {max(starts['prefect_default']):<4.2f}")
+        print(f"a small job started each way, {args.starts} each in turn (median; ratio to {base_way}):")
+        print(f"{'':22}{'request -> first stage, s':>28}{'machine CPU per job, s':>28}")
+        for way, got in starts.items():
+            start, cpu = statistics.median(got["start"]), statistics.median(got["cpu"])
+            start0, cpu0 = statistics.median(starts[base_way]["start"]), statistics.median(starts[base_way]["cpu"])
+            print(f"{way:22}{start:>14.2f} ({min(got['start']):.2f}..{max(got['start']):.2f}) {start / start0:>5.2f}"
+                  f"{cpu:>18.2f} {cpu / cpu0:>8.2f}")
     return 0
 
 

@@ -133,8 +133,9 @@ def start_worker(host: str = "local", limit: int = 4) -> bool:
     name = f"worker-{host}"
     if _pid(name):
         return False
-    argv = PREFECT + ["worker", "start", "--pool", pool_name(host), "--type", "process",
-                      "--limit", str(limit), "--name", f"{pool_name(host)}-{os.uname().nodename}"]
+    # Through the engine server: its runs start from a process that imported Prefect already.
+    argv = [sys.executable, "-m", "flows.engine_server", "--", *PREFECT, "worker", "start", "--pool", pool_name(host),
+            "--type", "process", "--limit", str(limit), "--name", f"{pool_name(host)}-{os.uname().nodename}"]
     start_process(name, argv, prefect_env())
     return True
 

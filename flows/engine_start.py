@@ -7,11 +7,19 @@ deployment's ``command`` job variable starts this module instead (``ENGINE_COMMA
 waits for the server, then runs ``prefect.engine`` in this same process, so nothing is
 imported twice. It also spares the supervisor process Prefect's worker puts in front of the
 engine when no command is set: one interpreter start less per job.
+
+Where the worker runs an engine server (flows/engine_server.py), this process only hands
+the run to it: the run then starts in a child of a process that imported Prefect already.
 """
 from __future__ import annotations
 
+import json
+import os
 import runpy
 import shlex
+import signal
+import socket
+import struct
 import sys
 
 # How long a job's process waits for a restarting server before it gives up (the run is then
@@ -34,7 +42,75 @@ def _server_answers() -> bool:
     return http_ok(f"{PREFECT_API_URL.value()}/health", timeout=5)
 
 
+# Signals this process passes on to the run it handed to the engine server: a cancellation
+# (SIGTERM from the worker), an interrupt, a hang-up.
+_FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+
+def _through_server(path: str, module: str = "flows.engine_start") -> int | None:
+    """Run ``python -m <module>`` with this process's arguments, environment, working
+    directory and standard streams in a child of the engine server at ``path`` (the module
+    is this one, which there runs the engine itself) and return its exit status; None if no
+    server took it (the caller then runs the engine itself)."""
+    import array
+
+    from .engine_server import SOCKET_ENV
+
+    child: list[int] = []
+    pending: list[int] = []
+
+    def forward(signum: int, _frame: object) -> None:
+        if child:
+            os.kill(child[0], signum)
+        else:
+            pending.append(signum)
+
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        conn.connect(path)
+    except OSError:  # no server (it died with an earlier worker, or never started)
+        conn.close()
+        return None
+    for sig in _FORWARDED:
+        signal.signal(sig, forward)
+    env = {k: v for k, v in os.environ.items() if k != SOCKET_ENV}  # the child runs the engine itself
+    body = json.dumps({"module": module,
+                       "argv": sys.argv[1:], "env": env, "cwd": os.getcwd()}).encode()
+    message = struct.pack("!I", len(body)) + body
+    with conn, conn.makefile("rb") as answers:
+        try:
+            sent = conn.sendmsg([message], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [0, 1, 2]))])
+            conn.sendall(message[sent:])
+        except OSError:
+            return None
+        for line in answers:
+            answer = json.loads(line)
+            if "pid" in answer:
+                child.append(int(answer["pid"]))
+                for signum in pending:
+                    os.kill(child[0], signum)
+            elif "exit" in answer:
+                return int(answer["exit"])
+    if not child:  # the server refused the request: nothing ran
+        return None
+    print(f"the engine server ended before the run's process {child[0]} did; its exit status is unknown",
+          file=sys.stderr)
+    return 1
+
+
 def main() -> None:
+    from .engine_server import SOCKET_ENV
+
+    server = os.environ.get(SOCKET_ENV)
+    if server:
+        code = _through_server(server)
+        if code is not None:
+            sys.exit(code)
+    run_here()
+
+
+def run_here() -> None:
+    """Wait for the Prefect server, then run Prefect's engine in this process."""
     from .polling import poll_until
 
     if not poll_until(_server_answers, WAIT_FOR_SERVER_SECONDS, 1.0):

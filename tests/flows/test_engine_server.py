@@ -1,0 +1,103 @@
+"""The worker's engine server (flows/engine_server.py): a run's process hands its run to a
+child of a process that imported Prefect already, and nothing the worker relies on changes:
+arguments, environment, working directory and streams are the run's; the exit status comes
+back; a signal to the run's process reaches the run; killing that process kills the run; the
+server ends with its worker; without a server the process runs the engine itself.
+
+The service's jobs run through the server in every other test that starts a worker."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.flows.helpers import until
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.fixture()
+def server(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path, dict[str, str]]]:
+    """A stand-in worker (it waits for its stdin to close) started through the engine server."""
+    env = {**os.environ, "P4INTEG_HOME": str(tmp_path / "home")}
+    worker = subprocess.Popen([sys.executable, "-m", "flows.engine_server", "--", sys.executable, "-c",
+                               "import sys; sys.stdin.read()"], stdin=subprocess.PIPE, env=env, cwd=ROOT)
+    path = (tmp_path / "home" / "run" / f"engine-{worker.pid}.sock")
+    try:
+        until(path.exists, 60, "the engine server's socket")
+        yield worker, path, env
+    finally:
+        worker.kill()
+        worker.wait()
+
+
+def _client(path: Path, env: dict[str, str], cwd: Path, *argv: str) -> subprocess.Popen[bytes]:
+    code = ("import sys; from flows.engine_start import _through_server; "
+            f"code = _through_server({str(path)!r}, module='tests.flows.engine_probe'); "
+            "sys.exit(99 if code is None else code)")
+    return subprocess.Popen([sys.executable, "-c", code, *argv], env=env, cwd=cwd, stdout=subprocess.PIPE)
+
+
+def test_a_run_gets_its_own_arguments_environment_directory_streams_and_exit_status(server, tmp_path: Path) -> None:
+    worker, path, env = server
+    cwd = tmp_path / "site"
+    cwd.mkdir()
+    run_env = {**env, "PROBE_MARK": "job-42", "PREFECT_API_URL": "http://127.0.0.1:1/api"}
+    client = _client(path, run_env, cwd, "report", "--flag")
+    out, _ = client.communicate(timeout=120)
+    assert client.returncode == 7, out  # the run's exit status, not the server's
+    seen = json.loads(out.splitlines()[0])
+    assert seen["argv"] == ["report", "--flag"] and seen["mark"] == "job-42" and seen["cwd"] == str(cwd)
+    # Prefect's settings are the run's environment's, not the server's it was imported in.
+    assert seen["api_url"] == "http://127.0.0.1:1/api" != env.get("PREFECT_API_URL")
+    # Forked from the server with the flows imported, in a session of its own.
+    assert seen["pid"] != client.pid and seen["ppid"] != client.pid and seen["preloaded"] is True
+    assert seen["sid"] == seen["pid"]
+    # The server is a child of the worker (it dies with it, below).
+    assert Path(f"/proc/{seen['ppid']}/stat").read_text().rsplit(")", 1)[1].split()[1] == str(worker.pid)
+
+
+def test_a_signal_to_the_runs_process_reaches_the_run_and_a_kill_ends_it(server, tmp_path: Path) -> None:
+    _worker, path, env = server
+    client = _client(path, env, tmp_path, "term")
+    assert client.stdout is not None
+    seen = json.loads(client.stdout.readline())
+    client.send_signal(signal.SIGTERM)  # what the worker sends to cancel a run
+    out, _ = client.communicate(timeout=60)
+    assert b"got SIGTERM" in out and client.returncode == 3
+
+    client = _client(path, env, tmp_path, "sleep")
+    seen = json.loads(client.stdout.readline())
+    assert _alive(seen["pid"])
+    client.kill()  # the run's process killed outright: the run goes with it
+    client.wait()
+    until(lambda: not _alive(seen["pid"]), 30, "the run to end with its process")
+
+
+def test_the_server_ends_with_its_worker_and_runs_then_start_their_own_engine(server, tmp_path: Path) -> None:
+    worker, path, env = server
+    client = _client(path, env, tmp_path, "report")
+    out, _ = client.communicate(timeout=120)
+    engine_server = json.loads(out.splitlines()[0])["ppid"]
+    assert _alive(engine_server)
+    assert worker.stdin is not None
+    worker.stdin.close()  # the worker ends
+    worker.wait(timeout=30)
+    until(lambda: not _alive(engine_server), 30, "the engine server to end with its worker")
+    client = _client(path, env, tmp_path, "report")
+    client.communicate(timeout=60)
+    assert client.returncode == 99  # nobody took the run: the caller runs the engine itself
