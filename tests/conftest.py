@@ -83,7 +83,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 # The longest modules first (their summed test times in a full run, largest first): with
-# "--dist loadfile" xdist hands out whole modules in collection order, so starting the long ones
+# "--dist loadfile --no-loadscope-reorder" xdist hands out whole modules in collection order (by
+# default it would order them by their number of tests, and a long module of one test, the load
+# day, would start last and run alone at the end), so starting the long ones
 # first leaves short ones for the end, and the two workers finish together instead of one
 # waiting for the other's last long module.
 LONGEST_FIRST = [
