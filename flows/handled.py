@@ -33,3 +33,12 @@ def take(reaction: Reaction, run_id: str, state_name: str) -> bool:
 
 def taken(reaction: Reaction, run_id: str, state_name: str) -> bool:
     return os.path.exists(_marker(reaction, run_id, state_name))
+
+
+def release(reaction: Reaction, run_id: str, state_name: str) -> None:
+    """Un-take a reaction that did nothing (a notice no channel accepted): the recovery sweep
+    then starts it again."""
+    try:
+        os.unlink(_marker(reaction, run_id, state_name))
+    except FileNotFoundError:
+        pass

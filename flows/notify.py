@@ -46,16 +46,32 @@ def settings_variable(user: str) -> str:
 
 @flow(name="notify", persist_result=False, log_prints=False)
 def notify(flow_run_id: str, event: str) -> str:
-    from prefect.variables import Variable
-
-    from . import handled, runs
+    from . import handled
 
     logger = get_run_logger()
-    run_id = flow_run_id.rsplit(".", 1)[-1]
+    run_id, state = flow_run_id.rsplit(".", 1)[-1], event.rsplit(".", 1)[-1]
     # Taken first, whoever is told: the recovery sweep starts this flow again for any run and
     # state not taken yet (an automation's event lost), and must not start it forever.
-    if not handled.take("notified", run_id, event.rsplit(".", 1)[-1]):
+    if not handled.take("notified", run_id, state):
         return "already told"
+    sent: list[str] = []  # every channel that took the notice, as it does
+    try:
+        return _tell_people(run_id, event, sent, logger)
+    except Exception:
+        if not sent:
+            # Nobody was told (the mail server or the network down, the API busy): not taken,
+            # so the recovery sweep starts this notice again. A notice half sent stays taken:
+            # sending it again would tell twice on the channel that worked.
+            handled.release("notified", run_id, state)
+            logger.error("nothing was sent; the recovery sweep tries again")
+        raise
+
+
+def _tell_people(run_id: str, event: str, sent: list[str], logger: Any) -> str:
+    from prefect.variables import Variable
+
+    from . import runs
+
     run = runs.read_run(run_id)
     # A template's or line's owner, else the Perforce user who started the job (every job run
     # carries the tags that apply; see flows.vocabulary.job_tags). A line's job that waits for a
@@ -80,16 +96,19 @@ def notify(flow_run_id: str, event: str) -> str:
         if not (cfg.get("email") or cfg.get("webhook")):
             said.append(f"{person} has no notifications configured")
             continue
-        sent = _tell(cfg, subject, body, {"text": f"{subject}\n{app_link}", "run_id": run_id, "event": event,
-                                          "state": run.state.name if run.state else None,
-                                          "links": {"app": app_link, "prefect": ui_link}})
-        logger.info(f"told {person} ({', '.join(sent)}): {subject}")
-        said.append(f"{person}: {', '.join(sent)}")
+        before = len(sent)
+        _tell(cfg, subject, body, {"text": f"{subject}\n{app_link}", "run_id": run_id, "event": event,
+                                   "state": run.state.name if run.state else None,
+                                   "links": {"app": app_link, "prefect": ui_link}}, sent)
+        channels = sent[before:]
+        logger.info(f"told {person} ({', '.join(channels)}): {subject}")
+        said.append(f"{person}: {', '.join(channels)}")
     return "; ".join(said)
 
 
-def _tell(cfg: dict[str, Any], subject: str, body: str, payload: dict[str, Any]) -> list[str]:
-    sent = []
+def _tell(cfg: dict[str, Any], subject: str, body: str, payload: dict[str, Any], sent: list[str]) -> None:
+    """Send by each channel the settings name; each one that worked is added to ``sent`` at
+    once (the caller's record of what a failure part way left done)."""
     if cfg.get("email"):
         msg = EmailMessage()
         msg["Subject"], msg["To"] = subject, cfg["email"]
@@ -106,4 +125,3 @@ def _tell(cfg: dict[str, Any], subject: str, body: str, payload: dict[str, Any])
         with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 - the person's configured URL
             resp.read()
         sent.append("webhook")
-    return sent

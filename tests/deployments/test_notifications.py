@@ -15,7 +15,7 @@ from flows.p4.example import make_example
 from flows.spec import FileChoice, JobSpec
 from tests import sinks
 
-from ..flows.helpers import PAUSED_OR_FINAL, until, wait_for_log
+from ..flows.helpers import PAUSED_OR_FINAL, spec_for, until, wait_for_log
 
 pytestmark = pytest.mark.usefixtures("local_worker")
 
@@ -108,3 +108,39 @@ def test_a_job_started_directly_tells_the_user_who_started_it(tmp_path: Path, sm
         jobs.wait(run_id, timeout=240)
     finally:
         set_notifications(ex.user)  # off again: other tests' jobs run as this user too
+
+
+def _notify_runs_about(run_id: object) -> list:
+    """The notify runs for one job run, newest first."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowFilter, FlowFilterName
+    from prefect.client.schemas.sorting import FlowRunSort
+
+    with get_client(sync_client=True) as client:
+        found = client.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(any_=["notify"])),
+                                      sort=FlowRunSort.EXPECTED_START_TIME_DESC, limit=200)
+    return [r for r in found if str((r.parameters or {}).get("flow_run_id", "")).endswith(str(run_id))]
+
+
+def test_a_notice_no_channel_took_is_sent_by_the_next_sweep(tmp_path: Path) -> None:
+    """The mail server is down when the job ends: the notify run fails and leaves the notice
+    not taken, and the recovery sweep's run sends it once the server is back, once."""
+    from deployments import recovery
+
+    ex = make_example(tmp_path / "ex", conflict=False)
+    others = set(recovery.missed_reactions(settle=0))  # other tests' runs: left alone below
+    set_notifications(ex.user, email="bot@example.com")
+    try:
+        run_id = jobs.submit(spec_for(ex))  # nothing listens on the SMTP port yet
+        assert jobs.wait(run_id, timeout=120).state.type == StateType.COMPLETED
+        failed = until(lambda: [r for r in _notify_runs_about(run_id) if r.state and r.state.is_final()], 240,
+                       "the notify run to end")
+        assert [r.state.type for r in failed] == [StateType.FAILED]
+        wait_for_log(failed[0].id, "nothing was sent; the recovery sweep tries again")
+        with sinks.smtp_sink(int(os.environ["P4INTEG_SMTP_PORT"])) as sink:
+            made = [r for r in recovery.sweep(others, settle=0) if r[1] == str(run_id)]
+            assert made == [("notify/local", str(run_id), "prefect.flow-run.Completed")]
+            until(lambda: _mails_about(sink, run_id), 240, "the notice sent again")
+            assert len(_mails_about(sink, run_id)) == 1 and "finished" in _mails_about(sink, run_id)[0]["Subject"]
+    finally:
+        set_notifications(ex.user)
