@@ -128,7 +128,8 @@ def serve(listener: socket.socket) -> None:
 
 
 def _reap(children: dict[int, socket.socket]) -> None:
-    """Tell each ended run's process how its run ended: its exit status, as a shell gives it."""
+    """Tell each ended run's process how its run ended: its exit code, negative for the signal
+    that ended it (as Python's subprocess reports it)."""
     while children:
         try:
             pid, status = os.waitpid(-1, os.WNOHANG)
@@ -141,7 +142,7 @@ def _reap(children: dict[int, socket.socket]) -> None:
             continue
         code = os.waitstatus_to_exitcode(status)
         try:
-            conn.sendall(json.dumps({"exit": code if code >= 0 else 128 - code}).encode() + b"\n")
+            conn.sendall(json.dumps({"exit": code}).encode() + b"\n")
         except OSError:  # the run's process is gone already
             pass
         conn.close()

@@ -21,6 +21,7 @@ import signal
 import socket
 import struct
 import sys
+from typing import NoReturn
 
 # How long a job's process waits for a restarting server before it gives up (the run is then
 # reported Crashed, as without this wait). A restart takes seconds; a longer outage is a fault.
@@ -50,8 +51,8 @@ _FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 def _through_server(path: str, module: str = "flows.engine_start") -> int | None:
     """Run ``python -m <module>`` with this process's arguments, environment, working
     directory and standard streams in a child of the engine server at ``path`` (the module
-    is this one, which there runs the engine itself) and return its exit status; None if no
-    server took it (the caller then runs the engine itself)."""
+    is this one, which there runs the engine itself) and return its exit code (negative: the
+    signal that killed it); None if no server took it (the caller then runs the engine itself)."""
     import array
 
     from .engine_server import SOCKET_ENV
@@ -102,11 +103,21 @@ def main() -> None:
     from .engine_server import SOCKET_ENV
 
     server = os.environ.get(SOCKET_ENV)
-    if server:
-        code = _through_server(server)
-        if code is not None:
-            sys.exit(code)
-    run_here()
+    code = _through_server(server) if server else None
+    if code is None:
+        run_here()
+    else:
+        exit_as(code)
+
+
+def exit_as(code: int) -> NoReturn:
+    """End this process as its run ended: with its exit code, or killed by the same signal
+    (the worker tells a killed run from a failed one by that)."""
+    if code < 0:
+        if -code != signal.SIGKILL:  # the one signal that cannot be handled anyway
+            signal.signal(-code, signal.SIG_DFL)
+        os.kill(os.getpid(), -code)
+    sys.exit(code)
 
 
 def run_here() -> None:

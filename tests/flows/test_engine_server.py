@@ -46,9 +46,9 @@ def server(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path, dict
 
 
 def _client(path: Path, env: dict[str, str], cwd: Path, *argv: str) -> subprocess.Popen[bytes]:
-    code = ("import sys; from flows.engine_start import _through_server; "
+    code = ("from flows.engine_start import _through_server, exit_as; "
             f"code = _through_server({str(path)!r}, module='tests.flows.engine_probe'); "
-            "sys.exit(99 if code is None else code)")
+            "exit_as(99 if code is None else code)")
     return subprocess.Popen([sys.executable, "-c", code, *argv], env=env, cwd=cwd, stdout=subprocess.PIPE)
 
 
@@ -86,6 +86,12 @@ def test_a_signal_to_the_runs_process_reaches_the_run_and_a_kill_ends_it(server,
     client.kill()  # the run's process killed outright: the run goes with it
     client.wait()
     until(lambda: not _alive(seen["pid"]), 30, "the run to end with its process")
+
+    client = _client(path, env, tmp_path, "sleep")
+    seen = json.loads(client.stdout.readline())
+    os.kill(seen["pid"], signal.SIGKILL)  # the run killed (say, by the kernel's OOM killer)
+    client.communicate(timeout=60)
+    assert client.returncode == -signal.SIGKILL  # as the worker saw it when the run was its own child
 
 
 def test_the_server_ends_with_its_worker_and_runs_then_start_their_own_engine(server, tmp_path: Path) -> None:
