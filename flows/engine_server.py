@@ -40,6 +40,7 @@ SOCKET_ENV = "P4INTEG_ENGINE_SOCKET"
 # then finds all of their imports done).
 PRELOAD = ("prefect.engine", "prefect.flow_engine", "prefect.task_engine", "flows.integration",
            "flows.cleanup", "flows.notify", "flows.lines")
+REQUEST_TIMEOUT = 10.0  # seconds a run's process has to send its whole request once connected
 _MAX_REQUEST = 1 << 20  # a request is argv, environment and working directory: well under this
 _PR_SET_PDEATHSIG = 1
 
@@ -116,7 +117,10 @@ def serve(listener: socket.socket) -> None:
     while True:
         for key, _ in sel.select():
             if key.fileobj is listener:
-                conn, _addr = listener.accept()
+                try:
+                    conn, _addr = listener.accept()
+                except OSError:  # the process that connected is gone already
+                    continue
                 pid = _fork_run(conn, listener, (wake_r, wake_w))
                 if pid:
                     children[pid] = conn
@@ -153,7 +157,9 @@ def _fork_run(conn: socket.socket, listener: socket.socket, wake: tuple[int, int
     try:
         if not _peer_is_us(conn):
             return 0
+        conn.settimeout(REQUEST_TIMEOUT)  # a process that connects and says nothing holds nobody up
         request, fds = _recv_request(conn)
+        conn.settimeout(None)
     except (OSError, ValueError, ConnectionError):
         return 0
     pid = os.fork()

@@ -9,14 +9,14 @@ import sys
 
 if __name__ == "__main__":
     what = sys.argv[1] if len(sys.argv) > 1 else "report"
+    if what == "term":  # before the report: the test signals as soon as it has read it
+        signal.signal(signal.SIGTERM, lambda *_: (print("got SIGTERM", flush=True), sys.exit(3)))
     print(json.dumps({"pid": os.getpid(), "ppid": os.getppid(), "sid": os.getsid(0), "cwd": os.getcwd(),
                       "argv": sys.argv[1:], "mark": os.environ.get("PROBE_MARK"),
                       "preloaded": "flows.integration" in sys.modules,
                       "api_url": __import__("prefect.settings").settings.PREFECT_API_URL.value()}), flush=True)
     if what == "report":
         sys.exit(7)
-    if what == "term":
-        signal.signal(signal.SIGTERM, lambda *_: (print("got SIGTERM", flush=True), sys.exit(3)))
     # "term" and "sleep": until a signal ends it; SIGALRM keeps a lost probe from living on.
     signal.alarm(120)
     while True:
