@@ -149,6 +149,21 @@ def stored_password(prefect_server: str) -> Iterator[Callable[[str, str], str]]:
         templates.forget_password(user)
 
 
+@pytest.fixture(autouse=True)
+def _dispatcher_as_found() -> Iterator[None]:
+    """A test that started the service's background process (``p4integ up`` and ``demo`` do)
+    stops it after: its recovery sweep and line watcher would act in later tests' place."""
+    if _HOME is None:
+        yield
+        return
+    from deployments import processes
+
+    before = "dispatcher" in processes.running()
+    yield
+    if not before and "dispatcher" in processes.running():
+        processes.stop("dispatcher")
+
+
 @pytest.fixture(scope="session")
 def host_network():
     if NETWORK is None:
