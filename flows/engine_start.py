@@ -60,9 +60,15 @@ def _through_server(path: str, module: str = "flows.engine_start") -> int | None
     child: list[int] = []
     pending: list[int] = []
 
+    def send(signum: int) -> None:
+        try:
+            os.kill(child[0], signum)
+        except ProcessLookupError:  # the run has ended: its status is on its way
+            pass
+
     def forward(signum: int, _frame: object) -> None:
         if child:
-            os.kill(child[0], signum)
+            send(signum)
         else:
             pending.append(signum)
 
@@ -72,27 +78,29 @@ def _through_server(path: str, module: str = "flows.engine_start") -> int | None
     except OSError:  # no server (it died with an earlier worker, or never started)
         conn.close()
         return None
-    for sig in _FORWARDED:
-        signal.signal(sig, forward)
+    before = {sig: signal.signal(sig, forward) for sig in _FORWARDED}
     env = {k: v for k, v in os.environ.items() if k != SOCKET_ENV}  # the child runs the engine itself
-    body = json.dumps({"module": module,
-                       "argv": sys.argv[1:], "env": env, "cwd": os.getcwd()}).encode()
+    body = json.dumps({"module": module, "argv": sys.argv[1:], "env": env, "cwd": os.getcwd()}).encode()
     message = struct.pack("!I", len(body)) + body
     with conn, conn.makefile("rb") as answers:
         try:
             sent = conn.sendmsg([message], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [0, 1, 2]))])
             conn.sendall(message[sent:])
+            for line in answers:
+                answer = json.loads(line)
+                if "pid" in answer:
+                    child.append(int(answer["pid"]))
+                    for signum in pending:
+                        send(signum)
+                elif "exit" in answer:
+                    return int(answer["exit"])
         except OSError:
-            return None
-        for line in answers:
-            answer = json.loads(line)
-            if "pid" in answer:
-                child.append(int(answer["pid"]))
-                for signum in pending:
-                    os.kill(child[0], signum)
-            elif "exit" in answer:
-                return int(answer["exit"])
-    if not child:  # the server refused the request: nothing ran
+            pass
+    if not child:  # the server took nothing: this process runs the engine, with its own signals
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
+        for signum in pending:
+            os.kill(os.getpid(), signum)
         return None
     print(f"the engine server ended before the run's process {child[0]} did; its exit status is unknown",
           file=sys.stderr)

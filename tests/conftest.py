@@ -89,9 +89,11 @@ def pytest_configure(config: pytest.Config) -> None:
 # first leaves short ones for the end, and the two workers finish together instead of one
 # waiting for the other's last long module.
 LONGEST_FIRST = [
-    "agent/test_load_day.py", "flows/test_durable_waiting.py", "agent/test_remote_hosts.py",
-    "flows/test_integration_flow.py", "flows/test_lines.py", "flows/test_flow_guards.py", "ui/test_pages.py",
-    "ui/test_pages_admin.py", "ui/test_browser.py", "deployments/test_templates.py",
+    "flows/test_durable_waiting.py", "agent/test_remote_hosts.py", "flows/test_lines.py", "agent/test_load_day.py",
+    "ui/test_pages.py", "ui/test_browser.py", "flows/test_integration_flow.py", "ui/test_pages_admin.py",
+    "deployments/test_templates.py", "deployments/test_cli_demo.py", "flows/test_flow_guards.py",
+    "deployments/test_replicas.py", "deployments/test_notifications.py", "deployments/test_recovery.py",
+    "deployments/test_cli_errors.py",
 ]
 
 
