@@ -46,8 +46,11 @@ _PR_SET_PDEATHSIG = 1
 
 
 def socket_path(pid: int) -> Path:
-    """Where the engine server of the worker with this pid listens (``$P4INTEG_HOME/run``)."""
-    return Path(os.environ.get("P4INTEG_HOME", str(Path.home() / ".p4integ"))) / "run" / f"engine-{pid}.sock"
+    """Where the engine server of the worker with this pid listens (the service's private
+    ``run`` directory)."""
+    from .settings import home
+
+    return home() / "run" / f"engine-{pid}.sock"
 
 
 def _remove_stale(run_dir: Path) -> None:
@@ -79,17 +82,22 @@ def _recv_request(conn: socket.socket) -> tuple[dict[str, Any], list[int]]:
     """One request: a length-prefixed JSON document, the client's fds 0-2 with its first part."""
     fds = array.array("i")
     data = b""
-    while len(data) < 4 or len(data) < 4 + struct.unpack("!I", data[:4])[0]:
-        chunk, ancdata, _flags, _addr = conn.recvmsg(65536, socket.CMSG_SPACE(3 * fds.itemsize))
-        for level, kind, payload in ancdata:
-            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-                fds.frombytes(payload[:len(payload) - len(payload) % fds.itemsize])
-        if not chunk:
-            raise ConnectionError("the run's process closed the connection before its request was whole")
-        data += chunk
-        if len(data) > _MAX_REQUEST:
-            raise ConnectionError("request too large")
-    return json.loads(data[4:]), list(fds)
+    try:
+        while len(data) < 4 or len(data) < 4 + struct.unpack("!I", data[:4])[0]:
+            chunk, ancdata, _flags, _addr = conn.recvmsg(65536, socket.CMSG_SPACE(3 * fds.itemsize))
+            for level, kind, payload in ancdata:
+                if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                    fds.frombytes(payload[:len(payload) - len(payload) % fds.itemsize])
+            if not chunk:
+                raise ConnectionError("the run's process closed the connection before its request was whole")
+            data += chunk
+            if len(data) > _MAX_REQUEST:
+                raise ConnectionError("request too large")
+        return json.loads(data[4:]), list(fds)
+    except BaseException:
+        for fd in fds:  # the streams of a request refused are not kept open here
+            os.close(fd)
+        raise
 
 
 def _peer_is_us(conn: socket.socket) -> bool:
@@ -160,9 +168,9 @@ def _fork_run(conn: socket.socket, listener: socket.socket, wake: tuple[int, int
         conn.settimeout(REQUEST_TIMEOUT)  # a process that connects and says nothing holds nobody up
         request, fds = _recv_request(conn)
         conn.settimeout(None)
-    except (OSError, ValueError, ConnectionError):
+        pid = os.fork()
+    except (OSError, ValueError, ConnectionError):  # refused: the run's process runs the engine itself
         return 0
-    pid = os.fork()
     if pid:
         for fd in fds:
             os.close(fd)
@@ -244,6 +252,8 @@ def _run_engine(module: str, argv: list[str]) -> int:
     for thread in threading.enumerate():
         if thread is not threading.current_thread() and not thread.daemon:
             thread.join()
+    # What an interpreter's exit runs (Prefect's log and event senders flush here); the caller
+    # then leaves with os._exit, so nothing of the server's own runs in this process.
     atexit._run_exitfuncs()
     return code
 
