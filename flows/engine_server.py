@@ -168,8 +168,13 @@ def _fork_run(conn: socket.socket, listener: socket.socket, wake: tuple[int, int
         conn.settimeout(REQUEST_TIMEOUT)  # a process that connects and says nothing holds nobody up
         request, fds = _recv_request(conn)
         conn.settimeout(None)
-        pid = os.fork()
     except (OSError, ValueError, ConnectionError):  # refused: the run's process runs the engine itself
+        return 0
+    try:
+        pid = os.fork()
+    except OSError:  # no process to be had: likewise
+        for fd in fds:
+            os.close(fd)
         return 0
     if pid:
         for fd in fds:
