@@ -30,8 +30,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+# Nothing here imports Prefect before main() sets the environment: Prefect reads its settings
+# once, at import.
 from flows.settings import free_port  # noqa: E402 - after the path is set
-from flows.vocabulary import PAUSED_OR_FINAL  # noqa: E402
 
 
 def build_depot(base: Path, files: int, conflicts: int) -> tuple[str, str, str]:
@@ -110,6 +111,7 @@ def through_worker(port: str, client: str, conflicts: int) -> dict[str, float]:
 
     from deployments import jobs
     from flows.spec import FileChoice, JobSpec
+    from flows.vocabulary import PAUSED_OR_FINAL
 
     spec = JobSpec(p4port=port, p4user="bench", client=client, source="//depot/main/...", target="//depot/rel/...")
     requested = time.time()
