@@ -21,6 +21,7 @@ import signal
 import socket
 import struct
 import sys
+import warnings
 from typing import NoReturn
 
 # How long a job's process waits for a restarting server before it gives up (the run is then
@@ -136,7 +137,13 @@ def run_here() -> None:
         print(f"the Prefect server did not answer within {WAIT_FOR_SERVER_SECONDS:.0f} s", file=sys.stderr)
     # The engine reads the run's id from PREFECT__FLOW_RUN_ID, which the worker sets.
     sys.argv = ["prefect.engine", *sys.argv[1:]]
-    runpy.run_module("prefect.engine", run_name="__main__", alter_sys=True)
+    with warnings.catch_warnings():
+        # Forked from the engine server, prefect.engine is imported already; runpy then warns,
+        # in every job's log, that it runs the module's code again as __main__, which is what
+        # `python -m prefect.engine` runs too.
+        warnings.filterwarnings("ignore", message=".*found in sys.modules after import of package",
+                                category=RuntimeWarning)
+        runpy.run_module("prefect.engine", run_name="__main__", alter_sys=True)
 
 
 if __name__ == "__main__":
