@@ -54,7 +54,7 @@ def notify(flow_run_id: str, event: str) -> str:
     # state not taken yet (an automation's event lost), and must not start it forever.
     if not handled.take("notified", run_id, state):
         return "already told"
-    sent: list[str] = []  # every channel that took the notice, as it does
+    sent: list[str] = []  # the channels that took the notice so far
     try:
         return _tell_people(run_id, event, sent, logger)
     except Exception:
