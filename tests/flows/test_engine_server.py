@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -54,6 +55,8 @@ def _client(path: Path, env: dict[str, str], cwd: Path, *argv: str) -> subproces
 
 def test_a_run_gets_its_own_arguments_environment_directory_streams_and_exit_status(server, tmp_path: Path) -> None:
     worker, path, env = server
+    # The worker's alone: what connects to it runs code with the environment it sends.
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600 and stat.S_IMODE(path.parent.stat().st_mode) == 0o700
     cwd = tmp_path / "site"
     cwd.mkdir()
     run_env = {**env, "PROBE_MARK": "job-42", "PREFECT_API_URL": "http://127.0.0.1:1/api"}
