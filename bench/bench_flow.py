@@ -32,7 +32,8 @@ sys.path.insert(0, str(ROOT))
 
 # Nothing here imports Prefect before main() sets the environment: Prefect reads its settings
 # once, at import.
-from flows.settings import free_port  # noqa: E402 - after the path is set
+from flows.engine_server import SOCKET_ENV  # noqa: E402 - after the path is set
+from flows.settings import free_port  # noqa: E402
 
 
 def build_depot(base: Path, files: int, conflicts: int) -> tuple[str, str, str]:
@@ -157,7 +158,7 @@ START_WAYS = {
     # The worker's engine server forks the run from a process that imported Prefect already.
     "engine server": None,
     # flows/engine_start.py runs the engine itself (as without a server).
-    "engine_start": {"env": {"P4INTEG_ENGINE_SOCKET": ""}},
+    "engine_start": {"env": {SOCKET_ENV: ""}},
     # Prefect's worker default: a supervisor process, then the engine.
     "Prefect default": {"command": None},
 }
@@ -247,12 +248,12 @@ def main() -> int:
         import statistics
 
         base_way = "Prefect default"
+        start0, cpu0 = statistics.median(starts[base_way]["start"]), statistics.median(starts[base_way]["cpu"])
         print()
         print(f"a small job started each way, {args.starts} each in turn (median; ratio to {base_way}):")
         print(f"{'':22}{'request -> first stage, s':>28}{'machine CPU per job, s':>28}")
         for way, got in starts.items():
             start, cpu = statistics.median(got["start"]), statistics.median(got["cpu"])
-            start0, cpu0 = statistics.median(starts[base_way]["start"]), statistics.median(starts[base_way]["cpu"])
             print(f"{way:22}{start:>14.2f} ({min(got['start']):.2f}..{max(got['start']):.2f}) {start / start0:>5.2f}"
                   f"{cpu:>18.2f} {cpu / cpu0:>8.2f}")
     return 0

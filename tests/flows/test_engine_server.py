@@ -18,17 +18,10 @@ from pathlib import Path
 
 import pytest
 
+from deployments.processes import alive
 from tests.flows.helpers import until
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
 
 
 @pytest.fixture()
@@ -85,10 +78,10 @@ def test_a_signal_to_the_runs_process_reaches_the_run_and_a_kill_ends_it(server,
 
     client = _client(path, env, tmp_path, "sleep")
     seen = json.loads(client.stdout.readline())
-    assert _alive(seen["pid"])
+    assert alive(seen["pid"])
     client.kill()  # the run's process killed outright: the run goes with it
     client.wait()
-    until(lambda: not _alive(seen["pid"]), 30, "the run to end with its process")
+    until(lambda: not alive(seen["pid"]), 30, "the run to end with its process")
 
     client = _client(path, env, tmp_path, "sleep")
     seen = json.loads(client.stdout.readline())
@@ -102,11 +95,11 @@ def test_the_server_ends_with_its_worker_and_runs_then_start_their_own_engine(se
     client = _client(path, env, tmp_path, "report")
     out, _ = client.communicate(timeout=120)
     engine_server = json.loads(out.splitlines()[0])["ppid"]
-    assert _alive(engine_server)
+    assert alive(engine_server)
     assert worker.stdin is not None
     worker.stdin.close()  # the worker ends
     worker.wait(timeout=30)
-    until(lambda: not _alive(engine_server), 30, "the engine server to end with its worker")
+    until(lambda: not alive(engine_server), 30, "the engine server to end with its worker")
     client = _client(path, env, tmp_path, "report")
     client.communicate(timeout=60)
     assert client.returncode == 99  # nobody took the run: the caller runs the engine itself
