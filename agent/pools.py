@@ -14,7 +14,7 @@ from prefect.client.schemas.objects import StateType
 from prefect.exceptions import ObjectNotFound
 
 from flows import runs
-from flows.settings import FLOW_NAME, pool_name
+from flows.settings import CLEANUP_ENTRYPOINT, FLOW_ENTRYPOINT, FLOW_NAME, pool_name
 
 from .records import check_job_limit
 
@@ -114,9 +114,9 @@ def ensure_deployment(host: str, site_dir: str) -> bool:
     from flows.cleanup import cleanup
     from flows.integration import integrate
 
-    made = _ensure_flow_deployment(host, site_dir, FLOW_NAME, "flows/integration.py:integrate", integrate,
+    made = _ensure_flow_deployment(host, site_dir, FLOW_NAME, FLOW_ENTRYPOINT, integrate,
                                    f"Integration jobs for workspaces on host {host}")
-    return _ensure_flow_deployment(host, site_dir, "cleanup", "flows/cleanup.py:cleanup", cleanup,
+    return _ensure_flow_deployment(host, site_dir, "cleanup", CLEANUP_ENTRYPOINT, cleanup,
                                    f"Cleans up after job runs on host {host} that ended without a process") or made
 
 
@@ -135,7 +135,7 @@ def _ensure_flow_deployment(host: str, site_dir: str, flow_name: str, entrypoint
         except ObjectNotFound:
             existing = None
         if existing is not None and existing.pull_steps == pull and existing.work_pool_name == pool_name(host) \
-                and existing.job_variables == job_variables:
+                and existing.job_variables == job_variables and existing.entrypoint == entrypoint:
             return False
         flow_id: UUID = client.create_flow_from_name(flow_name)
         schema = parameter_schema(fn).model_dump_for_openapi()
@@ -144,7 +144,7 @@ def _ensure_flow_deployment(host: str, site_dir: str, flow_name: str, entrypoint
                                      entrypoint=entrypoint, pull_steps=pull, job_variables=job_variables,
                                      parameter_openapi_schema=schema, path=site_dir, description=description)
         else:
-            client.update_deployment(existing.id, DeploymentUpdate(pull_steps=pull, path=site_dir,
+            client.update_deployment(existing.id, DeploymentUpdate(pull_steps=pull, path=site_dir, entrypoint=entrypoint,
                                                                    job_variables=job_variables,
                                                                    work_pool_name=pool_name(host)))
     return True

@@ -1,9 +1,12 @@
 """What Prefect costs an integration: bare stage functions vs a deployment run.
 
-Runs the same integration (N files, a few conflicts resolved by input) twice, on
-two identical sandbox depots: once by calling the stage functions directly, once
-as a deployment run through a real process worker on a local Prefect server that
-this script starts and stops. Prints, side by side:
+Runs the same integration (N files, a few conflicts resolved by input) on fresh copies of one
+sandbox depot: by calling the stage functions directly, and as a deployment run through a real
+process worker on a local Prefect server that this script starts and stops, ``--repeat`` times
+each, in turn. The deployment run goes two ways: the service's deployment, whose entrypoint is
+a module path (``flows.integration:integrate``, imported once in the worker's engine server),
+and a copy whose entrypoint is the script path (``flows/integration.py:integrate``, which
+Prefect executes afresh in every run's process). Prints, side by side (medians):
 
 - active seconds of each (the flow's time waiting for a person is taken out),
 - overhead ratio and seconds of overhead per run,
@@ -15,7 +18,7 @@ this script starts and stops. Prints, side by side:
 
 Figures only: nothing is asserted on time. Exits non-zero only if a result is wrong.
 
-    .venv/bin/python bench/bench_flow.py [--files 1000] [--conflicts 3] [--starts 5]
+    .venv/bin/python bench/bench_flow.py [--files 1000] [--conflicts 3] [--repeat 3] [--starts 5]
 """
 from __future__ import annotations
 
@@ -78,6 +81,39 @@ def build_depot(base: Path, files: int, conflicts: int) -> tuple[str, str, str]:
     return port, "integ", str(integ)
 
 
+def copy_depot(pristine: Path, port: str, to: Path, client: str) -> str:
+    """A fresh copy of the depot and workspaces built at ``pristine``; returns the copy's port."""
+    from flows.p4.sandbox import P4
+
+    shutil.copytree(pristine, to, symlinks=True)
+    port = port.replace(str(pristine), str(to))
+    p4 = P4(port=port, user="bench", client=client).connect()
+    spec = p4.fetch_client(client)  # the workspace's root moves with the copy
+    spec["Root"] = spec["Root"].replace(str(pristine), str(to))
+    p4.save_client(spec)
+    p4.disconnect()
+    return port
+
+
+# The two entrypoints a deployment run is measured with: the service's deployment (a module
+# path) and a copy of it whose entrypoint is the script's path.
+SCRIPT_ENTRYPOINT = "flows/integration.py:integrate"
+ENTRYPOINT_WAYS = {"module path": "local", "script path": "local-script"}
+
+
+def copy_with_script_entrypoint() -> None:
+    from prefect.client.orchestration import get_client
+
+    from flows.settings import FLOW_NAME
+
+    with get_client(sync_client=True) as c:
+        base = c.read_deployment_by_name(f"{FLOW_NAME}/{ENTRYPOINT_WAYS['module path']}")
+        c.create_deployment(flow_id=base.flow_id, name=ENTRYPOINT_WAYS["script path"], entrypoint=SCRIPT_ENTRYPOINT,
+                            work_pool_name=base.work_pool_name, pull_steps=base.pull_steps, path=base.path,
+                            job_variables=base.job_variables,
+                            parameter_openapi_schema=base.parameter_openapi_schema)
+
+
 def bare(port: str, client: str, conflicts: int) -> float:
     from flows import stages as S
     from flows.p4.session import P4Session
@@ -105,7 +141,7 @@ def bare(port: str, client: str, conflicts: int) -> float:
     return time.perf_counter() - started
 
 
-def through_worker(port: str, client: str, conflicts: int) -> dict[str, float]:
+def through_worker(port: str, client: str, conflicts: int, deployment: str) -> dict[str, float]:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
     from prefect.client.schemas.objects import StateType
@@ -116,7 +152,7 @@ def through_worker(port: str, client: str, conflicts: int) -> dict[str, float]:
 
     spec = JobSpec(p4port=port, p4user="bench", client=client, source="//depot/main/...", target="//depot/rel/...")
     requested = time.time()
-    run_id = jobs.submit(spec)
+    run_id = jobs.submit(spec, deployment=deployment)
     run = jobs.wait(run_id, until=PAUSED_OR_FINAL, timeout=300, poll=0.1)
     if run.state.type != StateType.PAUSED:
         raise SystemExit(f"flow: expected a pause, got {run.state.name}")
@@ -131,8 +167,6 @@ def through_worker(port: str, client: str, conflicts: int) -> dict[str, float]:
         raise SystemExit(f"flow: ended {run.state.name}")
     with get_client(sync_client=True) as c:
         tasks = c.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run_id])))
-    starts = {t.name.rsplit("-", 1)[0]: t.start_time.timestamp() for t in sorted(tasks, key=lambda t: t.start_time)
-              if t.start_time and t.name.rsplit("-", 1)[0] not in ()}
     first_stage = min(t.start_time.timestamp() for t in tasks if t.start_time)
     continue_at = min(t.start_time.timestamp() for t in tasks
                       if t.start_time and t.name.startswith("NEEDS_RESOLVE"))
@@ -142,7 +176,6 @@ def through_worker(port: str, client: str, conflicts: int) -> dict[str, float]:
         "active": (end - first_stage) - waiting,
         "request_to_first_stage": first_stage - requested,
         "resume_to_continue": continue_at - resumed_at,
-        "stages": float(len(starts)),
     }
 
 
@@ -195,9 +228,12 @@ def start_latencies(base: Path, n: int) -> dict[str, dict[str, list[float]]]:
 
 
 def main() -> int:
+    import statistics
+
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--files", type=int, default=1000)
     ap.add_argument("--conflicts", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=3, help="runs of the integration each way, in turn")
     ap.add_argument("--starts", type=int, default=5, help="small jobs started each way for the start latency")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-flow-"))
@@ -210,43 +246,52 @@ def main() -> int:
     from agent import pools
     from deployments import processes, register
 
+    bare_s: list[float] = []
+    flows: dict[str, list[dict[str, float]]] = {way: [] for way in ENTRYPOINT_WAYS}
     try:
         t = time.perf_counter()
-        port_a, client, _ = build_depot(work / "a", args.files, args.conflicts)
-        shutil.copytree(work / "a", work / "b", symlinks=True)
-        port_b = port_a.replace(str(work / "a"), str(work / "b"))
-        from flows.p4.sandbox import P4
-
-        p4 = P4(port=port_b, user="bench", client=client).connect()  # the copy's client root moves too
-        spec = p4.fetch_client(client)
-        spec["Root"] = spec["Root"].replace(str(work / "a"), str(work / "b"))
-        p4.save_client(spec)
-        p4.disconnect()
-        print(f"depots: {args.files} files, {args.conflicts} conflicts, built in {time.perf_counter() - t:.1f} s")
+        pristine = work / "pristine"
+        port, client, _ = build_depot(pristine, args.files, args.conflicts)
+        print(f"depot: {args.files} files, {args.conflicts} conflicts, built in {time.perf_counter() - t:.1f} s")
         t = time.perf_counter()
         processes.start_server()
         pools.ensure_pool("local", 4)
         register.ensure_deployment()
+        copy_with_script_entrypoint()
         processes.start_worker("local", 4)
-        print(f"Prefect server + pool + deployment + worker up in {time.perf_counter() - t:.1f} s")
-        bare_s = bare(port_a, client, args.conflicts)
-        flow = through_worker(port_b, client, args.conflicts)
+        print(f"Prefect server + pool + deployments + worker up in {time.perf_counter() - t:.1f} s")
+        for i in range(args.repeat):
+            bare_s.append(bare(copy_depot(pristine, port, work / f"bare{i}", client), client, args.conflicts))
+            for way, deployment in ENTRYPOINT_WAYS.items():
+                copy = copy_depot(pristine, port, work / f"{deployment}{i}", client)
+                flows[way].append(through_worker(copy, client, args.conflicts, f"{settings.FLOW_NAME}/{deployment}"))
         starts = start_latencies(work, args.starts) if args.starts else {}
     finally:
         for name in list(processes.running()):
             processes.stop(name)
         shutil.rmtree(work, ignore_errors=True)
-    overhead = flow["active"] - bare_s
-    print()
-    print(f"{'':34}{'bare stages':>14}{'flow via worker':>18}")
-    print(f"{'active seconds (no waiting)':34}{bare_s:>14.2f}{flow['active']:>18.2f}")
-    print(f"{'overhead ratio (flow / bare)':34}{'':>14}{flow['active'] / bare_s:>18.2f}")
-    print(f"{'overhead seconds per run':34}{'':>14}{overhead:>18.2f}   (aim: < 2 s)")
-    print(f"{'request -> first stage, s':34}{'':>14}{flow['request_to_first_stage']:>18.2f}   (aim: < 5 s, 1 s poll)")
-    print(f"{'resume -> continue, s':34}{'':>14}{flow['resume_to_continue']:>18.2f}")
-    if starts:
-        import statistics
 
+    def med(way: str, key: str) -> float:
+        return statistics.median(run[key] for run in flows[way])
+
+    bare_med = statistics.median(bare_s)
+    ways = list(ENTRYPOINT_WAYS)
+    print()
+    print(f"the integration, median of {args.repeat} runs each, in turn; bare stages {bare_med:.2f} s "
+          f"({', '.join(f'{b:.2f}' for b in bare_s)})")
+    print(f"{'deployment entrypoint':34}" + "".join(f"{way:>16}" for way in ways))
+    rows = (("active seconds (no waiting)", lambda w: med(w, "active")),
+            ("overhead ratio (flow / bare)", lambda w: med(w, "active") / bare_med),
+            ("overhead seconds per run", lambda w: med(w, "active") - bare_med),
+            ("request -> first stage, s", lambda w: med(w, "request_to_first_stage")),
+            ("resume -> continue, s", lambda w: med(w, "resume_to_continue")),
+            ("overhead without the resume, s", lambda w: med(w, "active") - bare_med - med(w, "resume_to_continue")))
+    for label, value in rows:
+        print(f"{label:34}" + "".join(f"{value(way):>16.2f}" for way in ways))
+    for way in ways:
+        print(f"  {way}: resume -> continue " + ", ".join(f"{r['resume_to_continue']:.2f}" for r in flows[way])
+              + "; request -> first stage " + ", ".join(f"{r['request_to_first_stage']:.2f}" for r in flows[way]))
+    if starts:
         base_way = "Prefect default"
         start0, cpu0 = statistics.median(starts[base_way]["start"]), statistics.median(starts[base_way]["cpu"])
         print()

@@ -35,11 +35,15 @@ from typing import Any
 # The variable that tells a run's process where its worker's engine server listens; set by
 # the server for the worker, which passes its environment on to every run it starts.
 SOCKET_ENV = "P4INTEG_ENGINE_SOCKET"
-# What the server has imported before its first fork: Prefect's engine and every flow the
-# service's deployments run (their entrypoints are loaded again by path in each run, which
-# then finds all of their imports done).
-PRELOAD = ("prefect.engine", "prefect.flow_engine", "prefect.task_engine", "flows.integration",
-           "flows.cleanup", "flows.notify", "flows.lines")
+# What the server has imported before its first fork: Prefect's engine, every flow the
+# service's deployments run (by module path, so a run finds them imported), and what a run
+# would otherwise import on its way (the deployment's pull step, anyio's event loop, the
+# sandbox server of the demo and tests): a module imported here is not imported again in
+# every run's process.
+PRELOAD = ("prefect.engine", "prefect.flow_engine", "prefect.task_engine", "prefect.deployments.steps.core",
+           "prefect.deployments.steps.pull", "prefect.deployments.steps.utility", "prefect.runner",
+           "prefect.utilities.visualization", "anyio._backends._asyncio", "flows.integration",
+           "flows.cleanup", "flows.notify", "flows.lines", "flows.p4.sandbox")
 REQUEST_TIMEOUT = 10.0  # seconds a run's process has to send its whole request once connected
 _MAX_REQUEST = 1 << 20  # a request is argv, environment and working directory: well under this
 _PR_SET_PDEATHSIG = 1

@@ -103,3 +103,39 @@ def test_the_server_ends_with_its_worker_and_runs_then_start_their_own_engine(se
     client = _client(path, env, tmp_path, "report")
     client.communicate(timeout=60)
     assert client.returncode == 99  # nobody took the run: the caller runs the engine itself
+
+
+def test_the_services_deployments_load_their_flows_by_import(local_worker: str) -> None:
+    """Every deployment the service makes names its flow by module path, which Prefect imports
+    (in a run forked from the engine server: finds imported) instead of executing the flow's
+    file afresh in every run's process. A host's deployment made with a script path before is
+    changed to the module path."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
+    from prefect.flows import load_flow_from_entrypoint
+
+    from agent import pools
+    from flows.engine_server import PRELOAD
+    from flows.settings import FLOW_NAME
+
+    host = "entry-probe"
+    pools.ensure_pool(host, 1)
+    with get_client(sync_client=True) as c:
+        old = c.create_deployment(flow_id=c.create_flow_from_name(FLOW_NAME), name=host,
+                                  work_pool_name=pools.pool_name(host), entrypoint="flows/integration.py:integrate")
+    try:
+        assert pools.ensure_deployment(host, str(ROOT)) is True
+        with get_client(sync_client=True) as c:
+            made = c.read_deployments(deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=["local", host])))
+        assert {d.name for d in made} == {"local", host} and len(made) >= 6  # 4 flows on local, 2 on a host
+        for d in made:
+            flow = load_flow_from_entrypoint(d.entrypoint, use_placeholder_flow=False)
+            # The same object each time: imported once, not run again (a script path gives a new flow).
+            assert load_flow_from_entrypoint(d.entrypoint, use_placeholder_flow=False) is flow, d.entrypoint
+            assert flow.fn.__module__ in PRELOAD, d.entrypoint
+        assert next(d for d in made if d.id == old).entrypoint == "flows.integration:integrate"
+    finally:
+        with get_client(sync_client=True) as c:
+            for d in c.read_deployments(deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=[host]))):
+                c.delete_deployment(d.id)
+            c.delete_work_pool(pools.pool_name(host))
