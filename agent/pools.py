@@ -144,7 +144,7 @@ def _ensure_flow_deployment(host: str, site_dir: str, flow_name: str, entrypoint
                                      entrypoint=entrypoint, pull_steps=pull, job_variables=job_variables,
                                      parameter_openapi_schema=schema, path=site_dir, description=description)
         else:
-            client.update_deployment(existing.id, DeploymentUpdate(pull_steps=pull, path=site_dir, entrypoint=entrypoint,
-                                                                   job_variables=job_variables,
+            client.update_deployment(existing.id, DeploymentUpdate(pull_steps=pull, path=site_dir,
+                                                                   entrypoint=entrypoint, job_variables=job_variables,
                                                                    work_pool_name=pool_name(host)))
     return True
