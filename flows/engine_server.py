@@ -47,6 +47,9 @@ PRELOAD = ("prefect.engine", "prefect.flow_engine", "prefect.task_engine", "pref
 REQUEST_TIMEOUT = 10.0  # seconds a run's process has to send its whole request once connected
 _MAX_REQUEST = 1 << 20  # a request is argv, environment and working directory: well under this
 _PR_SET_PDEATHSIG = 1
+# What the server's own logging was set up from (serve()); a run whose environment makes the
+# same keeps it.
+_server_logging: tuple[Any, ...] | None = None
 
 
 def socket_path(pid: int) -> Path:
@@ -113,8 +116,10 @@ def _peer_is_us(conn: socket.socket) -> bool:
 def serve(listener: socket.socket) -> None:
     """Accept requests until the worker ends; fork a run for each. Single-threaded, so a fork
     copies no lock another thread holds."""
+    global _server_logging
     for module in PRELOAD:
         __import__(module)
+    _server_logging = _logging_inputs()
     if threading.active_count() > 1:  # an import started a thread: forking would not be safe
         print("engine server: imports started threads; runs start their own engines", file=sys.stderr)
         return
@@ -232,6 +237,16 @@ def _watch_client(conn: socket.socket) -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
+def _logging_inputs() -> tuple[Any, ...]:
+    """What Prefect's logging setup is made of: every setting (its config file is a template of
+    them), the PREFECT_LOGGING_* environment (overrides of single keys) and the config file."""
+    from prefect.settings import PREFECT_LOGGING_SETTINGS_PATH, get_current_settings
+
+    path = PREFECT_LOGGING_SETTINGS_PATH.value()
+    return (get_current_settings(), {k: v for k, v in os.environ.items() if k.startswith("PREFECT_LOGGING_")},
+            path.stat().st_mtime_ns if path.exists() else None)
+
+
 def _run_engine(module: str, argv: list[str]) -> int:
     """``python -m <module> <argv>`` in this process, with the settings of its environment.
     Returns the exit status; atexit handlers and non-daemon threads are seen to first, as an
@@ -244,7 +259,8 @@ def _run_engine(module: str, argv: list[str]) -> int:
 
     # Prefect read its settings and set up logging at import, in the server's environment.
     prefect.context.refresh_global_settings_context()
-    prefect.logging.configuration.setup_logging(incremental=False)
+    if _logging_inputs() != _server_logging:  # setting it up again is 0.1-0.2 s of every run's start
+        prefect.logging.configuration.setup_logging(incremental=False)
     sys.argv = [module, *argv]
     code = 0
     try:

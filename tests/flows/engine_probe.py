@@ -14,6 +14,7 @@ if __name__ == "__main__":
     print(json.dumps({"pid": os.getpid(), "ppid": os.getppid(), "sid": os.getsid(0), "cwd": os.getcwd(),
                       "argv": sys.argv[1:], "mark": os.environ.get("PROBE_MARK"),
                       "preloaded": "flows.integration" in sys.modules,
+                      "log_level": __import__("logging").getLogger("prefect").getEffectiveLevel(),
                       "api_url": __import__("prefect.settings").settings.PREFECT_API_URL.value()}), flush=True)
     if what == "report":
         sys.exit(7)

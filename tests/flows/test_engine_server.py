@@ -67,6 +67,23 @@ def test_a_run_gets_its_own_arguments_environment_directory_streams_and_exit_sta
     assert Path(f"/proc/{seen['ppid']}/stat").read_text().rsplit(")", 1)[1].split()[1] == str(worker.pid)
 
 
+def test_a_runs_logging_is_set_up_from_its_own_settings(server, tmp_path: Path) -> None:
+    """The server keeps its logging set-up for a run whose settings are its own (setting it up
+    again is a tenth of a second of every start), and sets it up afresh for one whose are not."""
+    _worker, path, env = server
+    fresh = subprocess.run([sys.executable, "-c", "import logging, prefect.logging.configuration as c; "
+                            "c.setup_logging(incremental=False); print(logging.getLogger('prefect').getEffectiveLevel())"],
+                           env=env, capture_output=True, text=True, check=True)
+    as_server = int(fresh.stdout.split()[-1])  # Prefect's logging set up in the server's environment
+    other = "ERROR" if as_server == 30 else "WARNING"
+    for run_env, level in ((env, as_server), ({**env, "PREFECT_LOGGING_LEVEL": other}, 40 if other == "ERROR" else 30),
+                           (env, as_server)):
+        client = _client(path, run_env, tmp_path, "report")
+        out, _ = client.communicate(timeout=120)
+        assert client.returncode == 7, out
+        assert json.loads(out.splitlines()[0])["log_level"] == level, run_env.get("PREFECT_LOGGING_LEVEL")
+
+
 def test_a_signal_to_the_runs_process_reaches_the_run_and_a_kill_ends_it(server, tmp_path: Path) -> None:
     _worker, path, env = server
     client = _client(path, env, tmp_path, "term")
