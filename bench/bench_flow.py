@@ -247,7 +247,7 @@ def main() -> int:
     from deployments import processes, register
 
     bare_s: list[float] = []
-    flows: dict[str, list[dict[str, float]]] = {way: [] for way in ENTRYPOINT_WAYS}
+    by_way: dict[str, list[dict[str, float]]] = {way: [] for way in ENTRYPOINT_WAYS}
     try:
         t = time.perf_counter()
         pristine = work / "pristine"
@@ -264,7 +264,7 @@ def main() -> int:
             bare_s.append(bare(copy_depot(pristine, port, work / f"bare{i}", client), client, args.conflicts))
             for way, deployment in ENTRYPOINT_WAYS.items():
                 copy = copy_depot(pristine, port, work / f"{deployment}{i}", client)
-                flows[way].append(through_worker(copy, client, args.conflicts, f"{settings.FLOW_NAME}/{deployment}"))
+                by_way[way].append(through_worker(copy, client, args.conflicts, f"{settings.FLOW_NAME}/{deployment}"))
         starts = start_latencies(work, args.starts) if args.starts else {}
     finally:
         for name in list(processes.running()):
@@ -272,7 +272,7 @@ def main() -> int:
         shutil.rmtree(work, ignore_errors=True)
 
     def med(way: str, key: str) -> float:
-        return statistics.median(run[key] for run in flows[way])
+        return statistics.median(run[key] for run in by_way[way])
 
     bare_med = statistics.median(bare_s)
     ways = list(ENTRYPOINT_WAYS)
@@ -289,8 +289,8 @@ def main() -> int:
     for label, value in rows:
         print(f"{label:34}" + "".join(f"{value(way):>16.2f}" for way in ways))
     for way in ways:
-        print(f"  {way}: resume -> continue " + ", ".join(f"{r['resume_to_continue']:.2f}" for r in flows[way])
-              + "; request -> first stage " + ", ".join(f"{r['request_to_first_stage']:.2f}" for r in flows[way]))
+        print(f"  {way}: resume -> continue " + ", ".join(f"{r['resume_to_continue']:.2f}" for r in by_way[way])
+              + "; request -> first stage " + ", ".join(f"{r['request_to_first_stage']:.2f}" for r in by_way[way]))
     if starts:
         base_way = "Prefect default"
         start0, cpu0 = statistics.median(starts[base_way]["start"]), statistics.median(starts[base_way]["cpu"])

@@ -13,7 +13,7 @@ from .errors import P4IntegError
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 # Flows' entrypoints as module paths, not script paths: Prefect imports a module path
 # (a worker's engine server has it imported already) but executes a script path's file
-# afresh in every run's process, 0.4-0.5 s of each start and each resume.
+# afresh in every run's process (0.2-0.3 s more of each start and each resume).
 FLOW_ENTRYPOINT = "flows.integration:integrate"
 CLEANUP_ENTRYPOINT = "flows.cleanup:cleanup"
 FLOW_NAME = "integrate"
