@@ -104,14 +104,13 @@ ENTRYPOINT_WAYS = {"module path": "local", "script path": "local-script"}
 def copy_with_script_entrypoint() -> None:
     from prefect.client.orchestration import get_client
 
+    from deployments.templates import copied_from
     from flows.settings import FLOW_NAME
 
     with get_client(sync_client=True) as c:
         base = c.read_deployment_by_name(f"{FLOW_NAME}/{ENTRYPOINT_WAYS['module path']}")
-        c.create_deployment(flow_id=base.flow_id, name=ENTRYPOINT_WAYS["script path"], entrypoint=SCRIPT_ENTRYPOINT,
-                            work_pool_name=base.work_pool_name, pull_steps=base.pull_steps, path=base.path,
-                            job_variables=base.job_variables,
-                            parameter_openapi_schema=base.parameter_openapi_schema)
+        c.create_deployment(**{**copied_from(base), "entrypoint": SCRIPT_ENTRYPOINT},
+                            name=ENTRYPOINT_WAYS["script path"])
 
 
 def bare(port: str, client: str, conflicts: int) -> float:

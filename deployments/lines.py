@@ -22,7 +22,7 @@ from flows.vocabulary import (
     LINE_KIND_TAG, PRODUCT_TAG, line_tag, owner_of, owner_tag, visibility_of, visibility_tag,
 )
 
-from .templates import Visibility, cron_schedule, may_make_global, refuse_spec, refuse_ticket
+from .templates import Visibility, copied_from, cron_schedule, may_make_global, refuse_spec, refuse_ticket
 
 BASE = f"{LINE_FLOW}/local"  # prefect.yaml's deployment every line is copied from
 AUTOMATION_PREFIX = "p4-integration: move line "
@@ -112,9 +112,8 @@ def create(user: str, spec: LineSpec, *, visibility: Visibility = "private", ope
         except ObjectNotFound:
             raise LineError(f"deployment {BASE} is missing; start the service (p4integ up)") from None
         deployment_id = client.create_deployment(
-            flow_id=base.flow_id, name=spec.name, work_pool_name=base.work_pool_name, entrypoint=base.entrypoint,
-            path=base.path, pull_steps=base.pull_steps, parameter_openapi_schema=base.parameter_openapi_schema,
-            job_variables=base.job_variables, parameters={"line": spec.model_dump(mode="json", exclude_defaults=True)},
+            **copied_from(base), name=spec.name,
+            parameters={"line": spec.model_dump(mode="json", exclude_defaults=True)},
             tags=[PRODUCT_TAG, LINE_KIND_TAG, visibility_tag(visibility), owner_tag(user)],
             description=f"{spec.mode} line: {spec.job.mode} in {spec.job.client} on {spec.job.host}")
     _set_schedule(deployment_id, spec.cron)

@@ -148,6 +148,14 @@ def may_make_global(user: str, visibility: Visibility, operator: bool) -> None:
                             f"keep it private, or ask an administrator ({roles.WHO})")
 
 
+def copied_from(base: Any) -> dict[str, Any]:
+    """What a deployment made from ``base`` (a template, a line) keeps of it: the flow, and how
+    and where its runs start (pool, entrypoint, pull step, flows/engine_start.py's command)."""
+    return {"flow_id": base.flow_id, "work_pool_name": base.work_pool_name, "entrypoint": base.entrypoint,
+            "path": base.path, "pull_steps": base.pull_steps, "job_variables": base.job_variables,
+            "parameter_openapi_schema": base.parameter_openapi_schema}
+
+
 def create(user: str, name: str, spec: JobSpec, *, visibility: Visibility = "private", description: str = "",
            operator: bool = False) -> Template:
     """A new template owned by ``user``; ``operator``: asked through the p4integ command (an administrator)."""
@@ -166,9 +174,7 @@ def create(user: str, name: str, spec: JobSpec, *, visibility: Visibility = "pri
         except ObjectNotFound:
             raise TemplateError(f"host: unknown host '{spec.host}'; enrol it first (p4integ hosts add)") from None
         client.create_deployment(
-            flow_id=base.flow_id, name=name, work_pool_name=base.work_pool_name, entrypoint=base.entrypoint,
-            path=base.path, pull_steps=base.pull_steps, parameter_openapi_schema=base.parameter_openapi_schema,
-            job_variables=base.job_variables,  # how its runs start (flows/engine_start.py), as the host's
+            **copied_from(base), name=name,
             parameters={"spec": spec.model_dump(mode="json", exclude_defaults=True)},
             tags=_tags(user, visibility), description=description or f"{spec.mode} in {spec.client}")
     return get(user, name)

@@ -8,6 +8,7 @@ The service's jobs run through the server in every other test that starts a work
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import stat
@@ -75,8 +76,8 @@ def test_a_runs_logging_is_set_up_from_its_own_settings(server, tmp_path: Path) 
                             "c.setup_logging(incremental=False); print(logging.getLogger('prefect').getEffectiveLevel())"],
                            env=env, capture_output=True, text=True, check=True)
     as_server = int(fresh.stdout.split()[-1])  # Prefect's logging set up in the server's environment
-    other = "ERROR" if as_server == 30 else "WARNING"
-    for run_env, level in ((env, as_server), ({**env, "PREFECT_LOGGING_LEVEL": other}, 40 if other == "ERROR" else 30),
+    other = "ERROR" if as_server == logging.WARNING else "WARNING"
+    for run_env, level in ((env, as_server), ({**env, "PREFECT_LOGGING_LEVEL": other}, logging.getLevelName(other)),
                            (env, as_server)):
         client = _client(path, run_env, tmp_path, "report")
         out, _ = client.communicate(timeout=120)
@@ -133,7 +134,7 @@ def test_the_services_deployments_load_their_flows_by_import(local_worker: str) 
 
     from agent import pools
     from flows.engine_server import PRELOAD
-    from flows.settings import FLOW_NAME
+    from flows.settings import FLOW_ENTRYPOINT, FLOW_NAME
 
     host = "entry-probe"
     pools.ensure_pool(host, 1)
@@ -150,7 +151,7 @@ def test_the_services_deployments_load_their_flows_by_import(local_worker: str) 
             # The same object each time: imported once, not run again (a script path gives a new flow).
             assert load_flow_from_entrypoint(d.entrypoint, use_placeholder_flow=False) is flow, d.entrypoint
             assert flow.fn.__module__ in PRELOAD, d.entrypoint
-        assert next(d for d in made if d.id == old).entrypoint == "flows.integration:integrate"
+        assert next(d for d in made if d.id == old).entrypoint == FLOW_ENTRYPOINT
     finally:
         with get_client(sync_client=True) as c:
             for d in c.read_deployments(deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=[host]))):
